@@ -1,0 +1,51 @@
+# Two commands from a bare machine with Python 3.11: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install prepare demo test ui lint format clean
+
+help:
+	@echo "make demo   run the whole pipeline on data_samples/ and print where the results are"
+	@echo "make test   install and run the test suite"
+	@echo "make ui     Dagster UI (asset graph, runs) on http://127.0.0.1:3000"
+	@echo "make lint   ruff check and format check"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
+	$(PY) -m pipelines.cli prepare
+
+prepare: dbt_project/target/manifest.json
+
+demo: prepare
+	$(PY) -m pipelines.cli demo
+
+test: prepare
+	$(PY) -m pytest -n 2 --dist loadfile
+
+ui: prepare
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf var dbt_project/target

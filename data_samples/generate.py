@@ -1,0 +1,340 @@
+"""Deterministic sample data for the North East and North Cumbria (ICB QHM).
+
+Writes, under ``data_samples/`` (or ``--out``):
+  ods/etr.csv, ods/epraccur.csv   the QHM rows of the real ODS extracts, byte for byte
+  local_register.csv             the ICB, care homes, independent providers, sector
+                                 overrides and a merger (RLN, RE9 -> R0B)
+  landing/<received month>/...   monthly long-layout returns, one file per trust or
+                                 independent provider, ICB-collated files for GP practices
+                                 and care homes; a few missing returns, one resubmission
+                                 and two deliberately bad rows
+  SAMPLE_MANIFEST.json           what the pipeline must find: files, rows, quarantined
+                                 rows and the fct_measure_monthly row count
+
+Same seed, same bytes. Run: ``python data_samples/generate.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REFERENCE_ODS = HERE.parent.parent / "shared" / "reference" / "ods"
+SEED = 20240401
+FIRST_MONTH = date(2023, 4, 1)
+MONTHS = 24
+REGION = "QHM"
+
+SECTOR_OVERRIDES = {  # ODS etr.csv carries no trust type; the observatory keeps it locally.
+    "RX3": "mental_health_trust",
+    "RX4": "mental_health_trust",
+    "RX6": "ambulance_trust",
+}
+CARE_HOMES = [f"VNE{i:02d}" for i in range(1, 13)]
+INDEPENDENT = ["NNE01", "NNE02", "NNE03"]
+
+# measure -> (kind, base rate, improvement after April 2024 as a factor on the rate)
+MEASURE_MODEL = {
+    "FALLS_HARM": ("rate", 0.19, 0.85),
+    "PU_CAT2PLUS": ("rate", 1.1, 0.9),
+    "NEWS2_ON_TIME": ("prop", 0.84, 1.06),
+    "NEWS2_ESCALATED": ("prop", 0.74, 1.05),
+    "SEPSIS_ABX_1H": ("prop", 0.70, 1.08),
+    "MAG_SULPH": ("prop", 0.80, 1.04),
+    "ANTENATAL_STEROIDS": ("prop", 0.86, 1.0),
+    "TERM_ADMISSIONS_NNU": ("prop", 0.062, 0.95),
+    "SMOKING_AT_DELIVERY": ("prop", 0.105, 0.9),
+    "RESTRICTIVE_PRACTICE": ("rate", 30.0, 0.85),
+    "OPIOID_HIGH_DOSE": ("prop", 0.045, 0.9),
+    "MED_INCIDENTS_HARM": ("rate", 0.12, 1.0),
+    "INCIDENT_REPORTING": ("rate", 48.0, 1.1),
+    "DEVICE_INCIDENTS": ("rate", 0.9, 1.0),
+}
+# Monthly denominator scale by measure and sector (mean of the org's typical month).
+DENOMINATOR_SCALE = {
+    "acute_trust": {
+        "bed_days": 30000,
+        "FALLS_HARM": None,
+        "NEWS2_ON_TIME": 500,
+        "NEWS2_ESCALATED": 90,
+        "SEPSIS_ABX_1H": 70,
+        "MAG_SULPH": 4,
+        "ANTENATAL_STEROIDS": 12,
+        "TERM_ADMISSIONS_NNU": 420,
+        "SMOKING_AT_DELIVERY": 450,
+    },
+    "mental_health_trust": {"bed_days": 26000},
+    "care_home": {"bed_days": 1200},
+    "independent_provider": {"bed_days": 2500},
+    "gp_practice": {"OPIOID_HIGH_DOSE": 450},
+}
+MEASURES_BY_SECTOR = {
+    "acute_trust": [
+        "FALLS_HARM",
+        "PU_CAT2PLUS",
+        "NEWS2_ON_TIME",
+        "NEWS2_ESCALATED",
+        "SEPSIS_ABX_1H",
+        "MAG_SULPH",
+        "ANTENATAL_STEROIDS",
+        "TERM_ADMISSIONS_NNU",
+        "SMOKING_AT_DELIVERY",
+        "MED_INCIDENTS_HARM",
+        "INCIDENT_REPORTING",
+        "DEVICE_INCIDENTS",
+    ],
+    "mental_health_trust": [
+        "FALLS_HARM",
+        "RESTRICTIVE_PRACTICE",
+        "MED_INCIDENTS_HARM",
+        "INCIDENT_REPORTING",
+    ],
+    "care_home": ["FALLS_HARM", "PU_CAT2PLUS", "MED_INCIDENTS_HARM"],
+    "independent_provider": ["FALLS_HARM", "PU_CAT2PLUS", "INCIDENT_REPORTING", "DEVICE_INCIDENTS"],
+    "gp_practice": ["OPIOID_HIGH_DOSE"],
+}
+MULTIPLIER = {code: 100 if model[0] == "prop" else 1000 for code, model in MEASURE_MODEL.items()}
+# Returns that never arrived: (org, period) pairs.
+MISSING = {("RVW", date(2024, 2, 1)), ("NNE03", date(2024, 11, 1)), ("NNE03", date(2024, 12, 1))}
+MISSING_FROM_COLLATED = {"VNE07": {date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1)}}
+RESUBMISSION = ("RTD", date(2024, 6, 1))  # resent three months later with corrected falls
+# Rows the pipeline must quarantine: numerator and denominator keyed the wrong way round,
+# and a mistyped measure code added to a return.
+SWAPPED_COUNTS = ("RTF", date(2024, 1, 1), "NEWS2_ON_TIME")
+EXTRA_BAD_ROW = ("RR7", date(2024, 3, 1), ["RR7", "2024-03", "NEWS_ON_TIME", "410", "520"])
+
+
+@dataclass(frozen=True)
+class Org:
+    code: str
+    name: str
+    sector: str
+    open_date: date | None
+    close_date: date | None
+
+
+def month_add(d: date, n: int) -> date:
+    y, m = divmod(d.month - 1 + n, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def _ods_date(text: str) -> date | None:
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if text.strip() else None
+
+
+def extract_region_ods(source: Path, out: Path, icb: str) -> None:
+    """Copy the rows of one ICB from the real ODS extracts, without re-quoting them."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("etr.csv", "epraccur.csv"):
+        lines = (source / name).read_bytes().splitlines(keepends=True)
+        keep = [ln for ln in lines if next(csv.reader([ln.decode("latin-1")]))[3] == icb]
+        (out / name).write_bytes(b"".join(keep))
+
+
+def read_orgs(ods_dir: Path) -> list[Org]:
+    orgs = []
+    for row in csv.reader((ods_dir / "etr.csv").open(encoding="utf-8")):
+        sector = SECTOR_OVERRIDES.get(row[0], "acute_trust")
+        orgs.append(Org(row[0], row[1], sector, _ods_date(row[10]), _ods_date(row[11])))
+    for row in csv.reader((ods_dir / "epraccur.csv").open(encoding="utf-8")):
+        if row[25] == "4" and row[12] in ("A", "C"):  # GP practices, active or closed
+            orgs.append(Org(row[0], row[1], "gp_practice", _ods_date(row[10]), _ods_date(row[11])))
+    for code in CARE_HOMES:
+        orgs.append(Org(code, f"Care home {code}", "care_home", date(2015, 1, 1), None))
+    for code in INDEPENDENT:
+        orgs.append(
+            Org(
+                code, f"Independent hospital {code}", "independent_provider", date(2010, 1, 1), None
+            )
+        )
+    return orgs
+
+
+def write_local_register(path: Path) -> None:
+    rows = [
+        [
+            "org_code",
+            "org_name",
+            "sector_code",
+            "icb_code",
+            "open_date",
+            "close_date",
+            "successor_code",
+        ],
+        [
+            REGION,
+            "NHS NORTH EAST AND NORTH CUMBRIA INTEGRATED CARE BOARD",
+            "icb",
+            REGION,
+            "2022-07-01",
+            "",
+            "",
+        ],
+        [
+            "RLN",
+            "CITY HOSPITALS SUNDERLAND NHS FOUNDATION TRUST",
+            "acute_trust",
+            REGION,
+            "1994-04-01",
+            "2019-03-31",
+            "R0B",
+        ],
+        [
+            "RE9",
+            "SOUTH TYNESIDE NHS FOUNDATION TRUST",
+            "acute_trust",
+            REGION,
+            "1994-04-01",
+            "2019-03-31",
+            "R0B",
+        ],
+    ]
+    rows += [[code, "", sector, "", "", "", ""] for code, sector in SECTOR_OVERRIDES.items()]
+    rows += [[c, f"Care home {c}", "care_home", REGION, "2015-01-01", "", ""] for c in CARE_HOMES]
+    rows += [
+        [c, f"Independent hospital {c}", "independent_provider", REGION, "2010-01-01", "", ""]
+        for c in INDEPENDENT
+    ]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def is_open(org: Org, period: date) -> bool:
+    return (org.open_date is None or org.open_date <= month_add(period, 1)) and (
+        org.close_date is None or org.close_date >= period
+    )
+
+
+class SeriesModel:
+    """Per (org, measure): a fixed size and rate drawn once, then monthly noise."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.params: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def value(self, org: Org, measure: str, month_index: int) -> tuple[int, int]:
+        kind, base, improvement = MEASURE_MODEL[measure]
+        key = (org.code, measure)
+        if key not in self.params:
+            scale = DENOMINATOR_SCALE[org.sector]
+            size = scale.get(measure) or scale["bed_days"]
+            size *= self.rng.uniform(0.5, 1.5)
+            self.params[key] = (size, base * self.rng.uniform(0.7, 1.3))
+        size, rate = self.params[key]
+        if month_index >= 12:
+            rate *= improvement
+        denominator = max(0, int(self.rng.normal(size, size * 0.06 + 1)))
+        if kind == "prop":
+            numerator = int(self.rng.binomial(denominator, min(rate, 0.999)))
+        else:
+            numerator = int(self.rng.poisson(denominator * rate / MULTIPLIER[measure]))
+        return numerator, denominator
+
+
+def generate(out: Path, ods_dir: Path, seed: int = SEED) -> dict:
+    rng = np.random.default_rng(seed)
+    model = SeriesModel(rng)
+    orgs = read_orgs(ods_dir)
+    write_local_register(out / "local_register.csv")
+    landing = out / "landing"
+    stats = {"files": 0, "rows": 0, "rows_quarantined": 0, "keys": set()}
+
+    def write(received: date, name: str, rows: list[list[str]]) -> None:
+        folder = landing / received.strftime("%Y-%m")
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["org_code", "period", "measure_code", "numerator", "denominator"])
+        writer.writerows(rows)
+        (folder / name).write_text(buf.getvalue(), encoding="utf-8")
+        stats["files"] += 1
+        stats["rows"] += len(rows)
+
+    def org_rows(org: Org, period: date, i: int) -> list[list[str]]:
+        rows = []
+        for measure in MEASURES_BY_SECTOR.get(org.sector, []):
+            numerator, denominator = model.value(org, measure, i)
+            rows.append(
+                [org.code, period.strftime("%Y-%m"), measure, str(numerator), str(denominator)]
+            )
+            stats["keys"].add((org.code, period, measure))
+        return rows
+
+    for i in range(MONTHS):
+        period = month_add(FIRST_MONTH, i)
+        received = month_add(period, 1)
+        tag = period.strftime("%Y-%m")
+        collated: dict[str, list[list[str]]] = {"gp_practices": [], "care_homes": []}
+        for org in orgs:
+            if not is_open(org, period) or (org.code, period) in MISSING:
+                continue
+            if org.sector == "gp_practice":
+                collated["gp_practices"] += org_rows(org, period, i)
+            elif org.sector == "care_home":
+                if period not in MISSING_FROM_COLLATED.get(org.code, set()):
+                    collated["care_homes"] += org_rows(org, period, i)
+            elif org.sector in MEASURES_BY_SECTOR:
+                rows = org_rows(org, period, i)
+                for row in rows:
+                    if (row[0], period, row[2]) == SWAPPED_COUNTS:
+                        row[3], row[4] = row[4], row[3]
+                        stats["keys"].discard(SWAPPED_COUNTS)
+                        stats["rows_quarantined"] += 1
+                if (org.code, period) == EXTRA_BAD_ROW[:2]:
+                    rows.append(EXTRA_BAD_ROW[2])
+                    stats["rows_quarantined"] += 1
+                write(received, f"{org.code}_{tag}.csv", rows)
+                if (org.code, period) == RESUBMISSION:
+                    corrected = [
+                        [*r[:3], str(int(r[3]) + 1), r[4]] if r[2] == "FALLS_HARM" else r
+                        for r in rows
+                    ]
+                    write(month_add(received, 2), f"{org.code}_{tag}_resubmitted.csv", corrected)
+        for kind, rows in collated.items():
+            write(received, f"{REGION}_{tag}_{kind}.csv", rows)
+
+    manifest = {
+        "seed": seed,
+        "region_icb": REGION,
+        "first_period": FIRST_MONTH.strftime("%Y-%m"),
+        "months": MONTHS,
+        "files": stats["files"],
+        "rows": stats["rows"],
+        "rows_quarantined": stats["rows_quarantined"],
+        "fct_measure_monthly_rows": len(stats["keys"]),
+        "resubmission": {"org_code": RESUBMISSION[0], "period": RESUBMISSION[1].strftime("%Y-%m")},
+        "missing_returns": sorted(f"{o} {p:%Y-%m}" for o, p in MISSING),
+    }
+    (out / "SAMPLE_MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--extract-ods-from",
+        type=Path,
+        default=None,
+        help=f"refresh ods/ from the real extracts (e.g. {REFERENCE_ODS})",
+    )
+    args = parser.parse_args()
+    ods_dir = args.out / "ods"
+    if args.extract_ods_from:
+        extract_region_ods(args.extract_ods_from, ods_dir, REGION)
+    manifest = generate(args.out, ods_dir, args.seed)
+    print(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+select
+    measure.measure_code,
+    measure.measure_name,
+    measure.programme_code,
+    programme.programme_name,
+    measure.numerator_definition,
+    measure.denominator_definition,
+    measure.multiplier,
+    measure.unit,
+    measure.improvement_direction,
+    measure.measure_type,
+    measure.spc_chart,
+    measure.is_proportion,
+    measure.target,
+    measure.applies_to_sectors
+from {{ ref('measure_catalogue') }} as measure
+left join {{ ref('programmes') }} as programme
+    on measure.programme_code = programme.programme_code

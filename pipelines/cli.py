@@ -1,0 +1,131 @@
+"""Command-line entry points behind the Makefile: ``python -m pipelines.cli <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from pipelines.publish.snapshot import current_manifest
+from pipelines.settings import PROJECT_ROOT, Settings, load_settings
+
+EXAMPLE_QUERY = """select m.programme_name, f.measure_code, f.period, f.numerator, f.denominator,
+       round(f.value, 2) as value, m.unit
+from fct_measure_by_programme_monthly f join dim_measure m using (measure_code)
+order by f.period desc, f.measure_code limit 5"""
+
+
+def dagster_home() -> Path:
+    """Project-local Dagster instance (run history, sensor cursors), created on first use."""
+    home = Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / "var" / "dagster_home"))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    template = PROJECT_ROOT / "config" / "dagster.yaml"
+    if not config.exists() or config.read_bytes() != template.read_bytes():
+        shutil.copyfile(template, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def prepare(settings: Settings) -> None:
+    """Parse the dbt project into its manifest, ahead of any Dagster load."""
+    dbt = Path(sys.executable).parent / "dbt"
+    subprocess.run(
+        [
+            str(dbt),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(settings.dbt_project_dir),
+            "--profiles-dir",
+            str(settings.dbt_project_dir),
+            "--target-path",
+            str(settings.dbt_target_dir),
+        ],
+        check=True,
+    )
+    dagster_home()
+
+
+def run_job(job: str, extra: list[str] | None = None) -> int:
+    dagster_home()
+    dagster = Path(sys.executable).parent / "dagster"
+    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", job, *(extra or [])]
+    return subprocess.run(cmd, cwd=PROJECT_ROOT).returncode
+
+
+def summary(settings: Settings) -> str:
+    """Where the results are, what they hold, and one query to try."""
+    manifest = current_manifest(settings.published_dir)
+    if manifest is None:
+        return f"Nothing is published yet under {settings.published_dir}."
+    current = settings.published_current
+    warehouse = current / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        facts = con.execute("select count(*) from fct_measure_monthly").fetchone()[0]
+        example = con.sql(EXAMPLE_QUERY)
+        example_text = str(example)
+    finally:
+        con.close()
+    with duckdb.connect(str(settings.working_db), read_only=True) as working:
+        log = working.execute(
+            "select status, count(*) from raw.submission_log group by 1 order by 1"
+        ).fetchall()
+        quarantined = working.execute("select count(*) from raw.quarantine").fetchone()[0]
+    expected = ""
+    sample_manifest = PROJECT_ROOT / "data_samples" / "SAMPLE_MANIFEST.json"
+    if (
+        sample_manifest.exists()
+        and settings.landing_dir == PROJECT_ROOT / "data_samples" / "landing"
+    ):
+        want = json.loads(sample_manifest.read_text())["fct_measure_monthly_rows"]
+        expected = f" (the sample generator wrote {want})"
+    lines = [
+        "",
+        "Safety Observatory: published",
+        f"  snapshot            {manifest['snapshot_id']} (run {manifest['run_id']})",
+        f"  warehouse (DuckDB)  {warehouse}",
+        f"  Parquet exports     {current / 'parquet'}",
+        f"  manifest            {current / 'manifest.json'}",
+        f"  fct_measure_monthly {facts} rows{expected}",
+        f"  submissions         {', '.join(f'{n} {s}' for s, n in log)}; "
+        f"{quarantined} rows in quarantine (working file, raw.quarantine)",
+        "",
+        "Try a query (read-only; the pipeline never writes this file):",
+        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{warehouse}', "
+        "read_only=True).sql('select * from fct_measure_by_programme_monthly limit 5'))\"",
+        "",
+        example_text,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="parse the dbt manifest and set up DAGSTER_HOME")
+    sub.add_parser("demo", help="run the full pipeline on the configured landing folder")
+    sub.add_parser("summary", help="print where the published results are")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if args.command == "prepare":
+        prepare(settings)
+        return 0
+    if args.command == "demo":
+        code = run_job("full_pipeline")
+        if code != 0:
+            print("The pipeline run failed; the last good publication (if any) is unchanged.")
+            return code
+    print(summary(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Ingest assets: the organisation register and the measure returns in the landing folder."""
+
+import dagster as dg
+
+from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.ingest.measure_returns import ingest_landing
+from pipelines.ingest.organisations import load_register
+from pipelines.settings import load_settings
+from pipelines.warehouse import working_connection
+
+REGISTER_KEYS = [
+    dg.AssetKey(["raw", "ods_organisations"]),
+    dg.AssetKey(["raw", "local_organisations"]),
+]
+RETURNS_KEYS = [
+    dg.AssetKey(["raw", "measure_values"]),
+    dg.AssetKey(["raw", "submission_log"]),
+    dg.AssetKey(["raw", "quarantine"]),
+]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}) for key in REGISTER_KEYS
+    ],
+    pool=DUCKDB_WRITER_POOL,
+    description="Load the ODS extracts and the local register into raw (replaced whole).",
+)
+def organisation_register(context: dg.AssetExecutionContext):
+    settings = load_settings()
+    with working_connection(settings.working_db) as con:
+        counts = load_register(con, settings.ods_dir, settings.local_register)
+    context.log.info(f"organisation register rows by file: {counts}")
+    for key in REGISTER_KEYS:
+        yield dg.MaterializeResult(asset_key=key, metadata={"rows_by_file": counts})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}, deps=REGISTER_KEYS)
+        for key in RETURNS_KEYS
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rows_reconcile",
+            asset=RETURNS_KEYS[1],
+            blocking=True,
+            description="Every file: rows read = rows loaded + rows quarantined, and the raw "
+            "tables hold exactly those rows.",
+        )
+    ],
+    pool=DUCKDB_WRITER_POOL,
+    description="Ingest every new file in the landing folder: rows that pass the rules load "
+    "to raw.measure_values, the rest go to raw.quarantine with reasons.",
+)
+def measure_returns(context: dg.AssetExecutionContext):
+    settings = load_settings()
+    with working_connection(settings.working_db) as con:
+        outcomes = ingest_landing(con, settings, run_id=context.run.run_id)
+        problems = reconciliation_problems(con)
+    by_status: dict[str, int] = {}
+    for outcome in outcomes:
+        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+        if outcome.status == "rejected":
+            context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
+    metadata = {
+        "files_seen": len(outcomes),
+        **{f"files_{status}": n for status, n in sorted(by_status.items())},
+        "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+    }
+    for key in RETURNS_KEYS:
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name="rows_reconcile",
+        asset_key=RETURNS_KEYS[1],
+        passed=not problems,
+        metadata={"files_out_of_balance": len(problems), "examples": problems[:20]},
+    )
+
+
+def reconciliation_problems(con) -> list[str]:
+    """Files whose logged counts do not add up, or do not match the rows in raw."""
+    rows = con.execute(
+        """
+        with loaded as (
+            select submission_id, count(*) as n from raw.measure_values group by 1
+        ), quarantined as (
+            select submission_id, count(*) as n from raw.quarantine group by 1
+        )
+        select log.file_name, log.rows_read, log.rows_loaded, log.rows_quarantined,
+               coalesce(loaded.n, 0), coalesce(quarantined.n, 0)
+        from raw.submission_log as log
+        left join loaded using (submission_id)
+        left join quarantined using (submission_id)
+        where log.rows_read <> log.rows_loaded + log.rows_quarantined
+           or log.rows_loaded <> coalesce(loaded.n, 0)
+           or log.rows_quarantined <> coalesce(quarantined.n, 0)
+        order by log.submission_id
+        """
+    ).fetchall()
+    return [
+        f"{name}: read {read}, logged loaded {lo} / quarantined {q}, raw has {rl} / {rq}"
+        for name, read, lo, q, rl, rq in rows
+    ]
+
+
+defs = dg.Definitions(assets=[organisation_register, measure_returns])

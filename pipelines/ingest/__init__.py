@@ -1,0 +1,1 @@
+"""Ingest: read provider files, apply row rules, load raw with lineage, quarantine the rest."""

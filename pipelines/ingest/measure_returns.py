@@ -1,0 +1,388 @@
+"""Load measure-return files into the raw layer, one DuckDB transaction per file.
+
+Guarantees, per file: it is either recorded as rejected (nothing loaded, reason logged) or
+every row is either loaded or quarantined with its reasons, so
+``rows_read = rows_loaded + rows_quarantined``. A crash mid-file rolls the whole file back.
+Latest accepted submission wins per (organisation, period, measure): older rows stay in
+raw with ``superseded_by`` set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.catalogue import load_catalogue
+from pipelines.ingest.contracts import SourceContract, load_contracts
+from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.normalise import clean_code, parse_count, parse_period
+from pipelines.ingest.reading import decode, read_text_csv
+from pipelines.ingest.rules import apply_rules, measure_row_rules
+from pipelines.settings import Settings
+
+MEASURE_COLUMNS = ("org_code", "period", "measure_code", "numerator", "denominator")
+_SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
+
+
+@dataclass(frozen=True)
+class SubmissionOutcome:
+    submission_id: int
+    file_name: str
+    status: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    periods: tuple[date, ...]
+    reason: str | None = None
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def submitter_from_name(file_name: str) -> str | None:
+    """Files are named ``<submitter ODS code>_<anything>``, e.g. ``RTD_2024-06.csv``."""
+    match = _SUBMITTER.match(file_name)
+    return match.group(1).upper() if match else None
+
+
+def organisation_lookup(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Known organisations with their open dates and ICB; the local register overrides ODS."""
+    return con.sql(
+        """
+        select
+            coalesce(l.org_code, o.org_code) as org_code,
+            coalesce(l.open_date, o.open_date) as org_open_date,
+            coalesce(l.close_date, o.close_date) as org_close_date,
+            coalesce(l.icb_code, o.icb_code) as org_icb_code
+        from (select distinct on (org_code) * from raw.ods_organisations) o
+        full join (select distinct on (org_code) * from raw.local_organisations) l
+            using (org_code)
+        """
+    ).pl()
+
+
+def _pick_contract(headers: list[str], suffix: str, file_name: str) -> tuple[SourceContract, dict]:
+    problems = []
+    for contract in load_contracts():
+        if suffix not in contract.file_suffixes:
+            continue
+        found, missing = contract.match_columns(headers)
+        if not missing:
+            return contract, found
+        problems.append(f"{contract.name} lacks {', '.join(missing)}")
+    detail = "; ".join(problems) or f"no source contract reads '{suffix}' files"
+    raise FileRejected(file_name, "wrong_layout", f"headers {headers} match no contract: {detail}")
+
+
+def read_measure_file(
+    data: bytes, file_name: str, *, organisations: pl.DataFrame
+) -> tuple[pl.DataFrame, str]:
+    """Bytes of one file -> (typed rows joined to the register and catalogue, contract name).
+
+    File rules raise :class:`FileRejected`; row rules are applied later, to many files at once
+    (``apply_rules``), because validation has a fixed cost per call.
+    """
+    frame = read_text_csv(decode(data, file_name), file_name)
+    headers = [c for c in frame.columns if c != "source_line"]
+    contract, found = _pick_contract(headers, Path(file_name).suffix.lower(), file_name)
+    if frame.height == 0:
+        raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
+    submitter = submitter_from_name(file_name)
+    if submitter is None or submitter not in set(organisations["org_code"].to_list()):
+        raise FileRejected(
+            file_name,
+            "unknown_submitter",
+            f"file name must start with the submitting organisation's ODS code; "
+            f"'{submitter}' is not in the organisation register",
+        )
+    typed = (
+        frame.select(
+            "source_line",
+            *[pl.col(found[c]).alias(f"raw_{c}") for c in MEASURE_COLUMNS],
+        )
+        .with_columns(
+            clean_code("raw_org_code").alias("org_code"),
+            parse_period("raw_period").alias("period"),
+            clean_code("raw_measure_code").alias("measure_code"),
+            parse_count("raw_numerator").alias("numerator"),
+            parse_count("raw_denominator").alias("denominator"),
+            pl.lit(submitter).alias("submitter_code"),
+        )
+        .join(
+            organisations.with_columns(pl.lit(True).alias("org_known")), on="org_code", how="left"
+        )
+        .join(_measure_lookup(), on="measure_code", how="left")
+        .with_columns(pl.col("org_known", "measure_known").fill_null(False))
+        .sort("source_line")
+    )
+    return typed, contract.name
+
+
+def _measure_lookup() -> pl.DataFrame:
+    catalogue = load_catalogue()
+    return pl.DataFrame(
+        {
+            "measure_code": list(catalogue),
+            "measure_is_proportion": [m.is_proportion for m in catalogue.values()],
+            "measure_known": [True] * len(catalogue),
+        }
+    )
+
+
+def _record(con: duckdb.DuckDBPyConnection, row: dict) -> int:
+    submission_id = con.execute("select nextval('raw.submission_id_seq')").fetchone()[0]
+    row = {**row, "submission_id": submission_id}
+    columns = ", ".join(row)
+    con.execute(
+        f"insert into raw.submission_log ({columns}) values ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
+    return submission_id
+
+
+@dataclass
+class _Arrival:
+    """One file in a batch, between reading and writing."""
+
+    path: Path
+    source_path: str
+    size: int
+    digest: str = ""
+    typed: pl.DataFrame | None = None
+    layout: str | None = None
+    rejection: FileRejected | None = None
+    duplicate_of_digest: bool = False
+
+    @property
+    def base(self) -> dict:
+        return {
+            "file_name": self.path.name,
+            "source_path": self.source_path,
+            "submitter_code": submitter_from_name(self.path.name),
+            "sha256": self.digest,
+            "size_bytes": self.size,
+        }
+
+
+def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, settings: Settings):
+    arrival = _Arrival(path, source_path, path.stat().st_size)
+    if arrival.size > settings.max_file_bytes:
+        # Never read an oversized file into memory, not even to hash it.
+        arrival.rejection = FileRejected(
+            path.name,
+            "oversized_file",
+            f"{arrival.size} bytes exceeds the limit of {settings.max_file_bytes}",
+        )
+        return arrival
+    data = path.read_bytes()
+    arrival.digest = sha256_of(data)
+    try:
+        arrival.typed, arrival.layout = read_measure_file(
+            data, path.name, organisations=organisations
+        )
+    except FileRejected as rejection:
+        arrival.rejection = rejection
+    return arrival
+
+
+def _write_arrival(
+    con: duckdb.DuckDBPyConnection,
+    arrival: _Arrival,
+    good: pl.DataFrame,
+    bad: pl.DataFrame,
+    *,
+    now: datetime,
+    run_id: str | None,
+    earlier: int | None,
+) -> SubmissionOutcome:
+    """Record one file in one transaction: log row, loaded rows, quarantine, supersession."""
+    name = arrival.path.name
+    base = {**arrival.base, "received_at": now, "run_id": run_id}
+    con.execute("begin")
+    try:
+        if earlier is not None:
+            reason = f"identical to submission {earlier}"
+            sid = _record(
+                con,
+                {**base, **_ZERO, "status": "duplicate", "reason": reason, "duplicate_of": earlier},
+            )
+            con.execute("commit")
+            return SubmissionOutcome(sid, name, "duplicate", 0, 0, 0, (), reason)
+        if arrival.rejection is not None:
+            reason = f"{arrival.rejection.rule}: {arrival.rejection.detail}"
+            sid = _record(con, {**base, **_ZERO, "status": "rejected", "reason": reason})
+            con.execute("commit")
+            return SubmissionOutcome(sid, name, "rejected", 0, 0, 0, (), reason)
+        periods = tuple(sorted(set(good["period"].to_list()) | set(bad["period"].drop_nulls())))
+        sid = _record(
+            con,
+            {
+                **base,
+                "layout": arrival.layout,
+                "period_min": min(periods) if periods else None,
+                "period_max": max(periods) if periods else None,
+                "rows_read": good.height + bad.height,
+                "rows_loaded": good.height,
+                "rows_quarantined": bad.height,
+                "status": "loaded",
+            },
+        )
+        lineage = {
+            "submission_id": pl.lit(sid, pl.Int64),
+            "source_file": pl.lit(name),
+            "sha256": pl.lit(arrival.digest),
+        }
+        loaded = good.select(
+            *[v.alias(k) for k, v in lineage.items()],
+            "org_code",
+            "period",
+            "measure_code",
+            "numerator",
+            "denominator",
+            "source_line",
+            pl.lit(None, pl.Int64).alias("superseded_by"),
+            pl.lit(now).alias("loaded_at"),
+        )
+        con.register("incoming_values", loaded.to_arrow())
+        con.execute(
+            """
+            update raw.measure_values as v set superseded_by = ?
+            from incoming_values i
+            where v.superseded_by is null
+              and v.org_code = i.org_code and v.period = i.period
+              and v.measure_code = i.measure_code
+            """,
+            [sid],
+        )
+        con.execute("insert into raw.measure_values by name select * from incoming_values")
+        con.unregister("incoming_values")
+        if bad.height:
+            raw_cols = [c for c in bad.columns if c.startswith("raw_")]
+            quarantined = bad.select(
+                *[v.alias(k) for k, v in lineage.items()],
+                "source_line",
+                pl.struct([pl.col(c).alias(c.removeprefix("raw_")) for c in raw_cols])
+                .struct.json_encode()
+                .alias("raw_record"),
+                "rules",
+                "reasons",
+                pl.lit(now).alias("quarantined_at"),
+            )
+            con.register("incoming_quarantine", quarantined.to_arrow())
+            con.execute("insert into raw.quarantine by name select * from incoming_quarantine")
+            con.unregister("incoming_quarantine")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return SubmissionOutcome(
+        sid, name, "loaded", good.height + bad.height, good.height, bad.height, periods
+    )
+
+
+_ZERO = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
+# Rows validated together: large enough to spread validation's fixed cost, small enough to
+# keep memory flat on a national backfill.
+BATCH_ROWS = 500_000
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[tuple[Path, str]]:
+    """Files under ``landing_dir`` not yet processed at this path with this content, in the
+    order they must be applied: by folder, then name (a later file wins)."""
+    seen = {
+        (p, h)
+        for p, h in con.execute("select source_path, sha256 from raw.submission_log").fetchall()
+    }
+    seen_paths = {p for p, _ in seen}
+    pending = []
+    for path in sorted(
+        p for p in landing_dir.rglob("*") if p.is_file() and not p.name.startswith(".")
+    ):
+        rel = path.relative_to(landing_dir).as_posix()
+        if rel in seen_paths and (rel, sha256_of(path.read_bytes())) in seen:
+            continue
+        pending.append((path, rel))
+    return pending
+
+
+def ingest_landing(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    files: Iterable[tuple[Path, str]] | None = None,
+    today: date | None = None,
+) -> list[SubmissionOutcome]:
+    """Ingest every pending file in the landing folder (or the given files), in order.
+
+    Files are read and checked one by one, validated together in batches, then written one
+    transaction per file, in the order given, so a later file supersedes an earlier one.
+    """
+    organisations = organisation_lookup(con)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rules = measure_row_rules(
+        current_month=(today or now.date()).replace(day=1),
+        catalogue_start=settings.catalogue_start,
+    )
+    known = {
+        digest: sid
+        for digest, sid in con.execute(
+            "select sha256, min(submission_id) from raw.submission_log"
+            " where status <> 'duplicate' and sha256 <> '' group by 1"
+        ).fetchall()
+    }
+    outcomes: list[SubmissionOutcome] = []
+    batch: list[_Arrival] = []
+
+    def flush() -> None:
+        typed = [
+            a.typed.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
+            for i, a in enumerate(batch)
+            if a.typed is not None and a.digest not in known
+        ]
+        good = bad = None
+        if typed:
+            good, bad = apply_rules(pl.concat(typed, how="vertical_relaxed"), rules)
+            good_by = good.partition_by("file_index", as_dict=True, include_key=False)
+            bad_by = bad.partition_by("file_index", as_dict=True, include_key=False)
+        for i, arrival in enumerate(batch):
+            earlier = known.get(arrival.digest) if arrival.digest else None
+            if earlier is None and arrival.typed is not None:
+                file_good = good_by.get((i,), good.clear().drop("file_index"))
+                file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
+            else:
+                file_good = file_bad = None
+            outcome = _write_arrival(
+                con, arrival, file_good, file_bad, now=now, run_id=run_id, earlier=earlier
+            )
+            if arrival.digest and earlier is None:
+                known[arrival.digest] = outcome.submission_id
+            outcomes.append(outcome)
+        batch.clear()
+
+    rows = 0
+    seen_in_batch: set[str] = set()
+    todo = list(files) if files is not None else pending_files(con, settings.landing_dir)
+    for path, source_path in todo:
+        arrival = _read_arrival(path, source_path, organisations, settings)
+        if arrival.digest in seen_in_batch:
+            flush()  # an identical file later in the batch: let the first one get its id
+            seen_in_batch.clear()
+            rows = 0
+        batch.append(arrival)
+        seen_in_batch.add(arrival.digest)
+        rows += arrival.typed.height if arrival.typed is not None else 0
+        if rows >= BATCH_ROWS:
+            flush()
+            seen_in_batch.clear()
+            rows = 0
+    flush()
+    return outcomes

@@ -1,0 +1,215 @@
+"""Row rules for measure returns, declared once as a pandera (polars) schema.
+
+Every rule is a named frame-level check whose expression is true for a good row, so one
+validation pass (eager frame, lazy error collection) names *every* rule a row breaks.
+Rows breaking any rule go to quarantine with all their reasons; the rest load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+from pipelines.ingest.normalise import is_blank, is_suppression_marker
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    ok: pl.Expr
+    message: pl.Expr
+
+
+def _raw(column: str) -> pl.Expr:
+    return pl.col(f"raw_{column}").fill_null("")
+
+
+def _count_rules(column: str) -> list[Rule]:
+    raw, parsed = f"raw_{column}", column
+    return [
+        Rule(f"{column}_missing", ~is_blank(raw), pl.lit(f"{column} is blank")),
+        Rule(
+            f"{column}_suppressed",
+            is_blank(raw) | ~is_suppression_marker(raw),
+            pl.format(
+                "{} is a suppression marker '{}'; send the actual count (the observatory "
+                "applies disclosure control at publication)",
+                pl.lit(column),
+                _raw(column),
+            ),
+        ),
+        Rule(
+            f"{column}_not_a_whole_number",
+            is_blank(raw) | is_suppression_marker(raw) | pl.col(parsed).is_not_null(),
+            pl.format("{} '{}' is not a whole number", pl.lit(column), _raw(column)),
+        ),
+        Rule(
+            f"{column}_negative",
+            pl.col(parsed).is_null() | (pl.col(parsed) >= 0),
+            pl.format("{} {} is negative", pl.lit(column), pl.col(parsed)),
+        ),
+    ]
+
+
+def measure_row_rules(*, current_month: date, catalogue_start: date) -> list[Rule]:
+    """The rules, in the order their reasons are reported."""
+    period = pl.col("period")
+    return [
+        Rule("org_code_missing", ~is_blank("raw_org_code"), pl.lit("org_code is blank")),
+        Rule(
+            "unknown_organisation",
+            pl.col("org_code").is_null() | pl.col("org_known"),
+            pl.format("organisation '{}' is not in the organisation register", pl.col("org_code")),
+        ),
+        Rule(
+            "organisation_not_open_in_period",
+            ~pl.col("org_known")
+            | period.is_null()
+            | (
+                (
+                    pl.col("org_open_date").is_null()
+                    | (pl.col("org_open_date") <= period.dt.month_end())
+                )
+                & (pl.col("org_close_date").is_null() | (pl.col("org_close_date") >= period))
+            ),
+            pl.format(
+                "organisation {} was not open in {} (open {}, closed {})",
+                pl.col("org_code"),
+                period.dt.strftime("%Y-%m"),
+                pl.col("org_open_date"),
+                pl.col("org_close_date"),
+            ),
+        ),
+        Rule(
+            "organisation_outside_submitter",
+            ~pl.col("org_known")
+            | (pl.col("org_code") == pl.col("submitter_code"))
+            | (pl.col("org_icb_code") == pl.col("submitter_code")),
+            pl.format(
+                "organisation {} (ICB {}) is neither the submitter {} nor in its ICB",
+                pl.col("org_code"),
+                pl.col("org_icb_code"),
+                pl.col("submitter_code"),
+            ),
+        ),
+        Rule(
+            "measure_code_missing", ~is_blank("raw_measure_code"), pl.lit("measure_code is blank")
+        ),
+        Rule(
+            "unknown_measure",
+            pl.col("measure_code").is_null() | pl.col("measure_known"),
+            pl.format("measure '{}' is not in the measure catalogue", pl.col("measure_code")),
+        ),
+        Rule("period_missing", ~is_blank("raw_period"), pl.lit("period is blank")),
+        Rule(
+            "invalid_period",
+            is_blank("raw_period") | period.is_not_null(),
+            pl.format("period '{}' is not a recognised month", _raw("period")),
+        ),
+        Rule(
+            "period_in_future",
+            period.is_null() | (period <= pl.lit(current_month)),
+            pl.format("period {} is in the future", period.dt.strftime("%Y-%m")),
+        ),
+        Rule(
+            "period_before_catalogue_start",
+            period.is_null() | (period >= pl.lit(catalogue_start)),
+            pl.format(
+                "period {} is before the catalogue start {}",
+                period.dt.strftime("%Y-%m"),
+                pl.lit(catalogue_start.strftime("%Y-%m")),
+            ),
+        ),
+        *_count_rules("numerator"),
+        *_count_rules("denominator"),
+        Rule(
+            "numerator_exceeds_denominator",
+            ~pl.col("measure_is_proportion").fill_null(False)
+            | pl.col("numerator").is_null()
+            | pl.col("denominator").is_null()
+            | (pl.col("numerator") <= pl.col("denominator")),
+            pl.format(
+                "numerator {} exceeds denominator {} for a proportion",
+                pl.col("numerator"),
+                pl.col("denominator"),
+            ),
+        ),
+        Rule(
+            "duplicate_key_in_file",
+            pl.col("org_code").is_null()
+            | period.is_null()
+            | pl.col("measure_code").is_null()
+            | ~pl.struct("org_code", "period", "measure_code").is_duplicated().over("file_index"),
+            pl.format(
+                "({}, {}, {}) appears more than once in this file",
+                pl.col("org_code"),
+                period.dt.strftime("%Y-%m"),
+                pl.col("measure_code"),
+            ),
+        ),
+    ]
+
+
+def _schema(rules: list[Rule]) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        columns={
+            "org_code": pa.Column(pl.String, nullable=True),
+            "period": pa.Column(pl.Date, nullable=True),
+            "measure_code": pa.Column(pl.String, nullable=True),
+            "numerator": pa.Column(pl.Int64, nullable=True),
+            "denominator": pa.Column(pl.Int64, nullable=True),
+        },
+        checks=[
+            pa.Check(lambda data, expr=rule.ok: data.lazyframe.select(expr), name=rule.name)
+            for rule in rules
+        ],
+        strict=False,
+    )
+
+
+def apply_rules(frame: pl.DataFrame, rules: list[Rule]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split ``frame`` into (good rows, quarantined rows with ``rules`` and ``reasons``)."""
+    failures = pl.DataFrame(schema={"row": pl.Int64, "rule": pl.String})
+    try:
+        _schema(rules).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        unexpected = cases.filter(pl.col("schema_context") != "DataFrameSchema")
+        if unexpected.height:
+            raise TypeError(f"measure frame has the wrong column types: {unexpected}") from errors
+        failures = cases.select(
+            pl.col("index").cast(pl.Int64).alias("row"), pl.col("check").alias("rule")
+        )
+
+    indexed = frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    order = {rule.name: i for i, rule in enumerate(rules)}
+    messages = [
+        indexed.join(failures.filter(pl.col("rule") == rule.name), on="row", how="semi").select(
+            "row",
+            pl.lit(rule.name).alias("rule"),
+            pl.lit(order[rule.name]).alias("rule_order"),
+            rule.message.cast(pl.String).fill_null("").alias("message"),
+        )
+        for rule in rules
+        if rule.name in set(failures["rule"].to_list())
+    ]
+    if not messages:
+        return frame, frame.clear().with_columns(
+            pl.lit(None, pl.List(pl.String)).alias("rules"),
+            pl.lit(None, pl.String).alias("reasons"),
+        )
+    per_row = (
+        pl.concat(messages)
+        .sort("row", "rule_order")
+        .group_by("row", maintain_order=True)
+        .agg(
+            pl.col("rule").alias("rules"),
+            pl.format("{}: {}", "rule", "message").str.join("; ").alias("reasons"),
+        )
+    )
+    bad = indexed.join(per_row, on="row", how="inner").drop("row")
+    good = indexed.join(per_row, on="row", how="anti").drop("row")
+    return good, bad

@@ -1,0 +1,97 @@
+"""The working DuckDB file: only the pipeline opens it, one writer at a time.
+
+The raw layer is owned by ingest (created here); everything above it is owned by dbt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+RAW_DDL = """
+create schema if not exists raw;
+
+create sequence if not exists raw.submission_id_seq start 1;
+
+create table if not exists raw.submission_log (
+    submission_id     bigint primary key,
+    file_name         varchar not null,
+    source_path       varchar not null,
+    sha256            varchar not null,
+    size_bytes        bigint not null,
+    received_at       timestamp not null,
+    submitter_code    varchar,
+    layout            varchar,
+    period_min        date,
+    period_max        date,
+    rows_read         bigint not null,
+    rows_loaded       bigint not null,
+    rows_quarantined  bigint not null,
+    status            varchar not null,   -- loaded | rejected | duplicate
+    reason            varchar,
+    duplicate_of      bigint,
+    run_id            varchar
+);
+
+create table if not exists raw.measure_values (
+    submission_id   bigint not null,
+    org_code        varchar not null,
+    period          date not null,
+    measure_code    varchar not null,
+    numerator       bigint not null,
+    denominator     bigint not null,
+    superseded_by   bigint,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    loaded_at       timestamp not null
+);
+
+create table if not exists raw.quarantine (
+    submission_id   bigint not null,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    raw_record      json not null,
+    rules           varchar[] not null,
+    reasons         varchar not null,
+    quarantined_at  timestamp not null
+);
+
+create table if not exists raw.ods_organisations (
+    org_code varchar, org_name varchar, national_grouping varchar, icb_code varchar,
+    postcode varchar, open_date date, close_date date, status_code varchar,
+    sub_icb_code varchar, prescribing_setting varchar, record_type varchar,
+    source_file varchar, source_line bigint, sha256 varchar, loaded_at timestamp
+);
+
+create table if not exists raw.local_organisations (
+    org_code varchar, org_name varchar, sector_code varchar, icb_code varchar,
+    open_date date, close_date date, successor_code varchar,
+    source_file varchar, source_line bigint, sha256 varchar, loaded_at timestamp
+);
+"""
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the working file, creating its folder and the raw layer on first use."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        con.execute(RAW_DDL)
+    return con
+
+
+@contextmanager
+def working_connection(
+    path: Path, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -1,0 +1,44 @@
+"""Shared fixtures: every test gets its own working file, published folder and landing area."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.settings import PROJECT_ROOT, Settings, load_settings
+
+SAMPLES = PROJECT_ROOT / "data_samples"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with every writable path under ``tmp_path``; the sample register."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(var))
+    monkeypatch.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
+    monkeypatch.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
+    monkeypatch.setenv("SAFETY_OBS_LANDING_DIR", str(tmp_path / "landing"))
+    (tmp_path / "landing").mkdir()
+    return load_settings()
+
+
+@pytest.fixture
+def sample_landing(settings: Settings) -> Path:
+    """A copy of the committed sample returns in this test's landing folder."""
+    shutil.rmtree(settings.landing_dir)
+    shutil.copytree(SAMPLES / "landing", settings.landing_dir)
+    return settings.landing_dir
+
+
+def run_full_pipeline(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """The job `make demo` runs, in this process, against the current environment."""
+    from pipelines.definitions import defs
+
+    job = defs().resolve_job_def("full_pipeline")
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )

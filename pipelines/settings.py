@@ -42,6 +42,7 @@ class Settings:
     catalogue_start: date
     region_icb: str
     max_file_bytes: int
+    max_xlsx_inflated_bytes: int
     snapshots_to_keep: int
 
     @property
@@ -77,5 +78,8 @@ def load_settings() -> Settings:
         catalogue_start=_month("SAFETY_OBS_CATALOGUE_START", "2019-04"),
         region_icb=os.environ.get("SAFETY_OBS_REGION_ICB", "QHM"),
         max_file_bytes=int(os.environ.get("SAFETY_OBS_MAX_FILE_BYTES", str(200 * 1024 * 1024))),
+        max_xlsx_inflated_bytes=int(
+            os.environ.get("SAFETY_OBS_MAX_XLSX_INFLATED_BYTES", str(500 * 1024 * 1024))
+        ),
         snapshots_to_keep=int(os.environ.get("SAFETY_OBS_SNAPSHOTS_TO_KEEP", "3")),
     )

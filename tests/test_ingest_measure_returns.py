@@ -81,8 +81,9 @@ def test_each_bad_row_is_quarantined_with_the_rule_it_broke(con, settings):
         + "RTD,2024-03,MAG_SULPH,2,4\n"  # 14 duplicate key
         + "RTF,2024-03,FALLS_HARM,2,30000\n"  # 15 another trust's row in RTD's file
         + "A81632,2024-03,OPIOID_HIGH_DOSE,3,100\n"  # 16 practice closed in 2020
-        + ",,,,\n",
-    )  # 17 all blank
+        + " ,2024-03, ,,\n"  # 17 nothing but a period
+        + ",,,,\n",  # 18 a wholly blank line is not a row
+    )
     [outcome] = ingest(con, settings)
     assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (16, 1, 15)
     got = quarantine(con)
@@ -99,7 +100,13 @@ def test_each_bad_row_is_quarantined_with_the_rule_it_broke(con, settings):
     assert got[13] == got[14] == ["duplicate_key_in_file"]
     assert got[15] == ["organisation_outside_submitter"]
     assert "organisation_not_open_in_period" in got[16]
-    assert set(got[17]) >= {"org_code_missing", "measure_code_missing", "period_missing"}
+    assert got[17] == [
+        "org_code_missing",
+        "measure_code_missing",
+        "numerator_missing",
+        "denominator_missing",
+    ]
+    assert 18 not in got
     raw, reasons = con.execute(
         "select raw_record, reasons from raw.quarantine where source_line = 12"
     ).fetchone()
@@ -126,7 +133,7 @@ def test_collated_icb_return_may_carry_its_practices(con, settings):
         ("RTD_wrong_layout.csv", b"a,b,c\n1,2,3\n", "wrong_layout"),
         ("ZZZ_2024-03.csv", f"{HEADER}RTD,2024-03,FALLS_HARM,1,1\n".encode(), "unknown_submitter"),
         ("RTD_binary.csv", b"\x00\x01\x02\x03" * 10, "binary_content"),
-        ("RTD_2024-03.xlsx", b"PK\x03\x04notreally", "wrong_layout"),
+        ("RTD_2024-03.xlsx", b"PK\x03\x04notreally", "unreadable_xlsx"),
     ],
 )
 def test_bad_files_are_rejected_whole_and_the_run_goes_on(con, settings, name, body, rule):

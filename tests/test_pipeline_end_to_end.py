@@ -180,3 +180,29 @@ def test_publishing_alone_refuses_an_unaudited_build(published):
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "was not built in this run" in json.dumps(failure.metadata["problems"].value)
     assert settings.published_current.resolve() == current
+
+
+def test_register_resolves_sectors_overrides_and_mergers(published):
+    settings, _ = published
+    rows = dict(
+        (code, (sector, reporting))
+        for code, sector, reporting in query(
+            settings,
+            "select org_code, sector_code, reporting_org_code from dim_organisation"
+            " where org_code in ('RLN', 'RE9', 'R0B', 'RX3', 'RX6', 'A81001', 'VNE01', 'QHM')",
+        )
+    )
+    assert rows == {
+        "RLN": ("acute_trust", "R0B"),  # merged into South Tyneside and Sunderland in 2019
+        "RE9": ("acute_trust", "R0B"),
+        "R0B": ("acute_trust", "R0B"),
+        "RX3": ("mental_health_trust", "RX3"),  # local register overrides ODS
+        "RX6": ("ambulance_trust", "RX6"),
+        "A81001": ("gp_practice", "A81001"),
+        "VNE01": ("care_home", "VNE01"),
+        "QHM": ("icb", "QHM"),
+    }
+    [(practices,)] = query(
+        settings, "select count(*) from dim_organisation where sector_code = 'gp_practice'"
+    )
+    assert practices == 384  # prescribing setting 4 among the region's 671 epraccur rows

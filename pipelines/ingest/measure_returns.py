@@ -20,14 +20,18 @@ import duckdb
 import polars as pl
 
 from pipelines.catalogue import load_catalogue
-from pipelines.ingest.contracts import SourceContract, load_contracts
+from pipelines.ingest.contracts import (
+    LONG_COLUMNS,
+    WIDE_ID_COLUMNS,
+    ContractMatch,
+    match_contract,
+)
 from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.normalise import clean_code, parse_count, parse_period
-from pipelines.ingest.reading import decode, read_text_csv
+from pipelines.ingest.normalise import clean_code, is_blank, parse_count, parse_period
+from pipelines.ingest.reading import read_table
 from pipelines.ingest.rules import apply_rules, measure_row_rules
 from pipelines.settings import Settings
 
-MEASURE_COLUMNS = ("org_code", "period", "measure_code", "numerator", "denominator")
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
 
 
@@ -69,31 +73,24 @@ def organisation_lookup(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
-def _pick_contract(headers: list[str], suffix: str, file_name: str) -> tuple[SourceContract, dict]:
-    problems = []
-    for contract in load_contracts():
-        if suffix not in contract.file_suffixes:
-            continue
-        found, missing = contract.match_columns(headers)
-        if not missing:
-            return contract, found
-        problems.append(f"{contract.name} lacks {', '.join(missing)}")
-    detail = "; ".join(problems) or f"no source contract reads '{suffix}' files"
-    raise FileRejected(file_name, "wrong_layout", f"headers {headers} match no contract: {detail}")
-
-
 def read_measure_file(
-    data: bytes, file_name: str, *, organisations: pl.DataFrame
+    data: bytes, file_name: str, *, organisations: pl.DataFrame, settings: Settings
 ) -> tuple[pl.DataFrame, str]:
-    """Bytes of one file -> (typed rows joined to the register and catalogue, contract name).
+    """Bytes of one file -> (typed long rows joined to the register and catalogue, contract).
 
     File rules raise :class:`FileRejected`; row rules are applied later, to many files at once
     (``apply_rules``), because validation has a fixed cost per call.
     """
-    frame = read_text_csv(decode(data, file_name), file_name)
-    headers = [c for c in frame.columns if c != "source_line"]
-    contract, found = _pick_contract(headers, Path(file_name).suffix.lower(), file_name)
-    if frame.height == 0:
+    suffix = Path(file_name).suffix.lower()
+    table = read_table(data, file_name, suffix, settings.max_xlsx_inflated_bytes)
+    match, problems = match_contract(table.head, suffix)
+    if match is None:
+        headers = [h for h in (table.head[0] if table.head else []) if h]
+        raise FileRejected(
+            file_name, "wrong_layout", f"headers {headers} match no contract: {'; '.join(problems)}"
+        )
+    long = _to_long(table.read_below(match.header_row, file_name), match)
+    if long.height == 0:
         raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
     submitter = submitter_from_name(file_name)
     if submitter is None or submitter not in set(organisations["org_code"].to_list()):
@@ -104,11 +101,7 @@ def read_measure_file(
             f"'{submitter}' is not in the organisation register",
         )
     typed = (
-        frame.select(
-            "source_line",
-            *[pl.col(found[c]).alias(f"raw_{c}") for c in MEASURE_COLUMNS],
-        )
-        .with_columns(
+        long.with_columns(
             clean_code("raw_org_code").alias("org_code"),
             parse_period("raw_period").alias("period"),
             clean_code("raw_measure_code").alias("measure_code"),
@@ -121,9 +114,36 @@ def read_measure_file(
         )
         .join(_measure_lookup(), on="measure_code", how="left")
         .with_columns(pl.col("org_known", "measure_known").fill_null(False))
-        .sort("source_line")
+        .sort("source_line", "raw_measure_code")
     )
-    return typed, contract.name
+    return typed, match.contract.name
+
+
+def _to_long(body: pl.DataFrame, match: ContractMatch) -> pl.DataFrame:
+    """Contract columns renamed to ``raw_*``; a wide file unpivoted to one row per measure.
+
+    In a wide file a measure whose numerator and denominator are both blank was not
+    reported that month: it makes no row. Wholly blank lines make no row either.
+    """
+    raw_cols = [f"raw_{c}" for c in LONG_COLUMNS]
+    if match.contract.layout == "long":
+        long = body.select(
+            "source_line", *[pl.col(match.columns[c]).alias(f"raw_{c}") for c in LONG_COLUMNS]
+        )
+    else:
+        ids = [pl.col(match.columns[c]).alias(f"raw_{c}") for c in WIDE_ID_COLUMNS]
+        parts = [
+            body.select(
+                "source_line",
+                *ids,
+                pl.lit(code).alias("raw_measure_code"),
+                pl.col(numerator).alias("raw_numerator"),
+                pl.col(denominator).alias("raw_denominator"),
+            ).filter(~(is_blank("raw_numerator") & is_blank("raw_denominator")))
+            for code, (numerator, denominator) in match.measures.items()
+        ]
+        long = pl.concat(parts).select("source_line", *raw_cols)
+    return long.filter(~pl.all_horizontal([is_blank(c) for c in raw_cols]))
 
 
 def _measure_lookup() -> pl.DataFrame:
@@ -172,7 +192,31 @@ class _Arrival:
         }
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,()&'+\-]*$")
+
+
+def file_name_problem(path: Path, landing_dir: Path) -> FileRejected | None:
+    """Names that could be read as paths, and links that lead out of the landing folder."""
+    name = path.name
+    if not _SAFE_NAME.match(name) or ".." in name:
+        return FileRejected(
+            repr(name)[1:-1],
+            "unsafe_file_name",
+            "file names may hold letters, digits, spaces and _ . , ( ) & ' + - only, "
+            "and no '..' (no path parts)",
+        )
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(landing_dir.resolve()):
+            return FileRejected(name, "outside_landing_folder", "a link to a file outside landing")
+    return None
+
+
 def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, settings: Settings):
+    problem = file_name_problem(path, settings.landing_dir)
+    if problem is not None:
+        arrival = _Arrival(path, source_path, 0, rejection=problem)
+        return arrival
     arrival = _Arrival(path, source_path, path.stat().st_size)
     if arrival.size > settings.max_file_bytes:
         # Never read an oversized file into memory, not even to hash it.
@@ -186,7 +230,7 @@ def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, set
     arrival.digest = sha256_of(data)
     try:
         arrival.typed, arrival.layout = read_measure_file(
-            data, path.name, organisations=organisations
+            data, path.name, organisations=organisations, settings=settings
         )
     except FileRejected as rejection:
         arrival.rejection = rejection
@@ -294,20 +338,28 @@ _ZERO = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
 BATCH_ROWS = 500_000
 
 
-def pending_files(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[tuple[Path, str]]:
-    """Files under ``landing_dir`` not yet processed at this path with this content, in the
-    order they must be applied: by folder, then name (a later file wins)."""
-    seen = {
-        (p, h)
-        for p, h in con.execute("select source_path, sha256 from raw.submission_log").fetchall()
-    }
+def logged_digest(path: Path, settings: Settings) -> str:
+    """The SHA-256 the submission log holds for this file: empty for files refused unread
+    (unsafe names, links out of landing, oversized), which are never opened."""
+    if file_name_problem(path, settings.landing_dir) is not None:
+        return ""
+    if path.stat().st_size > settings.max_file_bytes:
+        return ""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[Path, str]]:
+    """Files under the landing folder not yet processed at this path with this content, in
+    the order they must be applied: by folder, then name (a later file wins)."""
+    seen = set(con.execute("select source_path, sha256 from raw.submission_log").fetchall())
     seen_paths = {p for p, _ in seen}
+    landing = settings.landing_dir
+    candidates = (p for p in landing.rglob("*") if p.is_file() or p.is_symlink())
     pending = []
-    for path in sorted(
-        p for p in landing_dir.rglob("*") if p.is_file() and not p.name.startswith(".")
-    ):
-        rel = path.relative_to(landing_dir).as_posix()
-        if rel in seen_paths and (rel, sha256_of(path.read_bytes())) in seen:
+    for path in sorted(p for p in candidates if not p.name.startswith(".")):
+        rel = path.relative_to(landing).as_posix()
+        if rel in seen_paths and (rel, logged_digest(path, settings)) in seen:
             continue
         pending.append((path, rel))
     return pending
@@ -336,7 +388,7 @@ def ingest_landing(
         digest: sid
         for digest, sid in con.execute(
             "select sha256, min(submission_id) from raw.submission_log"
-            " where status <> 'duplicate' and sha256 <> '' group by 1"
+            " where status = 'loaded' group by 1"
         ).fetchall()
     }
     outcomes: list[SubmissionOutcome] = []
@@ -363,14 +415,14 @@ def ingest_landing(
             outcome = _write_arrival(
                 con, arrival, file_good, file_bad, now=now, run_id=run_id, earlier=earlier
             )
-            if arrival.digest and earlier is None:
+            if outcome.status == "loaded":
                 known[arrival.digest] = outcome.submission_id
             outcomes.append(outcome)
         batch.clear()
 
     rows = 0
     seen_in_batch: set[str] = set()
-    todo = list(files) if files is not None else pending_files(con, settings.landing_dir)
+    todo = list(files) if files is not None else pending_files(con, settings)
     for path, source_path in todo:
         arrival = _read_arrival(path, source_path, organisations, settings)
         if arrival.digest in seen_in_batch:

@@ -6,6 +6,8 @@ both the raw text and the parsed value, and say exactly what was wrong.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 SUPPRESSION_MARKERS = ("*", "<5", "c", "x", "~", "<3", "suppressed")
@@ -18,9 +20,14 @@ def clean_code(column: str) -> pl.Expr:
 
 def parse_period(column: str) -> pl.Expr:
     """Reporting month from ``2024-03``, ``Mar-24``, ``March 2024``, ``01/03/2024``,
-    ``2024-03-01`` (any day is taken as its month)."""
+    ``2024-03-01`` or an Excel date serial (any day is taken as its month)."""
     text = pl.col(column).str.strip_chars()
+    serial = text.cast(pl.Float64, strict=False)
     attempts = [
+        # XLSX date cells read as text arrive as Excel serial day numbers (1900 system).
+        pl.when(serial.is_between(20_000, 80_000)).then(
+            pl.lit(date(1899, 12, 30)) + pl.duration(days=serial.floor().cast(pl.Int64))
+        ),
         (text + "-01").str.to_date("%Y-%m-%d", strict=False),
         text.str.to_date("%Y-%m-%d", strict=False),
         text.str.to_date("%d/%m/%Y", strict=False),
@@ -32,7 +39,7 @@ def parse_period(column: str) -> pl.Expr:
     ]
     # chrono's %Y accepts two-digit years ("24-03" would be AD 24): keep plausible ones only.
     plausible = [pl.when(a.dt.year().is_between(1990, 2100)).then(a) for a in attempts]
-    return pl.coalesce(plausible).dt.truncate("1mo")
+    return pl.coalesce(plausible).dt.truncate("1mo").alias(column)
 
 
 def parse_count(column: str) -> pl.Expr:

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prepare demo test ui lint format clean
+.PHONY: help install prepare browser demo test ui lint format clean
 
 help:
 	@echo "make demo   run the whole pipeline on data_samples/ and print where the results are"
@@ -33,7 +33,17 @@ prepare: dbt_project/target/manifest.json
 demo: prepare
 	$(PY) -m pipelines.cli demo
 
-test: prepare
+# Headless Chromium for the dashboard's browser test (Debian's package; Playwright drives it
+# with executable_path, so nothing is downloaded at test time).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: prepare browser
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ui: prepare

@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prepare browser demo test ui lint format clean
+.PHONY: help install prepare browser demo backfill test ui lint format clean
 
 help:
 	@echo "make demo   run the whole pipeline on data_samples/ and print where the results are"
 	@echo "make test   install and run the test suite"
 	@echo "make ui     Dagster UI (asset graph, runs) on http://127.0.0.1:3000"
+	@echo "make backfill FROM=2024-04 TO=2025-03   rebuild and republish a range of months"
 	@echo "make lint   ruff check and format check"
 
 $(CURDIR)/.tools/bin/uv:
@@ -42,6 +43,11 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# make backfill FROM=2024-04 TO=2025-03: rebuild those months from raw and republish.
+backfill: prepare
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM TO=YYYY-MM"; exit 2; }
+	$(PY) -m pipelines.cli backfill --from $(FROM) --to $(TO)
 
 test: prepare browser
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from pipelines.publish.snapshot import current_manifest
 from pipelines.settings import PROJECT_ROOT, Settings, load_settings
+from pipelines.warehouse import working_connection
 
 EXAMPLE_QUERY = """select m.programme_name, f.measure_code, f.period, f.numerator, f.denominator,
        round(f.value, 2) as value, m.unit
@@ -53,11 +55,21 @@ def prepare(settings: Settings) -> None:
     dagster_home()
 
 
-def run_job(job: str, extra: list[str] | None = None) -> int:
+def run_job(job: str, first: date, last: date) -> int:
+    """Run ``job`` over the reporting months ``first``..``last`` in one run, recorded in the
+    project's Dagster instance (visible in `make ui`)."""
+    from pipelines.defs.partitions import range_tags
+
     dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
-    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", job, *(extra or [])]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT).returncode
+    tags = json.dumps(range_tags(first, last))
+    cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", job]
+    return subprocess.run([*cmd, "--tags", tags], cwd=PROJECT_ROOT).returncode
+
+
+def _month(text: str) -> date:
+    year, month = text.split("-")[:2]
+    return date(int(year), int(month), 1)
 
 
 def summary(settings: Settings) -> str:
@@ -74,7 +86,7 @@ def summary(settings: Settings) -> str:
         example_text = str(example)
     finally:
         con.close()
-    with duckdb.connect(str(settings.working_db), read_only=True) as working:
+    with working_connection(settings.working_db, read_only=True) as working:
         log = working.execute(
             "select status, count(*) from raw.submission_log group by 1 order by 1"
         ).fetchall()
@@ -113,13 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="parse the dbt manifest and set up DAGSTER_HOME")
     sub.add_parser("demo", help="run the full pipeline on the configured landing folder")
     sub.add_parser("summary", help="print where the published results are")
+    backfill = sub.add_parser("backfill", help="rebuild and republish a range of months")
+    backfill.add_argument("--from", dest="first", required=True, type=_month, help="YYYY-MM")
+    backfill.add_argument("--to", dest="last", required=True, type=_month, help="YYYY-MM")
     args = parser.parse_args(argv)
     settings = load_settings()
     if args.command == "prepare":
         prepare(settings)
         return 0
-    if args.command == "demo":
-        code = run_job("full_pipeline")
+    if args.command in ("demo", "backfill"):
+        first, last = (
+            (args.first, args.last)
+            if args.command == "backfill"
+            else (settings.catalogue_start, date.today().replace(day=1))
+        )
+        if first > last:
+            parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
+        code = run_job("full_pipeline", first, last)
         if code != 0:
             print("The pipeline run failed; the last good publication (if any) is unchanged.")
             return code

@@ -35,6 +35,7 @@ class Settings:
     working_db: Path
     published_dir: Path
     landing_dir: Path
+    survey_landing_dir: Path
     ods_dir: Path
     local_register: Path
     dbt_project_dir: Path
@@ -44,6 +45,12 @@ class Settings:
     max_file_bytes: int
     max_xlsx_inflated_bytes: int
     snapshots_to_keep: int
+    archive_dir: Path
+    archive_processed: bool
+    return_due_days: int
+    nightly_cron: str
+    refresh_months: int
+    timezone: str
 
     @property
     def published_current(self) -> Path:
@@ -64,11 +71,15 @@ class Settings:
 def load_settings() -> Settings:
     """Read settings from ``SAFETY_OBS_*`` environment variables."""
     var = _path("SAFETY_OBS_VAR_DIR", PROJECT_ROOT / "var")
+    landing = _path("SAFETY_OBS_LANDING_DIR", PROJECT_ROOT / "data_samples" / "landing")
     return Settings(
         var_dir=var,
         working_db=_path("SAFETY_OBS_WORKING_DB", var / "warehouse" / "working.duckdb"),
         published_dir=_path("SAFETY_OBS_PUBLISHED_DIR", var / "published"),
-        landing_dir=_path("SAFETY_OBS_LANDING_DIR", PROJECT_ROOT / "data_samples" / "landing"),
+        landing_dir=landing,
+        survey_landing_dir=_path(
+            "SAFETY_OBS_SURVEY_LANDING_DIR", PROJECT_ROOT / "data_samples" / "surveys" / "landing"
+        ),
         ods_dir=_path("SAFETY_OBS_ODS_DIR", PROJECT_ROOT / "data_samples" / "ods"),
         local_register=_path(
             "SAFETY_OBS_LOCAL_REGISTER", PROJECT_ROOT / "data_samples" / "local_register.csv"
@@ -82,4 +93,19 @@ def load_settings() -> Settings:
             os.environ.get("SAFETY_OBS_MAX_XLSX_INFLATED_BYTES", str(500 * 1024 * 1024))
         ),
         snapshots_to_keep=int(os.environ.get("SAFETY_OBS_SNAPSHOTS_TO_KEEP", "3")),
+        archive_dir=_path("SAFETY_OBS_ARCHIVE_DIR", var / "archive"),
+        archive_processed=_archive_processed(landing),
+        return_due_days=int(os.environ.get("SAFETY_OBS_RETURN_DUE_DAYS", "20")),
+        nightly_cron=os.environ.get("SAFETY_OBS_NIGHTLY_CRON", "30 2 * * *"),
+        refresh_months=int(os.environ.get("SAFETY_OBS_REFRESH_MONTHS", "3")),
+        timezone=os.environ.get("SAFETY_OBS_TIMEZONE", "Europe/London"),
     )
+
+
+def _archive_processed(landing: Path) -> bool:
+    """Move processed files out of landing, except from the committed sample folder (the
+    demo reads it in place; moving would edit the checkout)."""
+    value = os.environ.get("SAFETY_OBS_ARCHIVE_PROCESSED")
+    if value is not None:
+        return value.strip().lower() in ("1", "true", "yes")
+    return not landing.resolve().is_relative_to(PROJECT_ROOT / "data_samples")

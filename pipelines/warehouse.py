@@ -5,6 +5,9 @@ The raw layer is owned by ingest (created here); everything above it is owned by
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,13 +79,59 @@ create table if not exists raw.local_organisations (
 """
 
 
+@contextmanager
+def writer_lock(path: Path, *, timeout_s: float = 3600.0) -> Iterator[None]:
+    """Wait for, then hold, the right to open the working file.
+
+    DuckDB refuses a second process at once instead of waiting; this advisory lock makes
+    concurrent runs (a sensor run during the nightly refresh, say) queue instead of fail.
+    Dagster's ``duckdb_writer`` pool does the same for runs it launches; the lock also
+    covers runs started from the CLI or tests. Re-entrant within one process.
+    """
+    key = str(path.resolve())
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    msg = f"waited {timeout_s:.0f}s for the writer lock on {path}"
+                    raise TimeoutError(msg) from None
+                time.sleep(0.2)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held.pop(key, None)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+_held: dict[str, int] = {}
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the working file, creating its folder and the raw layer on first use."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     if not read_only:
+        from pipelines.surveys.store import SURVEY_RAW_DDL
+
         con.execute(RAW_DDL)
+        con.execute(SURVEY_RAW_DDL)
     return con
 
 
@@ -90,8 +139,10 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 def working_connection(
     path: Path, *, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(path, read_only=read_only)
-    try:
-        yield con
-    finally:
-        con.close()
+    """A connection to the working file, holding the writer lock for as long as it is open."""
+    with writer_lock(path):
+        con = connect(path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()

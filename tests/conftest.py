@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -34,11 +35,21 @@ def sample_landing(settings: Settings) -> Path:
     return settings.landing_dir
 
 
-def run_full_pipeline(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    """The job `make demo` runs, in this process, against the current environment."""
+def run_full_pipeline(
+    instance: dg.DagsterInstance | None = None,
+    months: tuple[date, date] | None = None,
+    **kwargs,
+) -> dg.ExecuteInProcessResult:
+    """The job `make demo` runs (every month, unless ``months`` gives a range), in this
+    process, against the current environment."""
     from pipelines.definitions import defs
+    from pipelines.defs.partitions import range_tags
 
+    first, last = months or (load_settings().catalogue_start, date.today().replace(day=1))
     job = defs().resolve_job_def("full_pipeline")
     return job.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags=range_tags(first, last),
+        **kwargs,
     )

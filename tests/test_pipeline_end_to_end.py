@@ -16,6 +16,7 @@ import pytest
 
 from conftest import SAMPLES, run_full_pipeline
 from pipelines.catalogue import load_catalogue
+from pipelines.publish.snapshot import verify_snapshot
 from pipelines.settings import load_settings
 
 MARTS = [
@@ -24,10 +25,16 @@ MARTS = [
     "dim_period",
     "dim_programme",
     "dim_sector",
+    "dim_survey_domain",
+    "dim_survey_wave",
+    "fct_culture_survey",
+    "fct_culture_survey_by_icb",
+    "fct_culture_survey_by_sector",
     "fct_measure_by_icb_monthly",
     "fct_measure_by_programme_monthly",
     "fct_measure_by_sector_monthly",
     "fct_measure_monthly",
+    "mart_submission_completeness",
 ]
 
 
@@ -75,11 +82,17 @@ def test_published_fact_count_matches_the_generator(published):
     )
     assert quarantined == expected["rows_quarantined"]
     manifest = json.loads((settings.published_current / "manifest.json").read_text())
-    assert manifest["row_counts"]["fct_measure_monthly"] == count
-    assert sorted(manifest["row_counts"]) == MARTS
+    assert manifest["row_counts"]["internal"]["fct_measure_monthly"] == count
+    assert sorted(manifest["row_counts"]["internal"]) == MARTS
+    assert "dim_organisation" not in manifest["row_counts"]["public"]
+    assert verify_snapshot(settings.published_current.resolve()) == []
     for name, meta in manifest["files"].items():
         assert (settings.published_current / name).stat().st_size == meta["bytes"]
-    assert all(check["passed"] for check in manifest["checks"])
+    blocking = [c for c in manifest["checks"] if c["severity"] == "ERROR"]
+    assert blocking and all(c["passed"] for c in blocking)
+    # The completeness warning names the providers the sample leaves out on purpose.
+    [overdue] = [c for c in manifest["checks"] if c["check"] == "returns_not_overdue"]
+    assert overdue == {**overdue, "passed": False, "severity": "WARN"}
     assert (settings.published_current / "parquet" / "fct_measure_monthly.parquet").exists()
 
 

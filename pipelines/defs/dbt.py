@@ -3,10 +3,12 @@
 The manifest is prepared ahead of load (`make prepare`: `dbt parse`), never at import.
 """
 
+import json
 import os
 import shutil
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.partitions import reporting_months
 from pipelines.settings import load_settings
+from pipelines.warehouse import writer_lock
 
 _settings = load_settings()
 dbt_project = DbtProject(
@@ -40,23 +44,60 @@ class ObservatoryTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "warehouse"
 
 
+PERIOD_SELECTOR = "tag:period_partitioned"
+
+
+def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
+    settings = load_settings()
+    # profiles.yml reads the working file's path from the environment the dbt CLI inherits.
+    os.environ["SAFETY_OBS_WORKING_DB"] = str(settings.working_db)
+    with writer_lock(settings.working_db):
+        yield from dbt.cli(args, context=context).stream()
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    exclude=PERIOD_SELECTOR,
     dagster_dbt_translator=ObservatoryTranslator(),
     pool=DUCKDB_WRITER_POOL,
 )
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    # profiles.yml reads the working file's path from the environment the dbt CLI inherits.
-    os.environ["SAFETY_OBS_WORKING_DB"] = str(load_settings().working_db)
-    yield from dbt.cli(["build"], context=context).stream()
+    """Everything not period-grained: staging views, register, catalogue and dimensions."""
+    yield from _run_dbt(context, dbt, ["build"])
 
 
-MART_KEYS = [
-    key for key in warehouse_models.keys if key.path[-1].startswith(("dim_", "fct_", "mart_"))
-]
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=PERIOD_SELECTOR,
+    partitions_def=reporting_months,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=ObservatoryTranslator(),
+    pool=DUCKDB_WRITER_POOL,
+)
+def period_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Monthly facts and roll-ups, rebuilt incrementally for the run's months only."""
+    window = context.partition_time_window
+    last_month = (window.end.date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    period_vars = {"period_start": str(window.start.date()), "period_end": str(last_month)}
+    context.log.info(f"rebuilding reporting months {period_vars}")
+    yield from _run_dbt(context, dbt, ["build", "--vars", json.dumps(period_vars)])
+
+
+def _keys(*prefixes: str) -> list[dg.AssetKey]:
+    return [
+        key
+        for assets in (warehouse_models, period_models)
+        for key in assets.keys
+        if key.path[-1].startswith(prefixes)
+    ]
+
+
+MART_KEYS = _keys("dim_", "fct_", "mart_")  # the internal tier
+PUBLIC_KEYS = _keys("pub_")  # the public tier, disclosure-controlled in dbt
 
 defs = dg.Definitions(
-    assets=[warehouse_models],
+    assets=[warehouse_models, period_models],
     resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable())},
 )

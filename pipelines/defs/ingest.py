@@ -1,9 +1,11 @@
 """Ingest assets: the organisation register and the measure returns in the landing folder."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
-from pipelines.ingest.measure_returns import ingest_landing
+from pipelines.ingest.measure_returns import archive_processed, ingest_landing
 from pipelines.ingest.organisations import load_register
 from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection
@@ -58,6 +60,9 @@ def measure_returns(context: dg.AssetExecutionContext):
     with working_connection(settings.working_db) as con:
         outcomes = ingest_landing(con, settings, run_id=context.run.run_id)
         problems = reconciliation_problems(con)
+    if settings.archive_processed:
+        moved = archive_processed(outcomes, settings, datetime.now(UTC).date())
+        context.log.info(f"moved {moved} processed files to {settings.archive_dir}")
     by_status: dict[str, int] = {}
     for outcome in outcomes:
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
@@ -93,9 +98,11 @@ def reconciliation_problems(con) -> list[str]:
         from raw.submission_log as log
         left join loaded using (submission_id)
         left join quarantined using (submission_id)
-        where log.rows_read <> log.rows_loaded + log.rows_quarantined
-           or log.rows_loaded <> coalesce(loaded.n, 0)
-           or log.rows_quarantined <> coalesce(quarantined.n, 0)
+        -- survey files are reconciled by their own check (raw/survey_responses)
+        where coalesce(log.layout, '') not like 'survey%'
+          and (log.rows_read <> log.rows_loaded + log.rows_quarantined
+               or log.rows_loaded <> coalesce(loaded.n, 0)
+               or log.rows_quarantined <> coalesce(quarantined.n, 0))
         order by log.submission_id
         """
     ).fetchall()

@@ -2,18 +2,49 @@
 
 Dagster's blocking checks stop downstream steps in the same run, but a later run that
 selects only this asset would skip them; so publication itself re-reads this run's event
-log and refuses unless every upstream asset was built and every check passed here.
+log and refuses unless every upstream asset was built and every check passed here. The
+built snapshot is then scanned for disclosure problems before it is swapped in. Every
+attempt, published or refused, is a row in ``audit.publication_log`` in the working file.
 """
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
 import dagster as dg
+import duckdb
 
 from pipelines.defs import DUCKDB_WRITER_POOL
-from pipelines.defs.dbt import MART_KEYS
+from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.ingest import RETURNS_KEYS
-from pipelines.publish.snapshot import publish
+from pipelines.defs.surveys import SURVEY_KEYS
+from pipelines.publish.disclosure import scan_csv_and_parquet, scan_public_tier
+from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
+from pipelines.warehouse import working_connection, writer_lock
 
-AUDITED_KEYS = [*RETURNS_KEYS, *MART_KEYS]
+AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS]
+# Dimensions that name no organisation or person may go out with the public tier.
+PUBLIC_DIMENSIONS = (
+    "dim_measure",
+    "dim_period",
+    "dim_programme",
+    "dim_sector",
+    "dim_survey_domain",
+    "dim_survey_wave",
+)
+
+PUBLICATION_LOG_DDL = """
+create schema if not exists audit;
+create table if not exists audit.publication_log (
+    attempted_at timestamp not null,
+    run_id       varchar not null,
+    status       varchar not null,  -- published | refused
+    snapshot_id  varchar,
+    reasons      varchar[],
+    row_counts   json
+);
+"""
 
 
 def audit_of_this_run(context: dg.AssetExecutionContext) -> tuple[list[dict], list[str]]:
@@ -55,36 +86,87 @@ def audit_of_this_run(context: dg.AssetExecutionContext) -> tuple[list[dict], li
     return checks, problems
 
 
+def tier_tables() -> dict[str, dict[str, str]]:
+    """Which working-file tables each tier publishes, under which name."""
+    internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
+    public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
+    public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
+    return {"internal": internal, "public": public}
+
+
+def disclosure_audit(snapshot: Path) -> list[str]:
+    """Every public-tier output, as written, must pass the disclosure scan."""
+    public = snapshot / "public"
+    with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
+        problems = scan_public_tier(con)
+    return [f"public tier: {p}" for p in problems + scan_csv_and_parquet(public)]
+
+
+def log_publication(working_db: Path, row: dict) -> None:
+    with working_connection(working_db) as con:
+        con.execute(PUBLICATION_LOG_DDL)
+        con.execute(
+            "insert into audit.publication_log values (?, ?, ?, ?, ?, ?)",
+            [
+                datetime.now(UTC).replace(tzinfo=None),
+                row["run_id"],
+                row["status"],
+                row.get("snapshot_id"),
+                row.get("reasons", []),
+                json.dumps(row.get("row_counts", {})),
+            ],
+        )
+
+
 @dg.asset(
     deps=AUDITED_KEYS,
     group_name="publish",
-    kinds={"duckdb", "parquet"},
+    kinds={"duckdb", "parquet", "csv"},
     pool=DUCKDB_WRITER_POOL,
-    description="Promote the audited marts to a new published snapshot (atomic swap).",
+    description="Promote the audited marts to a new published snapshot (atomic swap): "
+    "internal tier at the top, public tier in public/.",
 )
 def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    checks, problems = audit_of_this_run(context)
-    if problems:
-        raise dg.Failure(
-            description="Publication refused; the last good snapshot stays published.",
-            metadata={"problems": problems},
-        )
     settings = load_settings()
-    tables = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
-    publication = publish(
-        settings.working_db,
-        settings.published_dir,
-        tables,
-        run_id=context.run.run_id,
-        check_results=checks,
-        keep=settings.snapshots_to_keep,
-    )
+    run_id = context.run.run_id
+    checks, problems = audit_of_this_run(context)
+    with writer_lock(settings.working_db):
+        try:
+            if problems:
+                raise PublicationRefused(problems)
+            publication = publish(
+                settings.working_db,
+                settings.published_dir,
+                tier_tables(),
+                run_id=run_id,
+                check_results=checks,
+                keep=settings.snapshots_to_keep,
+                audit=disclosure_audit,
+            )
+        except PublicationRefused as refused:
+            log_publication(
+                settings.working_db,
+                {"run_id": run_id, "status": "refused", "reasons": refused.problems},
+            )
+            raise dg.Failure(
+                description="Publication refused; the last good snapshot stays published.",
+                metadata={"problems": refused.problems[:100]},
+            ) from None
+        log_publication(
+            settings.working_db,
+            {
+                "run_id": run_id,
+                "status": "published",
+                "snapshot_id": publication.manifest["snapshot_id"],
+                "row_counts": publication.manifest["row_counts"],
+            },
+        )
     return dg.MaterializeResult(
         metadata={
             "snapshot": dg.MetadataValue.path(str(publication.snapshot_dir)),
             "current": dg.MetadataValue.path(str(settings.published_current)),
             "row_counts": publication.manifest["row_counts"],
-            "checks_passed": len(checks),
+            "checks_passed": sum(c["passed"] for c in checks),
         }
     )
 

@@ -39,6 +39,7 @@ _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
 class SubmissionOutcome:
     submission_id: int
     file_name: str
+    source_path: str
     status: str
     rows_read: int
     rows_loaded: int
@@ -237,6 +238,16 @@ def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, set
     return arrival
 
 
+def _received_at(arrival: _Arrival, now: datetime) -> datetime:
+    """When the file landed: its modification time (set by the SFTP drop or copy), never
+    later than now; files refused unread are dated now."""
+    try:
+        landed = datetime.fromtimestamp(arrival.path.lstat().st_mtime, UTC).replace(tzinfo=None)
+    except OSError:
+        return now
+    return min(landed, now)
+
+
 def _write_arrival(
     con: duckdb.DuckDBPyConnection,
     arrival: _Arrival,
@@ -249,7 +260,7 @@ def _write_arrival(
 ) -> SubmissionOutcome:
     """Record one file in one transaction: log row, loaded rows, quarantine, supersession."""
     name = arrival.path.name
-    base = {**arrival.base, "received_at": now, "run_id": run_id}
+    base = {**arrival.base, "received_at": _received_at(arrival, now), "run_id": run_id}
     con.execute("begin")
     try:
         if earlier is not None:
@@ -259,12 +270,16 @@ def _write_arrival(
                 {**base, **_ZERO, "status": "duplicate", "reason": reason, "duplicate_of": earlier},
             )
             con.execute("commit")
-            return SubmissionOutcome(sid, name, "duplicate", 0, 0, 0, (), reason)
+            return SubmissionOutcome(
+                sid, name, arrival.source_path, "duplicate", 0, 0, 0, (), reason
+            )
         if arrival.rejection is not None:
             reason = f"{arrival.rejection.rule}: {arrival.rejection.detail}"
             sid = _record(con, {**base, **_ZERO, "status": "rejected", "reason": reason})
             con.execute("commit")
-            return SubmissionOutcome(sid, name, "rejected", 0, 0, 0, (), reason)
+            return SubmissionOutcome(
+                sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason
+            )
         periods = tuple(sorted(set(good["period"].to_list()) | set(bad["period"].drop_nulls())))
         sid = _record(
             con,
@@ -328,7 +343,14 @@ def _write_arrival(
         con.execute("rollback")
         raise
     return SubmissionOutcome(
-        sid, name, "loaded", good.height + bad.height, good.height, bad.height, periods
+        sid,
+        name,
+        arrival.source_path,
+        "loaded",
+        good.height + bad.height,
+        good.height,
+        bad.height,
+        periods,
     )
 
 
@@ -438,3 +460,42 @@ def ingest_landing(
             rows = 0
     flush()
     return outcomes
+
+
+def periods_in_file(path: Path, settings: Settings) -> set[date]:
+    """The reporting months a file carries, read without the warehouse (for the sensor).
+
+    A file that cannot be read yields no months; ingest will log why.
+    """
+    if (
+        file_name_problem(path, settings.landing_dir)
+        or path.stat().st_size > settings.max_file_bytes
+    ):
+        return set()
+    try:
+        suffix = path.suffix.lower()
+        table = read_table(path.read_bytes(), path.name, suffix, settings.max_xlsx_inflated_bytes)
+        match, _ = match_contract(table.head, suffix)
+        if match is None:
+            return set()
+        long = _to_long(table.read_below(match.header_row, path.name), match)
+        return set(long.select(parse_period("raw_period")).drop_nulls()["raw_period"].to_list())
+    except (FileRejected, OSError):
+        return set()
+
+
+def archive_processed(outcomes: list[SubmissionOutcome], settings: Settings, today: date) -> int:
+    """Move every processed file to ``archive/<date>/<path in landing>``: landing then holds
+    only what has not been seen, and the archive keeps every file as received."""
+    moved = 0
+    for outcome in outcomes:
+        source = settings.landing_dir / outcome.source_path
+        if not (source.exists() or source.is_symlink()):
+            continue
+        target = settings.archive_dir / today.isoformat() / outcome.source_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target = target.with_name(f"{target.stem}.{outcome.submission_id}{target.suffix}")
+        source.rename(target)
+        moved += 1
+    return moved

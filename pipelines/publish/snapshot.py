@@ -2,8 +2,9 @@
 
 Layout under ``published_dir``::
 
-    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/<table>.parquet,
-                                          manifest.json
+    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, csv/  (internal tier)
+                                          public/warehouse.duckdb, parquet/, csv/
+                                          data_docs/, dashboard/, manifest.json
     current -> snapshots/<...>            a symlink, replaced with one rename(2)
 
 Analysts open ``current/warehouse.duckdb`` read-only. The pipeline never writes a file
@@ -18,12 +19,14 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START
 from pipelines.settings import PROJECT_ROOT
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -73,21 +76,46 @@ def _fsync_tree(root: Path) -> None:
             os.close(fd)
 
 
-def build_snapshot(working_db: Path, target_dir: Path, tables: dict[str, str]) -> dict[str, int]:
+def _csv_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT for a CSV export: text cells a spreadsheet would run as a formula get a
+    leading apostrophe (the rule of ``disclosure.neutralise_csv_cell``); numbers stay
+    numbers."""
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_catalog = current_database() and table_schema = 'main'"
+        " and table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    parts = []
+    for name, data_type in columns:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if data_type.upper().startswith("VARCHAR"):
+            parts.append(
+                f"case when regexp_matches({quoted}, '{SQL_FORMULA_START}')"
+                f" and not regexp_full_match({quoted}, '{PLAIN_NUMBER}')"
+                f" then chr(39) || {quoted} else {quoted} end as {quoted}"
+            )
+        else:
+            parts.append(quoted)
+    return f"select {', '.join(parts)} from main.{table}"
+
+
+def build_tier(working_db: Path, tier_dir: Path, tables: dict[str, str]) -> dict[str, int]:
     """Copy ``tables`` ({published name: qualified name in the working file}) into a new
-    DuckDB file and one Parquet file each. Returns row counts."""
-    (target_dir / "parquet").mkdir(parents=True)
+    DuckDB file, and export each as Parquet and as formula-safe CSV. Returns row counts."""
+    (tier_dir / "parquet").mkdir(parents=True)
+    (tier_dir / "csv").mkdir()
     counts = {}
-    con = duckdb.connect(str(target_dir / WAREHOUSE_FILE))
+    con = duckdb.connect(str(tier_dir / WAREHOUSE_FILE))
     try:
         con.execute(f"attach '{working_db}' as working (read_only)")
         for name, source in sorted(tables.items()):
             con.execute(f"create table main.{name} as select * from working.{source}")
             counts[name] = con.execute(f"select count(*) from main.{name}").fetchone()[0]
-            con.execute(
-                f"copy main.{name} to '{target_dir / 'parquet' / f'{name}.parquet'}' "
-                "(format parquet, compression zstd)"
-            )
+            parquet = tier_dir / "parquet" / f"{name}.parquet"
+            con.execute(f"copy main.{name} to '{parquet}' (format parquet, compression zstd)")
+            csv = tier_dir / "csv" / f"{name}.csv"
+            con.execute(f"copy ({_csv_select(con, name)}) to '{csv}' (format csv, header)")
         con.execute("detach working")
         con.execute("checkpoint")
     finally:
@@ -95,24 +123,69 @@ def build_snapshot(working_db: Path, target_dir: Path, tables: dict[str, str]) -
     return counts
 
 
+class PublicationRefused(Exception):
+    """An audit of the built snapshot found problems; nothing was published."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems[:5]))
+        self.problems = problems
+
+
+def crash_point(name: str) -> None:
+    """Kill the process here when SAFETY_OBS_CRASH_AT names this point: the crash tests use
+    it to prove that a run killed at any step leaves a whole publication."""
+    if os.environ.get("SAFETY_OBS_CRASH_AT") == name:
+        os._exit(137)
+
+
+CRASH_POINTS = (
+    "tiers_built",
+    "manifest_written",
+    "snapshot_renamed",
+    "link_created",
+    "link_swapped",
+)
+
+
 def publish(
     working_db: Path,
     published_dir: Path,
-    tables: dict[str, str],
+    tiers: dict[str, dict[str, str]],
     *,
     run_id: str,
     check_results: list[dict],
     keep: int = 3,
+    audit: Callable[[Path], list[str]] | None = None,
+    extras: Callable[[Path], dict] | None = None,
 ) -> Publication:
-    """Build a snapshot in a hidden folder, then rename it into place and swap ``current``."""
+    """Build a snapshot in a hidden folder, audit it, then rename it into place and swap
+    ``current``.
+
+    ``tiers`` maps a tier name to its tables; the ``internal`` tier is written at the top
+    of the snapshot (where analysts have always found it), others in a folder of their
+    name. ``extras(snapshot)`` adds derived outputs (data docs, dashboards) and returns
+    manifest entries; ``audit(snapshot)`` returns problems, and any problem stops the
+    publication with :class:`PublicationRefused`, leaving ``current`` as it was.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshot_id = f"{stamp}_{run_id[:8]}"
     snapshots = published_dir / "snapshots"
     snapshots.mkdir(parents=True, exist_ok=True)
     building = snapshots / f".building-{snapshot_id}"
-    if building.exists():
-        shutil.rmtree(building)
-    counts = build_snapshot(working_db, building, tables)
+    building.mkdir()
+    try:
+        counts = {
+            tier: build_tier(working_db, building / _tier_folder(tier), tables)
+            for tier, tables in tiers.items()
+        }
+        crash_point("tiers_built")
+        extra = extras(building) if extras else {}
+        problems = audit(building) if audit else []
+        if problems:
+            raise PublicationRefused(problems)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     files = {
         p.relative_to(building).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
         for p in sorted(building.rglob("*"))
@@ -126,22 +199,54 @@ def publish(
         "row_counts": counts,
         "files": files,
         "checks": check_results,
+        **extra,
     }
     (building / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     _fsync_tree(building)
+    crash_point("manifest_written")
 
     final = snapshots / snapshot_id
     os.rename(building, final)
+    crash_point("snapshot_renamed")
     link_tmp = published_dir / f".current-{snapshot_id}"
     os.symlink(Path("snapshots") / snapshot_id, link_tmp)
+    crash_point("link_created")
     os.replace(link_tmp, published_dir / "current")
     fd = os.open(published_dir, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+    crash_point("link_swapped")
     prune(published_dir, keep=keep)
     return Publication(final, manifest)
+
+
+def _tier_folder(tier: str) -> str:
+    return "" if tier == "internal" else tier
+
+
+def verify_snapshot(snapshot_dir: Path) -> list[str]:
+    """Problems with a published snapshot: no manifest, or any file whose size or SHA-256
+    differs from what the manifest recorded, or a file the manifest does not list."""
+    manifest_path = snapshot_dir / MANIFEST_FILE
+    if not manifest_path.exists():
+        return [f"{snapshot_dir.name}: no manifest"]
+    manifest = json.loads(manifest_path.read_text())
+    problems = []
+    for name, meta in manifest["files"].items():
+        path = snapshot_dir / name
+        if not path.exists():
+            problems.append(f"{name}: missing")
+        elif path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
+            problems.append(f"{name}: changed since publication")
+    listed = set(manifest["files"]) | {MANIFEST_FILE}
+    problems += [
+        f"{p.relative_to(snapshot_dir).as_posix()}: not in the manifest"
+        for p in snapshot_dir.rglob("*")
+        if p.is_file() and p.relative_to(snapshot_dir).as_posix() not in listed
+    ]
+    return problems
 
 
 def prune(published_dir: Path, *, keep: int) -> list[Path]:

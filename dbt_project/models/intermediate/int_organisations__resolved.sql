@@ -19,6 +19,9 @@ combined as (
         coalesce(local_register.open_date, ods.open_date) as open_date,
         coalesce(local_register.close_date, ods.close_date) as close_date,
         local_register.successor_code,
+        ods.status_code,
+        -- ODS marks dormant (D) and proposed (P) practices: they are not expected to report.
+        coalesce(ods.status_code, 'A') in ('A', 'C') as is_reporting_expected,
         case
             when ods.org_code is not null and local_register.org_code is not null
                 then 'ods+local'

@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        on_schema_change="fail",
+        tags=["period_partitioned"],
+        pre_hook='''{% if is_incremental() %}
+            delete from {{ this }} where period between {{ period_range() }}
+        {% endif %}''',
+    )
+}}
 -- Roll-up: programme x measure x month over every organisation in the warehouse (the
 -- whole region by default). Counts are summed, then divided.
 select
@@ -11,4 +22,7 @@ select
     {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }} as value
 from {{ ref('fct_measure_monthly') }} as facts
 inner join {{ ref('measure_catalogue') }} as measures on facts.measure_code = measures.measure_code
+{% if is_incremental() %}
+where facts.period between {{ period_range() }}
+{% endif %}
 group by facts.programme_code, facts.measure_code, facts.period

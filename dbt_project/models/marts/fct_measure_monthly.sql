@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        on_schema_change="fail",
+        tags=["period_partitioned"],
+        pre_hook='''{% if is_incremental() %}
+            delete from {{ this }} where period between {{ period_range() }}
+        {% endif %}''',
+    )
+}}
 -- Grain: organisation x measure x reporting month, the latest accepted submission.
 -- Organisation attributes are as registered now; reporting_org_code carries a merged
 -- organisation's history to its successor.
@@ -31,3 +42,6 @@ select
 from current_values
 inner join organisations on current_values.org_code = organisations.org_code
 inner join measures on current_values.measure_code = measures.measure_code
+{% if is_incremental() %}
+where current_values.period between {{ period_range() }}
+{% endif %}

@@ -1,0 +1,35 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        on_schema_change="fail",
+        tags=["period_partitioned"],
+        pre_hook='''{% if is_incremental() %}
+            delete from {{ this }} where period between {{ period_range() }}
+        {% endif %}''',
+    )
+}}
+-- Public tier, top level: measure x month over every organisation in the warehouse.
+-- Only primary suppression applies here (nothing above it to subtract from); the ICB model
+-- reads this model's is_suppressed to decide its own secondary suppression.
+with counts as (
+    {{ disclosure_counts(ref('fct_measure_monthly'), ref('measure_catalogue'), ['measure_code', 'period']) }}
+),
+
+flagged as (
+    select
+        counts.*,
+        case
+            when {{ disclosure_is_small('counts.numerator') }}
+                or {{ disclosure_is_small('counts.denominator') }}
+                then 'primary'
+        end as suppression_reason
+    from counts
+)
+
+select
+    flagged.measure_code,
+    flagged.period,
+    flagged.programme_code,
+    {{ disclosure_cells('flagged') }}
+from flagged

@@ -1,0 +1,33 @@
+"""Reporting months: the partitions of every period-grained asset."""
+
+from datetime import date
+
+import dagster as dg
+
+from pipelines.settings import load_settings
+
+_settings = load_settings()
+
+reporting_months = dg.MonthlyPartitionsDefinition(
+    start_date=_settings.catalogue_start.strftime("%Y-%m-%d"),
+    # Include the current, still-open month: late returns for it are normal.
+    end_offset=1,
+    fmt="%Y-%m-%d",
+)
+
+
+def month_key(month: date) -> str:
+    return month.replace(day=1).strftime("%Y-%m-%d")
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """Run tags that make one run cover a range of months (single-run backfill)."""
+    return {
+        "dagster/asset_partition_range_start": month_key(first),
+        "dagster/asset_partition_range_end": month_key(last),
+    }
+
+
+def add_months(month: date, n: int) -> date:
+    years, index = divmod(month.month - 1 + n, 12)
+    return date(month.year + years, index + 1, 1)

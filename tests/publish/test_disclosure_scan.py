@@ -1,0 +1,224 @@
+"""The disclosure scan and the CSV neutraliser on small hand-made tables and files.
+
+Fast and independent of dbt: each rule of the scan is shown to pass a safe table and to name
+the problem in an unsafe one, so a scan that silently stops checking something fails here.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.publish.disclosure import (
+    DisclosureRules,
+    is_count_column,
+    is_forbidden_column,
+    neutralise_csv_cell,
+    rules_from_dbt_project,
+    scan_csv_and_parquet,
+    scan_public_tier,
+)
+
+RULES = DisclosureRules()
+COLUMNS = "icb_code, measure_code, period, numerator, denominator, value, is_suppressed, reason"
+# A tiny region / ICB pair: QAA small (primary), QBB withheld so QAA cannot be derived.
+REGION = [("M1", "2024-01-01", 120, 6000, 20.0, False, None)]
+ICB = [
+    ("QAA", "M1", "2024-01-01", None, None, None, True, "primary"),
+    ("QBB", "M1", "2024-01-01", None, None, None, True, "secondary"),
+    ("QCC", "M1", "2024-01-01", 100, 5000, 20.0, False, None),
+]
+
+
+def _warehouse(region=REGION, icb=ICB) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema public")
+    con.execute(
+        "create table public.pub_measure_by_region_monthly (measure_code varchar,"
+        " period date, numerator bigint, denominator bigint, value double,"
+        " is_suppressed boolean, suppression_reason varchar)"
+    )
+    con.execute(
+        "create table public.pub_measure_by_icb_monthly (icb_code varchar, measure_code varchar,"
+        " period date, numerator bigint, denominator bigint, value double,"
+        " is_suppressed boolean, suppression_reason varchar)"
+    )
+    con.executemany(
+        "insert into public.pub_measure_by_region_monthly values (?,?,?,?,?,?,?)", region
+    )
+    con.executemany("insert into public.pub_measure_by_icb_monthly values (?,?,?,?,?,?,?,?)", icb)
+    return con
+
+
+def test_a_safe_public_tier_has_no_problems():
+    assert scan_public_tier(_warehouse(), rules=RULES) == []
+
+
+@pytest.mark.parametrize(
+    ("icb", "expected"),
+    [
+        (
+            [ICB[0], ("QBB", "M1", "2024-01-01", 20, 1000, 20.0, False, None), ICB[2]],
+            "exactly one suppressed cell under a published",
+        ),
+        ([*ICB[:2], ("QCC", "M1", "2024-01-01", 5, 5000, 1.0, False, None)], "in 1..7"),
+        ([*ICB[:2], ("QCC", "M1", "2024-01-01", 101, 5000, 20.2, False, None)], "not a multiple"),
+        ([ICB[0], ("QBB", "M1", "2024-01-01", 0, 0, None, True, "secondary"), ICB[2]], "carry"),
+        (
+            [ICB[0], ("QBB", "M1", "2024-01-01", None, None, None, False, None), ICB[2]],
+            "not flagged",
+        ),
+        (
+            [ICB[0], ("QBB", "M1", "2024-01-01", None, None, None, None, None), ICB[2]],
+            "null or unread",
+        ),
+        ([ICB[0], ("QBB", "M1", "2024-01-01", None, None, None, True, None), ICB[2]], "reason"),
+    ],
+    ids=["derivable", "small", "unrounded", "zero-not-null", "unflagged", "null-flag", "no-reason"],
+)
+def test_each_rule_names_its_problem(icb, expected):
+    problems = scan_public_tier(_warehouse(icb=icb), rules=RULES)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_suppressed_parent_made_of_published_children_is_derivable():
+    region = [("M1", "2024-01-01", None, None, None, True, "primary")]
+    icb = [("QCC", "M1", "2024-01-01", 100, 5000, 20.0, False, None)]
+    problems = scan_public_tier(_warehouse(region, icb), rules=RULES)
+    assert any("whose children" in p and "all published" in p for p in problems), problems
+
+
+def test_thresholds_follow_the_rules():
+    looser = DisclosureRules(min_count=1, max_suppressed_count=4, rounding_base=1)
+    icb = [*ICB[:2], ("QCC", "M1", "2024-01-01", 6, 5001, 1.2, False, None)]
+    assert scan_public_tier(_warehouse(icb=icb), rules=looser) == []
+    assert scan_public_tier(_warehouse(icb=icb), rules=RULES) != []
+
+
+def test_identifying_columns_and_respondent_counts():
+    con = duckdb.connect()
+    con.execute(
+        "create table pub_survey (icb_code varchar, org_code varchar, measure_name varchar,"
+        " respondent_email varchar, respondents bigint, is_suppressed boolean)"
+    )
+    con.execute("insert into pub_survey values ('QAA', 'RTD', 'x', 'a@b', 5, false)")
+    problems = scan_public_tier(con, ["main.pub_survey"], rules=RULES)
+    assert any("pub_survey.org_code: column would identify" in p for p in problems)
+    assert any("pub_survey.respondent_email: column would identify" in p for p in problems)
+    assert not any("measure_name" in p for p in problems)
+    # Survey groups under 10 respondents are small even when a multiple of 5.
+    assert any("respondents: 1 published count(s) in 1..9" in p for p in problems), problems
+
+
+def test_a_count_column_without_a_flag_may_not_be_null():
+    con = duckdb.connect()
+    con.execute("create table pub_x (measure_code varchar, row_count bigint)")
+    con.execute("insert into pub_x values ('M1', null), ('M2', 10)")
+    problems = scan_public_tier(con, ["main.pub_x"], rules=RULES)
+    assert problems == [
+        "main.pub_x.row_count: 1 null count(s) with no is_suppressed column to flag them"
+        " (e.g. measure_code=M1)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "forbidden"),
+    [
+        ("numerator", True, False),
+        ("denominator_rounded", True, False),
+        ("numerator_definition", False, False),  # text about a count (dim_measure)
+        ("organisations_reporting", False, True),
+        ("row_count", True, False),
+        ("country_code", False, False),
+        ("n_respondents", True, False),
+        ("org_name", False, True),
+        ("name", False, True),
+        ("full_name", False, True),
+        ("email", False, True),
+        ("sector_name", False, False),
+        ("value", False, False),
+    ],
+)
+def test_column_classification(name, count, forbidden):
+    assert is_count_column(name) is count
+    assert is_forbidden_column(name) is forbidden
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+2", "'=1+2"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+44 20 7946 0000", "'+44 20 7946 0000"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("-1.5", "-1.5"),  # a plain number: a spreadsheet reads it as a number
+        ("+3", "+3"),
+        ("1e-5", "1e-5"),
+        ("acute_trust", "acute_trust"),
+        ("", ""),
+        ("'=1", "'=1"),  # already neutralised: idempotent
+    ],
+)
+def test_neutralise_csv_cell(cell, safe):
+    assert neutralise_csv_cell(cell) == safe
+    assert neutralise_csv_cell(safe) == safe
+
+
+def _write_csv(path: Path, rows: list[list]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def test_files_scan_counts_injection_and_hierarchy(tmp_path):
+    con = _warehouse()
+    for table in ("pub_measure_by_region_monthly", "pub_measure_by_icb_monthly"):
+        con.execute(f"copy public.{table} to '{tmp_path / table}.parquet' (format parquet)")
+    header = ["measure_code", "label", "numerator", "denominator", "is_suppressed"]
+    _write_csv(
+        tmp_path / "pub_safe.csv",
+        [header, ["M1", neutralise_csv_cell("=cmd"), 10, 20, False], ["M2", "-1.5", "", "", True]],
+    )
+    assert scan_csv_and_parquet(tmp_path, rules=RULES) == []
+
+    (tmp_path / "sub").mkdir()
+    _write_csv(
+        tmp_path / "sub" / "pub_bad.csv",
+        [header, ["M1", "=cmd", "'3", 20, False], ["M2", "@x", 7, 20, False]],
+    )
+    # Unsuppress QBB in the ICB export: QAA becomes derivable from the region total.
+    con.execute(
+        "update public.pub_measure_by_icb_monthly set numerator = 20, denominator = 1000,"
+        " value = 20.0, is_suppressed = false, suppression_reason = null where icb_code = 'QBB'"
+    )
+    con.execute(
+        "copy public.pub_measure_by_icb_monthly"
+        f" to '{tmp_path / 'pub_measure_by_icb_monthly'}.parquet' (format parquet)"
+    )
+    problems = scan_csv_and_parquet(tmp_path, rules=RULES)
+    text = "\n".join(problems)
+    assert "sub/pub_bad.csv.label: 2 cell(s) open to formula injection" in text
+    assert "sub/pub_bad.csv.numerator: 1 cell(s) that are not numbers" in text
+    assert "sub/pub_bad.csv.numerator: 1 published count(s) in 1..7" in text
+    assert "pub_measure_by_icb_monthly.parquet: 1 group(s) with exactly one suppressed" in text
+    assert "pub_safe.csv" not in text
+
+
+def test_unreadable_export_is_a_problem(tmp_path):
+    (tmp_path / "pub_x.parquet").write_bytes(b"not parquet")
+    [problem] = scan_csv_and_parquet(tmp_path, rules=RULES)
+    assert problem.startswith("pub_x.parquet: unreadable")
+
+
+def test_rules_come_from_the_dbt_project_vars(tmp_path):
+    assert rules_from_dbt_project() == DisclosureRules()  # the committed project: defaults
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: x\nvars:\n  public_max_suppressed_count: 9\n  public_rounding_base: 10\n"
+    )
+    assert rules_from_dbt_project(tmp_path) == DisclosureRules(
+        max_suppressed_count=9, rounding_base=10
+    )

@@ -67,6 +67,18 @@ def run_job(job: str, first: date, last: date) -> int:
     return subprocess.run([*cmd, "--tags", tags], cwd=PROJECT_ROOT).returncode
 
 
+def record_latest_failure() -> None:
+    """Runs started here have no daemon to run the failure sensor: log the refusal now."""
+    import dagster as dg
+
+    from pipelines.defs.publish import log_refused_run
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if runs and runs[0].status == dg.DagsterRunStatus.FAILURE:
+            log_refused_run(instance, runs[0].run_id)
+
+
 def _month(text: str) -> date:
     year, month = text.split("-")[:2]
     return date(int(year), int(month), 1)
@@ -106,6 +118,10 @@ def summary(settings: Settings) -> str:
         f"  warehouse (DuckDB)  {warehouse}",
         f"  Parquet exports     {current / 'parquet'}",
         f"  manifest            {current / 'manifest.json'}",
+        f"  dashboard           {current / 'site' / 'index.html'} (internal)",
+        f"                      {current / 'public' / 'site' / 'index.html'} (public)",
+        f"  public tier         {current / 'public'} (suppressed and rounded)",
+        f"  quality report      {current / 'data_docs' / 'summary.html'}",
         f"  fct_measure_monthly {facts} rows{expected}",
         f"  submissions         {', '.join(f'{n} {s}' for s, n in log)}; "
         f"{quarantined} rows in quarantine (working file, raw.quarantine)",
@@ -143,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
         code = run_job("full_pipeline", first, last)
         if code != 0:
+            record_latest_failure()
             print("The pipeline run failed; the last good publication (if any) is unchanged.")
             return code
     print(summary(settings))

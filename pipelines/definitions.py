@@ -10,11 +10,27 @@ import dagster as dg
 @dg.definitions
 def defs() -> dg.Definitions:
     # Imported here so that loading the code location stays cheap until Dagster asks.
-    from pipelines.defs import automation, completeness, dbt, ingest, publish, surveys
+    from pipelines.defs import (
+        automation,
+        completeness,
+        dbt,
+        ingest,
+        publish,
+        quality,
+        spc,
+        surveys,
+    )
 
     # One process per run (automation.defs sets the in-process executor): DuckDB has a
     # single writer, so steps gain nothing from their own processes and each would pay the
     # import cost again.
     return dg.Definitions.merge(
-        ingest.defs, surveys.defs, dbt.defs, completeness.defs, publish.defs, automation.defs
+        ingest.defs,
+        surveys.defs,
+        dbt.defs,
+        spc.defs,
+        quality.defs,
+        completeness.defs,
+        publish.defs,
+        automation.defs,
     )

@@ -34,6 +34,7 @@ MARTS = [
     "fct_measure_by_programme_monthly",
     "fct_measure_by_sector_monthly",
     "fct_measure_monthly",
+    "fct_spc",
     "mart_submission_completeness",
 ]
 

@@ -7,23 +7,29 @@ built snapshot is then scanned for disclosure problems before it is swapped in. 
 attempt, published or refused, is a row in ``audit.publication_log`` in the working file.
 """
 
+import html
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from pipelines.dashboard import build_site
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.automation import full_pipeline
 from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.ingest import RETURNS_KEYS
+from pipelines.defs.quality import quality_dir
+from pipelines.defs.spc import FCT_SPC_KEY
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import scan_csv_and_parquet, scan_public_tier
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection, writer_lock
 
-AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS]
+AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS, FCT_SPC_KEY]
 # Dimensions that name no organisation or person may go out with the public tier.
 PUBLIC_DIMENSIONS = (
     "dim_measure",
@@ -88,7 +94,7 @@ def audit_of_this_run(context: dg.AssetExecutionContext) -> tuple[list[dict], li
 
 def tier_tables() -> dict[str, dict[str, str]]:
     """Which working-file tables each tier publishes, under which name."""
-    internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
+    internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, FCT_SPC_KEY]}
     public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
     public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
     return {"internal": internal, "public": public}
@@ -100,6 +106,108 @@ def disclosure_audit(snapshot: Path) -> list[str]:
     with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
         problems = scan_public_tier(con)
     return [f"public tier: {p}" for p in problems + scan_csv_and_parquet(public)]
+
+
+def derived_outputs(run_id: str):
+    """Dashboards and the quality report, built into the snapshot before its audit and
+    checksums, so they are published (and verified) with the data they describe."""
+
+    def build(snapshot: Path) -> dict:
+        warehouse = snapshot / WAREHOUSE_FILE
+        sites = {
+            "internal": build_site(warehouse, snapshot / "site", "internal"),
+            "public": build_site(warehouse, snapshot / "public" / "site", "public"),
+        }
+        quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
+        return {
+            "dashboards": {t: p.relative_to(snapshot).as_posix() for t, p in sites.items()},
+            "expectations": quality,
+        }
+
+    return build
+
+
+def quality_report(source: Path, target: Path) -> dict:
+    """Copy this run's Data Docs and write ``summary.html``: GX's own index needs its CDN
+    scripts to list anything, this page works offline."""
+    results_file = source / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else []
+    if (source / "data_docs").exists():
+        shutil.copytree(source / "data_docs", target)
+    target.mkdir(parents=True, exist_ok=True)
+    rows = "\n".join(
+        "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            "pass" if r["success"] else "fail",
+            html.escape(str(r["table"])),
+            html.escape(str(r["expectation_type"])),
+            html.escape(str(r.get("column") or "")),
+            "passed" if r["success"] else "FAILED",
+            html.escape(str(r.get("notes") or "")),
+        )
+        for r in results
+    )
+    passed = sum(r["success"] for r in results)
+    (target / "summary.html").write_text(
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>Quality checks</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;"
+        "border-bottom:1px solid #ddd;text-align:left}.fail{background:#fde8e8}</style>"
+        f"<h1>Great Expectations results</h1><p>{passed} of {len(results)} expectations "
+        "passed. Full Data Docs: <a href='index.html'>index.html</a> (needs internet for "
+        "its styling).</p><table><tr><th>table</th><th>expectation</th><th>column</th>"
+        f"<th>result</th><th>why it matters</th></tr>{rows}</table></html>\n"
+    )
+    return {"expectations": len(results), "passed": passed, "summary": "data_docs/summary.html"}
+
+
+def failed_run_reasons(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Why a run stopped before publishing: its failed steps and failed blocking checks."""
+    records = instance.get_records_for_run(
+        run_id=run_id,
+        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_CHECK_EVALUATION},
+        limit=100_000,
+    ).records
+    reasons = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            message = event.event_specific_data.error.message.strip().splitlines()[0]
+            reasons.append(f"step {event.step_key} failed: {message[:300]}")
+        elif (
+            not event.event_specific_data.passed
+            and event.event_specific_data.severity.value == "ERROR"
+        ):
+            evaluation = event.event_specific_data
+            reasons.append(
+                f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+            )
+    return reasons or ["the run failed before publishing"]
+
+
+def log_refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Record a failed run as a refused publication, unless the publish step already did.
+    Returns whether a row was written."""
+    settings = load_settings()
+    with working_connection(settings.working_db) as con:
+        con.execute(PUBLICATION_LOG_DDL)
+        logged = con.execute(
+            "select count(*) from audit.publication_log where run_id = ?", [run_id]
+        ).fetchone()[0]
+    if logged:
+        return False
+    log_publication(
+        settings.working_db,
+        {"run_id": run_id, "status": "refused", "reasons": failed_run_reasons(instance, run_id)},
+    )
+    return True
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[full_pipeline],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A run that failed before publishing is logged as a refused publication.",
+)
+def record_refused_publication(context: dg.RunFailureSensorContext) -> None:
+    log_refused_run(context.instance, context.dagster_run.run_id)
 
 
 def log_publication(working_db: Path, row: dict) -> None:
@@ -142,6 +250,7 @@ def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResul
                 check_results=checks,
                 keep=settings.snapshots_to_keep,
                 audit=disclosure_audit,
+                extras=derived_outputs(run_id),
             )
         except PublicationRefused as refused:
             log_publication(
@@ -171,4 +280,4 @@ def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     )
 
 
-defs = dg.Definitions(assets=[published_snapshot])
+defs = dg.Definitions(assets=[published_snapshot], sensors=[record_refused_publication])

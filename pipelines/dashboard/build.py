@@ -1,0 +1,623 @@
+"""Build the static dashboard site from a published snapshot.
+
+Input is the published, read-only DuckDB file (never the working file): the site shows exactly
+what analysts can query, and building it can never block or be blocked by a pipeline run.
+Output is a folder of plain HTML with one CSS and one JS file beside it, relative links only,
+so it works opened from disk (``file://``) or served by any web server, with no network.
+
+Pages::
+
+    index.html                        programmes -> measures, region icons and readings
+    measures/<MEASURE>.html           region, ICB and sector charts; links to organisations
+    measures/<MEASURE>/<ICB>.html     internal tier only: every organisation's chart in an ICB
+
+Organisation charts live on per-ICB pages rather than on the measure page because a GP
+measure has a chart per practice (hundreds per ICB, thousands nationally).
+
+Tiers (DESIGN §7): ``internal`` shows every level; ``public`` never reads organisation rows.
+Public pages prefer ``fct_spc`` rows with ``tier = 'public'`` (SPC on disclosure-controlled
+counts); until those exist they fall back to the internal aggregate rows and say so on every
+page, so a provisional public build cannot be mistaken for a disclosure-controlled one.
+"""
+
+import logging
+import re
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from pipelines.dashboard.charts import render_chart
+from pipelines.dashboard.icons import (
+    ASSURANCE_LABELS,
+    ASSURANCE_SHORT,
+    VARIATION_LABELS,
+    VARIATION_SHORT,
+    assurance_icon_svg,
+    icon_key,
+    sprite,
+    variation_icon_svg,
+)
+from pipelines.dashboard.model import (
+    CHART_LABELS,
+    DIRECTION_LABELS,
+    POINT_TYPE_LABELS,
+    Point,
+    Series,
+    ValueFormat,
+    assurance_reading,
+    month_index,
+    month_label,
+    reading,
+    variation_reading,
+)
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+TIERS = ("internal", "public")
+AGGREGATE_LEVELS = ("region", "icb", "sector")
+#: A file in every built site; a non-empty folder without it is never replaced.
+MARKER = ".safety-observatory-site"
+
+_ACRONYMS = {"NHS", "ICB", "GP", "CIC", "LLP", "UK", "PCN", "CCG", "LTD", "PLC", "CIO", "HC"}
+_SMALL = {"AND", "OF", "THE", "FOR", "IN", "AT", "ON"}
+
+
+def display_name(name: str | None, code: str) -> str:
+    """ODS names are upper case; title-case them for reading, keeping NHS-style acronyms."""
+    if not name:
+        return code
+    if name != name.upper():
+        return name
+    words = []
+    for i, word in enumerate(name.split()):
+        bare = word.strip("(),.&'")
+        if bare in _ACRONYMS:
+            words.append(word if bare != "LTD" else word.replace("LTD", "Ltd"))
+        elif bare in _SMALL and i > 0:
+            words.append(word.lower())
+        else:
+            words.append("-".join(part.capitalize() for part in word.split("-")))
+    return " ".join(words)
+
+
+def slug(text: str) -> str:
+    """A file- and id-safe form of a code (codes are already tame; this keeps it so)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "x"
+
+
+@dataclass
+class Measure:
+    code: str
+    name: str
+    programme_code: str
+    numerator_definition: str
+    denominator_definition: str
+    unit: str
+    improvement_direction: str
+    chart: str
+    target: float | None
+    fmt: ValueFormat
+    series: dict[str, list[Series]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def region(self) -> Series | None:
+        found = self.series.get("region") or []
+        return found[0] if found else None
+
+    # Cached: every chart of the measure asks, and the series are complete once loaded.
+    @cached_property
+    def _span(self) -> tuple[date, date] | None:
+        firsts = [s.points[0].period for group in self.series.values() for s in group if s.points]
+        lasts = [s.points[-1].period for group in self.series.values() for s in group if s.points]
+        return (min(firsts), max(lasts)) if firsts else None
+
+    @property
+    def months(self) -> tuple[int, int] | None:
+        """First and last month index over all the measure's charts (a shared x axis)."""
+        span = self._span
+        return (month_index(span[0]), month_index(span[1])) if span else None
+
+    @property
+    def last_period(self) -> date | None:
+        return self._span[1] if self._span else None
+
+
+@dataclass
+class SiteData:
+    """The dimensions and settings of one site; series are read per measure while rendering."""
+
+    tier: str
+    source_tier: str
+    levels: tuple[str, ...]
+    programmes: list[dict[str, Any]]
+    measures: dict[str, Measure]
+    sector_names: dict[str, str]
+    sector_order: dict[str, int]
+    names: dict[str, str]
+    last_period: date | None
+
+    @property
+    def provisional(self) -> bool:
+        """A public site built from internal (not disclosure-controlled) rows."""
+        return self.tier == "public" and self.source_tier != "public"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _source_tier(con: duckdb.DuckDBPyConnection, tier: str) -> str:
+    if tier == "internal":
+        return "internal"
+    [(public_rows,)] = con.execute("select count(*) from fct_spc where tier = 'public'").fetchall()
+    return "public" if public_rows else "internal"
+
+
+def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
+    """Read the dimensions and settings; series come later, one measure at a time."""
+    source_tier = _source_tier(con, tier)
+    levels = ("region", "icb", "sector", "organisation") if tier == "internal" else AGGREGATE_LEVELS
+    programmes = _rows(
+        con,
+        "select programme_code, programme_name from dim_programme "
+        "order by sort_order, programme_code",
+    )
+    sectors = _rows(con, "select sector_code, sector_name, sort_order from dim_sector")
+    measures: dict[str, Measure] = {}
+    for row in _rows(con, "select * from dim_measure order by measure_name, measure_code"):
+        measures[row["measure_code"]] = Measure(
+            code=row["measure_code"],
+            name=row["measure_name"],
+            programme_code=row["programme_code"],
+            numerator_definition=row["numerator_definition"] or "",
+            denominator_definition=row["denominator_definition"] or "",
+            unit=row["unit"] or "",
+            improvement_direction={"higher": "increase", "lower": "decrease"}.get(
+                row["improvement_direction"], "neutral"
+            ),
+            chart=row["spc_chart"],
+            target=row["target"],
+            fmt=ValueFormat.for_measure(row["unit"], row["multiplier"]),
+        )
+    # Organisation names only where organisation pages are built; ICB names everywhere.
+    name_filter = "" if tier == "internal" else "where org_code in (select icb_code from fct_spc)"
+    names = {
+        r["org_code"]: display_name(r["org_name"], r["org_code"])
+        for r in _rows(con, f"select org_code, org_name from dim_organisation {name_filter}")
+    }
+    [(last_period,)] = con.execute(
+        "select max(period) from fct_spc where tier = ? and list_contains(?, level)",
+        [source_tier, list(levels)],
+    ).fetchall()
+    return SiteData(
+        tier=tier,
+        source_tier=source_tier,
+        levels=levels,
+        programmes=programmes,
+        measures=measures,
+        sector_names={r["sector_code"]: r["sector_name"] for r in sectors},
+        sector_order={r["sector_code"]: r["sort_order"] for r in sectors},
+        names=names,
+        last_period=last_period,
+    )
+
+
+def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure) -> None:
+    """Fill ``measure.series`` with its charts at the site's levels, from ``fct_spc``.
+
+    One measure at a time keeps memory bounded by the largest measure, not the warehouse
+    (a national internal site has ~20M points).
+    """
+    cursor = con.execute(
+        """
+        select level, series_key, org_code, sector_code, icb_code, period, value,
+               numerator, denominator, centre, lpl, upl, point_type, trial_limits,
+               organisations_reporting, variation_icon, assurance_type, target,
+               improvement_direction, is_suppressed
+        from fct_spc
+        where tier = ? and measure_code = ? and list_contains(?, level)
+        order by level, series_key, period
+        """,
+        [site.source_tier, measure.code, list(site.levels)],
+    )
+    names, sector_names = site.names, site.sector_names
+    current: Series | None = None
+    current_id: tuple[str, str] | None = None
+    while rows := cursor.fetchmany(50_000):
+        for row in rows:
+            (level, key, org, sector, icb, period, value, num, den, centre, lpl, upl,
+             point_type, trial, reporting, icon, assurance, target, direction,
+             suppressed) = row  # fmt: skip
+            if (level, key) != current_id:
+                current_id = (level, key)
+                current = Series(
+                    level=level,
+                    series_key=key,
+                    title=_series_title(level, org, sector, icb, names, sector_names),
+                    points=[],
+                    variation_icon=icon,
+                    assurance_type=assurance,
+                    target=target,
+                    improvement_direction=direction,
+                    org_code=org,
+                    sector_code=sector,
+                    icb_code=icb,
+                    anchor=f"{level}-{slug(key)}",
+                )
+                if level == "organisation":
+                    current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
+                measure.series[level].append(current)
+            assert current is not None
+            current.points.append(
+                Point(
+                    period,
+                    value,
+                    num,
+                    den,
+                    centre,
+                    lpl,
+                    upl,
+                    point_type,
+                    bool(trial),
+                    reporting,
+                    bool(suppressed),
+                )
+            )
+    order = site.sector_order
+    measure.series["icb"].sort(key=lambda s: (s.title, s.series_key))
+    measure.series["sector"].sort(
+        key=lambda s: (names.get(s.icb_code or "", ""), order.get(s.sector_code, 99), s.title)
+    )
+    measure.series["organisation"].sort(
+        key=lambda s: (order.get(s.sector_code, 99), s.title, s.series_key)
+    )
+
+
+def _series_title(
+    level: str,
+    org: str | None,
+    sector: str | None,
+    icb: str | None,
+    names: dict[str, str],
+    sector_names: dict[str, str],
+) -> str:
+    if level == "region":
+        return "Whole region: all organisations"
+    icb_name = names.get(icb or "", icb or "no ICB")
+    if level == "icb":
+        return icb_name
+    if level == "sector":
+        return f"{sector_names.get(sector or '', sector or 'no sector')}: {icb_name}"
+    return names.get(org or "", org or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the templates get for each chart.
+
+
+def _completeness(series: Series, last_period: date | None) -> str:
+    """Organisations reporting in the last month against the month before (aggregates), or
+    whether this organisation's return for the last month has arrived."""
+    if not series.points or last_period is None:
+        return ""
+    if series.level == "organisation":
+        latest = series.points[-1].period
+        if latest >= last_period:
+            return f"Return received for {month_label(last_period)}."
+        return f"No return for {month_label(last_period)} yet (last: {month_label(latest)})."
+    by_period = {p.period: p.organisations_reporting for p in series.points}
+    if not any(n is not None for n in by_period.values()):
+        return ""  # the public tier does not publish counts of organisations
+    now = by_period.get(last_period)
+    previous_period = date(
+        last_period.year - (last_period.month == 1), (last_period.month - 2) % 12 + 1, 1
+    )
+    before = by_period.get(previous_period)
+    if now is None:
+        return f"No organisation reported for {month_label(last_period)}."
+    text = (
+        f"{now:,} organisation{'s' if now != 1 else ''} reported for {month_label(last_period)}"
+        f" ({month_label(previous_period)}: {before if before is not None else 0:,})"
+    )
+    if before and now < before:
+        text += "; the latest month may still be incomplete"
+    return text + "."
+
+
+def _gaps(series: Series) -> str:
+    """Months drawn as gaps, and why: suppressed (public tier) or no value (zero denominator)."""
+    suppressed = [month_label(p.period) for p in series.points if p.suppressed]
+    empty = [month_label(p.period) for p in series.points if p.value is None and not p.suppressed]
+    parts = []
+    if suppressed:
+        parts.append(f"Suppressed (small numbers): {', '.join(suppressed)}.")
+    if empty:
+        parts.append(f"No value (zero denominator): {', '.join(empty)}.")
+    return " ".join(parts)
+
+
+def chart_context(series: Series, measure: Measure, index: int) -> dict[str, Any]:
+    """Everything one chart card shows, formatted."""
+    fmt = measure.fmt
+    months = measure.months or (0, 0)
+    chart_id = f"chart-{index}"
+    last = series.last
+    target_text = fmt.target(series.target)
+    return {
+        "series": series,
+        "id": series.anchor,
+        # No values at all (every month suppressed): no empty axes, the reading says why.
+        "svg": render_chart(series, months, fmt, chart_id) if series.with_values else "",
+        "variation_svg": variation_icon_svg(series.variation_icon),
+        "assurance_svg": assurance_icon_svg(series.assurance_type, target_text),
+        "variation_label": VARIATION_LABELS.get(series.variation_icon or "", ""),
+        "assurance_label": (
+            ASSURANCE_LABELS[series.assurance_type].replace(
+                "the target", f"the {target_text} target"
+            )
+            if series.assurance_type
+            else ""
+        ),
+        "reading": reading(series, fmt),
+        "completeness": _completeness(series, measure.last_period),
+        "gaps": _gaps(series),
+        "trial": bool(last and last.trial_limits and len(series.with_values) >= 2),
+        "latest": (f"{fmt.value(last.value)} in {month_label(last.period)}" if last else ""),
+        "n_points": len(series.with_values),
+        "rows": [
+            {
+                "month": month_label(p.period),
+                "value": fmt.number(p.value),
+                "numerator": "suppressed" if p.numerator is None else f"{p.numerator:,}",
+                "denominator": "suppressed" if p.denominator is None else f"{p.denominator:,}",
+                "reporting": "" if p.organisations_reporting is None else p.organisations_reporting,
+                "centre": fmt.number(p.centre),
+                "lpl": fmt.number(p.lpl),
+                "upl": fmt.number(p.upl),
+                "point": POINT_TYPE_LABELS.get(p.point_type or "", "–"),
+            }
+            for p in series.points
+        ],
+    }
+
+
+def summary_context(series: Series | None, measure: Measure) -> dict[str, Any]:
+    """A row of a summary table: latest value, icons, reading."""
+    if series is None or series.last is None:
+        return {"has_data": False, "reading": "No data yet."}
+    fmt = measure.fmt
+    last = series.last
+    return {
+        "has_data": True,
+        "series": series,
+        "latest_value": fmt.value(last.value),
+        "latest_month": month_label(last.period),
+        "variation_svg": variation_icon_svg(series.variation_icon, size=28),
+        "assurance_svg": assurance_icon_svg(series.assurance_type, fmt.target(series.target), 28),
+        "variation_short": VARIATION_SHORT.get(series.variation_icon or "", "–"),
+        "assurance_short": ASSURANCE_SHORT.get(series.assurance_type or "", ""),
+        "variation_reading": variation_reading(series),
+        "assurance_reading": assurance_reading(series, fmt) or "",
+        "reading": reading(series, fmt),
+    }
+
+
+def _measure_context(measure: Measure) -> dict[str, Any]:
+    return {
+        "measure": measure,
+        "direction": DIRECTION_LABELS[measure.improvement_direction],
+        "chart_label": CHART_LABELS.get(measure.chart, measure.chart),
+        "target": measure.fmt.target(measure.target),
+        "page": f"measures/{slug(measure.code)}.html",
+    }
+
+
+def _icon_counts(series: list[Series]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = defaultdict(int)
+    for s in series:
+        if s.variation_icon:
+            counts[VARIATION_SHORT[s.variation_icon]] += 1
+    order = ["Improvement", "Concern", "Unusually high", "Unusually low", "Common cause"]
+    return [(label, counts[label]) for label in order if counts.get(label)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the site.
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["sprite"] = sprite()
+    env.globals["icon_key"] = icon_key
+    return env
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _render_measure(
+    env: Environment, common: dict[str, Any], site: SiteData, measure: Measure, out_dir: Path
+) -> list[Path]:
+    """The measure page and (internal tier) its per-ICB organisation pages."""
+    pages: list[Path] = []
+    context = _measure_context(measure)
+    counter = iter(range(1_000_000))
+    region = measure.region
+    icb_series = measure.series.get("icb", [])
+    sector_series = measure.series.get("sector", [])
+    orgs = measure.series.get("organisation", [])
+    org_pages = []
+    if site.tier == "internal" and orgs:
+        by_icb: dict[str, list[Series]] = defaultdict(list)
+        for s in orgs:
+            by_icb[s.icb_code or "-"].append(s)
+        for icb, members in sorted(by_icb.items(), key=lambda kv: site.names.get(kv[0], kv[0])):
+            href = f"{slug(measure.code)}/{slug(icb)}.html"
+            icb_name = site.names.get(icb, icb)
+            org_pages.append(
+                {
+                    "href": href,
+                    "name": icb_name,
+                    "count": len(members),
+                    "icons": _icon_counts(members),
+                }
+            )
+            org_page = out_dir / "measures" / href
+            by_sector: dict[str, list[dict]] = defaultdict(list)
+            for s in members:
+                by_sector[s.sector_code or "-"].append(
+                    {
+                        "summary": summary_context(s, measure),
+                        "chart": chart_context(s, measure, next(counter)),
+                    }
+                )
+            _write(
+                org_page,
+                env.get_template("organisations.html.j2").render(
+                    **common,
+                    **context,
+                    root="../../",
+                    measure_href=f"../{slug(measure.code)}.html",
+                    icb_name=icb_name,
+                    sectors=[
+                        {"name": site.sector_names.get(code, code), "items": items}
+                        for code, items in sorted(
+                            by_sector.items(), key=lambda kv: site.sector_order.get(kv[0], 99)
+                        )
+                    ],
+                    page_title=f"{measure.name}: organisations in {icb_name}",
+                ),
+            )
+            pages.append(org_page)
+    page = out_dir / "measures" / f"{slug(measure.code)}.html"
+    _write(
+        page,
+        env.get_template("measure.html.j2").render(
+            **common,
+            **context,
+            root="../",
+            region=chart_context(region, measure, next(counter)) if region else None,
+            completeness=_completeness(region, measure.last_period) if region else "",
+            icbs=[chart_context(s, measure, next(counter)) for s in icb_series],
+            sectors=[chart_context(s, measure, next(counter)) for s in sector_series],
+            org_pages=org_pages,
+            page_title=measure.name,
+        ),
+    )
+    pages.append(page)
+    return pages
+
+
+def render_site(con: duckdb.DuckDBPyConnection, site: SiteData, out_dir: Path) -> list[Path]:
+    """Write every page of ``site`` under ``out_dir``; returns the pages written.
+
+    Measure by measure (read, render, let go), keeping only each region series for the
+    home page, which is written last.
+    """
+    env = _environment()
+    common = {
+        "tier": site.tier,
+        "provisional": site.provisional,
+        "last_period": month_label(site.last_period) if site.last_period else None,
+    }
+    pages: list[Path] = []
+    for measure in site.measures.values():
+        load_series(con, site, measure)
+        pages.extend(_render_measure(env, common, site, measure, out_dir))
+        region = measure.region
+        measure.series.clear()
+        if region is not None:
+            measure.series["region"].append(region)
+
+    by_programme: dict[str, list[Measure]] = defaultdict(list)
+    for measure in site.measures.values():
+        by_programme[measure.programme_code].append(measure)
+    programmes = [
+        {
+            **programme,
+            "measures": [
+                {**_measure_context(m), "summary": summary_context(m.region, m)}
+                for m in by_programme.get(programme["programme_code"], [])
+            ],
+        }
+        for programme in site.programmes
+    ]
+    index = out_dir / "index.html"
+    _write(
+        index,
+        env.get_template("index.html.j2").render(
+            **common, root="", programmes=programmes, page_title="Patient safety measures"
+        ),
+    )
+    pages.append(index)
+
+    static = out_dir / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    for asset in sorted(STATIC.iterdir()):
+        if asset.is_file() and not asset.name.startswith("."):
+            shutil.copyfile(asset, static / asset.name)
+    (out_dir / MARKER).write_text(f"tier={site.tier}\nsource_tier={site.source_tier}\n")
+    return pages
+
+
+def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
+    """Build the dashboard for ``tier`` from the published ``warehouse`` into ``out_dir``.
+
+    The site is written beside ``out_dir`` and swapped in whole, so a reader never sees a
+    half-built site and stale pages from an earlier build never linger. An existing
+    non-empty ``out_dir`` that is not a site built here is refused rather than deleted.
+    Returns the path of ``index.html``.
+    """
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
+    warehouse, out_dir = Path(warehouse), Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise FileExistsError(f"{out_dir} is not empty and is not a dashboard site; not replacing")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = out_dir.with_name(f".{out_dir.name}.building")
+    if building.exists():
+        shutil.rmtree(building)
+    building.mkdir()
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            site = load_site(con, tier)
+            if site.provisional:
+                log.warning(
+                    "public site built from internal fct_spc rows: disclosure control "
+                    "not yet applied"
+                )
+            render_site(con, site, building)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        out_dir.rename(old)
+        building.rename(out_dir)
+        shutil.rmtree(old)
+    else:
+        building.rename(out_dir)
+    return out_dir / "index.html"

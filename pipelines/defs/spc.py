@@ -1,0 +1,455 @@
+"""``marts.fct_spc``: Making Data Count SPC for every series the dashboards draw.
+
+dbt builds the fact marts; SPC needs segment-aware run rules that SQL expresses badly, so this
+asset reads the facts back from the working file one measure at a time, runs
+:func:`pipelines.spc.spc_by_series` on all of that measure's series at once (vectorised, no
+per-series loop), and streams the results into one table, replaced whole in one transaction,
+that the publication copies and the dashboard reads. One row per fact row at each level:
+
+=============  ====================================  =============================
+level          source mart                           series_key
+=============  ====================================  =============================
+organisation   fct_measure_monthly                   org code
+sector         fct_measure_by_sector_monthly         ``<icb code>|<sector code>``
+icb            fct_measure_by_icb_monthly            icb code
+region         fct_measure_by_programme_monthly      ``region``
+=============  ====================================  =============================
+
+The same again with ``tier = 'public'`` for region, ICB and sector, from the disclosure-
+controlled ``pub_measure_by_*_monthly`` tables (schema ``public``): SPC on rounded counts,
+suppressed months as missing points (``is_suppressed``), as DESIGN §7 asks of public
+figures. Internal rows come from unrounded counts. Dashboards pick rows by tier.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
+from pipelines.settings import load_settings
+from pipelines.spc import spc_by_series
+from pipelines.warehouse import working_connection
+
+FCT_SPC_TABLE = "fct_spc"
+FCT_SPC_KEY = dg.AssetKey(["marts", FCT_SPC_TABLE])
+
+#: Catalogue wording (dim_measure.improvement_direction) -> the SPC module's wording.
+DIRECTION_FROM_CATALOGUE: dict[str, str] = {
+    "higher": "increase",
+    "lower": "decrease",
+    "neutral": "neutral",
+}
+
+
+@dataclass(frozen=True)
+class LevelSource:
+    """Where one level's series come from, as SQL expressions over its fact table.
+
+    ``layer`` says which schema holds the table: the marts (internal tier) or the public
+    tier's disclosure-controlled tables.
+    """
+
+    level: str
+    tier: str
+    table: str
+    series_key: str
+    org_code: str = "null"
+    sector_code: str = "null"
+    icb_code: str = "null"
+    organisations_reporting: str = "organisations_reporting"
+    is_suppressed: str = "false"
+    layer: str = "marts"
+
+
+# ICB and sector can in principle be null (an organisation outside any ICB); the key must not
+# be, or the whole series would silently vanish from a join, so nulls get a visible marker.
+LEVEL_SOURCES: tuple[LevelSource, ...] = (
+    LevelSource(
+        "organisation",
+        "internal",
+        "fct_measure_monthly",
+        series_key="org_code",
+        org_code="org_code",
+        sector_code="sector_code",
+        icb_code="icb_code",
+        organisations_reporting="null",
+    ),
+    LevelSource(
+        "sector",
+        "internal",
+        "fct_measure_by_sector_monthly",
+        series_key="coalesce(icb_code, '-') || '|' || coalesce(sector_code, '-')",
+        sector_code="sector_code",
+        icb_code="icb_code",
+    ),
+    LevelSource(
+        "icb",
+        "internal",
+        "fct_measure_by_icb_monthly",
+        series_key="coalesce(icb_code, '-')",
+        icb_code="icb_code",
+    ),
+    LevelSource("region", "internal", "fct_measure_by_programme_monthly", series_key="'region'"),
+    # Public tier: no organisation level, no count of organisations (not published there).
+    LevelSource(
+        "sector",
+        "public",
+        "pub_measure_by_sector_monthly",
+        series_key="coalesce(icb_code, '-') || '|' || coalesce(sector_code, '-')",
+        sector_code="sector_code",
+        icb_code="icb_code",
+        organisations_reporting="null",
+        is_suppressed="is_suppressed",
+        layer="public",
+    ),
+    LevelSource(
+        "icb",
+        "public",
+        "pub_measure_by_icb_monthly",
+        series_key="coalesce(icb_code, '-')",
+        icb_code="icb_code",
+        organisations_reporting="null",
+        is_suppressed="is_suppressed",
+        layer="public",
+    ),
+    LevelSource(
+        "region",
+        "public",
+        "pub_measure_by_region_monthly",
+        series_key="'region'",
+        organisations_reporting="null",
+        is_suppressed="is_suppressed",
+        layer="public",
+    ),
+)
+LEVELS: tuple[str, ...] = ("organisation", "sector", "icb", "region")
+SOURCE_TABLES: tuple[str, ...] = tuple(s.table for s in LEVEL_SOURCES)
+
+#: The table's columns and types, in order (also the schema of an empty result).
+FCT_SPC_SCHEMA: dict[str, pl.DataType] = {
+    "level": pl.String(),
+    "tier": pl.String(),
+    "series_key": pl.String(),
+    "org_code": pl.String(),
+    "sector_code": pl.String(),
+    "icb_code": pl.String(),
+    "programme_code": pl.String(),
+    "measure_code": pl.String(),
+    "period": pl.Date(),
+    "organisations_reporting": pl.Int64(),
+    "numerator": pl.Int64(),
+    "denominator": pl.Int64(),
+    "value": pl.Float64(),
+    "is_suppressed": pl.Boolean(),
+    "chart": pl.String(),
+    "improvement_direction": pl.String(),
+    "target": pl.Float64(),
+    "centre": pl.Float64(),
+    "lpl": pl.Float64(),
+    "upl": pl.Float64(),
+    "near_lpl": pl.Float64(),
+    "near_upl": pl.Float64(),
+    "trial_limits": pl.Boolean(),
+    "special_cause_flag": pl.Boolean(),
+    "special_cause_type": pl.String(),
+    "special_cause_label": pl.String(),
+    "point_type": pl.String(),
+    "variation_icon": pl.String(),
+    "assurance_type": pl.String(),
+}
+SERIES_COLS: tuple[str, ...] = ("level", "tier", "series_key", "measure_code")
+
+
+_DUCKDB_TYPES = {
+    pl.String(): "varchar",
+    pl.Date(): "date",
+    pl.Int64(): "bigint",
+    pl.Float64(): "double",
+    pl.Boolean(): "boolean",
+}
+
+
+@dataclass(frozen=True)
+class MeasureSpc:
+    """One measure's SPC settings from the catalogue, in the SPC module's terms."""
+
+    code: str
+    chart: str
+    improvement_direction: str
+    multiplier: float
+    target: float | None
+
+
+def sources(
+    schema: str = "marts", public_schema: str | None = "public"
+) -> list[tuple[LevelSource, str]]:
+    """The level sources in use, each with its qualified table name.
+
+    ``public_schema`` None leaves the public tier out (a warehouse without ``pub_*`` tables,
+    such as the internal snapshot on its own).
+    """
+    return [
+        (s, f"{schema if s.layer == 'marts' else public_schema}.{s.table}")
+        for s in LEVEL_SOURCES
+        if s.layer == "marts" or public_schema is not None
+    ]
+
+
+def catalogue_settings(
+    con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
+) -> list[MeasureSpc]:
+    """Every measure's chart, direction, multiplier and target, checked before any SPC runs.
+
+    A measure in the facts but not in ``dim_measure``, or an unknown direction, is an error:
+    skipping it would silently drop its charts.
+    """
+    facts_union = " union ".join(
+        f"select measure_code from {table}" for _, table in sources(schema, public_schema)
+    )
+    orphans = [
+        code
+        for (code,) in con.execute(
+            f"""select distinct measure_code from ({facts_union})
+            where measure_code not in (select measure_code from {schema}.dim_measure)
+            order by 1"""
+        ).fetchall()
+    ]
+    if orphans:
+        raise ValueError(f"measures with facts but no row in dim_measure: {orphans}")
+    measures = []
+    rows = con.execute(
+        f"""select measure_code, spc_chart, improvement_direction, multiplier, target
+        from {schema}.dim_measure order by measure_code"""
+    ).fetchall()
+    for code, chart, direction, multiplier, target in rows:
+        if direction not in DIRECTION_FROM_CATALOGUE:
+            raise ValueError(f"unknown improvement_direction {direction!r} for measure {code}")
+        if chart not in ("xmr", "p", "u", "p_prime", "u_prime"):
+            raise ValueError(f"unknown spc_chart {chart!r} for measure {code}")
+        measures.append(
+            MeasureSpc(
+                code,
+                chart,
+                DIRECTION_FROM_CATALOGUE[direction],
+                float(multiplier),
+                None if target is None else float(target),
+            )
+        )
+    return measures
+
+
+def _facts_sql(schema: str, public_schema: str | None) -> str:
+    """One measure's facts at every level (parameter: the measure code, once per level).
+
+    Ordered by series then period so that ``spc_by_series`` finds the rows already grouped
+    and skips its sort, and the table comes out in a useful order.
+    """
+    parts = [
+        f"""
+        select '{s.level}' as level, '{s.tier}' as tier, {s.series_key} as series_key,
+               {s.org_code} as org_code, {s.sector_code} as sector_code,
+               {s.icb_code} as icb_code, programme_code, measure_code, period,
+               cast({s.organisations_reporting} as bigint) as organisations_reporting,
+               cast(numerator as bigint) as numerator, cast(denominator as bigint) as denominator,
+               cast(value as double) as value,
+               coalesce(cast({s.is_suppressed} as boolean), false) as is_suppressed
+        from {table}
+        where measure_code = ?
+        """
+        for s, table in sources(schema, public_schema)
+    ]
+    return " union all ".join(parts) + " order by level, tier, series_key, period"
+
+
+def spc_for_measure(facts: pl.DataFrame, measure: MeasureSpc) -> pl.DataFrame:
+    """SPC for every series of one measure (rows as :func:`_facts_sql` returns them).
+
+    XmR reads the mart's ``value`` (already on the unit scale); P'/U' read the counts and
+    scale by the multiplier; so values and limits are on the measure's unit scale either way.
+    """
+    options = {
+        "series_cols": list(SERIES_COLS),
+        "order_col": "period",
+        "chart": measure.chart,
+        "improvement_direction": measure.improvement_direction,
+        "target": measure.target,
+    }
+    if measure.chart == "xmr":
+        result = spc_by_series(facts, value_col="value", multiplier=1.0, **options)
+    else:
+        result = spc_by_series(
+            facts,
+            numerator_col="numerator",
+            denominator_col="denominator",
+            multiplier=measure.multiplier,
+            **options,
+        )
+    return (
+        result.rename({"mean": "centre"})
+        .with_columns(
+            chart=pl.lit(measure.chart),
+            improvement_direction=pl.lit(measure.improvement_direction),
+            target=pl.lit(measure.target, dtype=pl.Float64),
+        )
+        .select(list(FCT_SPC_SCHEMA))
+        .cast(FCT_SPC_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def iter_fct_spc(
+    con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
+) -> Iterator[pl.DataFrame]:
+    """``fct_spc`` one measure at a time, so memory is bounded by the largest measure.
+
+    Series never span measures, so nothing is lost by splitting; at national scale (~20M fact
+    rows) the whole table at once would not fit the memory budget.
+    """
+    sql = _facts_sql(schema, public_schema)
+    n_sources = len(sources(schema, public_schema))
+    for measure in catalogue_settings(con, schema, public_schema):
+        facts = con.execute(sql, [measure.code] * n_sources).pl()
+        if facts.height:
+            yield spc_for_measure(facts, measure)
+
+
+def build_fct_spc(
+    con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
+) -> pl.DataFrame:
+    """Compute the whole ``fct_spc`` from the fact marts and ``dim_measure`` in ``schema``
+    (and the public tier's tables in ``public_schema``, unless None).
+
+    Pure (reads only), so tests can call it on any DuckDB file; the asset streams
+    :func:`iter_fct_spc` into the table instead.
+    """
+    frames = list(iter_fct_spc(con, schema, public_schema))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=FCT_SPC_SCHEMA)
+
+
+def write_fct_spc(
+    con: duckdb.DuckDBPyConnection,
+    frames: pl.DataFrame | Iterable[pl.DataFrame],
+    table: str = f"marts.{FCT_SPC_TABLE}",
+) -> int:
+    """Replace ``table`` with ``frames`` in one transaction: readers see old or new, never
+    half. ``frames`` may be a generator (computed while writing). Returns the rows written."""
+    schema = table.rsplit(".", 1)[0] if "." in table else None
+    columns = ", ".join(f"{name} {_DUCKDB_TYPES[dtype]}" for name, dtype in FCT_SPC_SCHEMA.items())
+    rows = 0
+    con.execute("begin transaction")
+    try:
+        if schema:
+            con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create or replace table {table} ({columns})")
+        for frame in [frames] if isinstance(frames, pl.DataFrame) else frames:
+            con.register("fct_spc_incoming", frame.to_arrow())
+            try:
+                con.execute(f"insert into {table} select * from fct_spc_incoming")
+            finally:
+                con.unregister("fct_spc_incoming")
+            rows += frame.height
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return rows
+
+
+def spc_row_problems(
+    con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
+) -> list[str]:
+    """Fact rows with no SPC row, SPC rows with no fact row, and duplicated SPC rows.
+
+    Empty means ``fct_spc`` covers every fact row of every level exactly once; this is what
+    the blocking check asserts before publication.
+    """
+    problems = []
+    [(duplicates,)] = con.execute(
+        f"""
+        select count(*) - count(distinct (level, tier, series_key, measure_code, period))
+        from {schema}.{FCT_SPC_TABLE}
+        """
+    ).fetchall()
+    if duplicates:
+        problems.append(f"{duplicates} duplicated (series, period) rows in {FCT_SPC_TABLE}")
+    for s, table in sources(schema, public_schema):
+        [(missing, extra)] = con.execute(
+            f"""
+            with facts as (
+                select {s.series_key} as series_key, measure_code, period
+                from {table}
+            ), spc as (
+                select series_key, measure_code, period from {schema}.{FCT_SPC_TABLE}
+                where level = '{s.level}' and tier = '{s.tier}'
+            )
+            select
+                (select count(*) from (select * from facts except all select * from spc)),
+                (select count(*) from (select * from spc except all select * from facts))
+            """
+        ).fetchall()
+        if missing:
+            problems.append(f"{missing} {s.table} rows have no {s.tier} {s.level} SPC row")
+        if extra:
+            problems.append(f"{extra} {s.tier} {s.level} SPC rows match no {s.table} row")
+    return problems
+
+
+_UPSTREAM = [k for k in (*MART_KEYS, *PUBLIC_KEYS) if k.path[-1] in (*SOURCE_TABLES, "dim_measure")]
+# A renamed mart would otherwise silently drop out of the dependencies (and the run order).
+_missing = {*SOURCE_TABLES, "dim_measure"} - {k.path[-1] for k in _UPSTREAM}
+if _missing:
+    raise RuntimeError(f"fct_spc reads marts that the dbt project does not define: {_missing}")
+
+
+@dg.asset(
+    key=FCT_SPC_KEY,
+    deps=_UPSTREAM,
+    group_name="marts",
+    kinds={"duckdb", "polars"},
+    pool=DUCKDB_WRITER_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "one_spc_row_per_fact_row",
+            asset=FCT_SPC_KEY,
+            blocking=True,
+            description="Every fact row at organisation, sector, ICB and region level (and "
+            "every public-tier row) has exactly one fct_spc row, and no fct_spc row lacks one.",
+        )
+    ],
+    description="SPC (Making Data Count) for every measure series at organisation, sector, "
+    "ICB and region level, per the catalogue's chart, direction and target; replaced whole.",
+)
+def fct_spc(context: dg.AssetExecutionContext):
+    """Recomputed whole on every run: limits use each series' full history, so a late
+    return for one month can move every point's limits and flags."""
+    settings = load_settings()
+    with working_connection(settings.working_db) as con:
+        rows = write_fct_spc(con, iter_fct_spc(con))
+        problems = spc_row_problems(con)
+        summary = con.execute(
+            f"""select tier || '/' || level, count(*),
+                   count(distinct (series_key, measure_code)),
+                   count(*) filter (where special_cause_flag)
+            from marts.{FCT_SPC_TABLE} group by all order by 1"""
+        ).fetchall()
+    context.log.info(f"fct_spc: {rows} rows; by tier/level (rows, series, signals): {summary}")
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "rows_by_tier_level": {key: n for key, n, _, _ in summary},
+            "series_by_tier_level": {key: n for key, _, n, _ in summary},
+            "special_cause_points": sum(n for _, _, _, n in summary),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="one_spc_row_per_fact_row",
+        asset_key=FCT_SPC_KEY,
+        passed=not problems,
+        metadata={"problems": problems[:20]},
+    )
+
+
+defs = dg.Definitions(assets=[fct_spc])

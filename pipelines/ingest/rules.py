@@ -153,48 +153,59 @@ def measure_row_rules(*, current_month: date, catalogue_start: date) -> list[Rul
     ]
 
 
-def _schema(rules: list[Rule]) -> pa.DataFrameSchema:
-    return pa.DataFrameSchema(
-        columns={
-            "org_code": pa.Column(pl.String, nullable=True),
-            "period": pa.Column(pl.Date, nullable=True),
-            "measure_code": pa.Column(pl.String, nullable=True),
-            "numerator": pa.Column(pl.Int64, nullable=True),
-            "denominator": pa.Column(pl.Int64, nullable=True),
-        },
-        checks=[
-            pa.Check(lambda data, expr=rule.ok: data.lazyframe.select(expr), name=rule.name)
-            for rule in rules
-        ],
-        strict=False,
-    )
+def rule_checks(rules: list[Rule]) -> list[pa.Check]:
+    """One named frame-level pandera check per rule: true for every row that keeps it."""
+    return [
+        pa.Check(lambda data, expr=rule.ok: data.lazyframe.select(expr), name=rule.name)
+        for rule in rules
+    ]
+
+
+MEASURE_SCHEMA_COLUMNS = {
+    "org_code": pa.Column(pl.String, nullable=True),
+    "period": pa.Column(pl.Date, nullable=True),
+    "measure_code": pa.Column(pl.String, nullable=True),
+    "numerator": pa.Column(pl.Int64, nullable=True),
+    "denominator": pa.Column(pl.Int64, nullable=True),
+}
 
 
 def apply_rules(frame: pl.DataFrame, rules: list[Rule]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split ``frame`` into (good rows, quarantined rows with ``rules`` and ``reasons``)."""
+    """Split measure rows into (good rows, quarantined rows with ``rules`` and ``reasons``)."""
+    schema = pa.DataFrameSchema(MEASURE_SCHEMA_COLUMNS, checks=rule_checks(rules), strict=False)
+    return split_by_rules(frame, schema, rules)
+
+
+def split_by_rules(
+    frame: pl.DataFrame, schema: pa.DataFrameSchema, rules: list[Rule]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate ``frame`` eagerly against ``schema`` (whose checks are ``rule_checks(rules)``)
+    and split it into (good rows, bad rows with the list of ``rules`` they broke and their
+    ``reasons`` as one readable string, in rule order). A frame of the wrong column types is
+    a programming error and raises."""
     failures = pl.DataFrame(schema={"row": pl.Int64, "rule": pl.String})
     try:
-        _schema(rules).validate(frame, lazy=True)
+        schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         unexpected = cases.filter(pl.col("schema_context") != "DataFrameSchema")
         if unexpected.height:
-            raise TypeError(f"measure frame has the wrong column types: {unexpected}") from errors
+            raise TypeError(f"frame has the wrong column types: {unexpected}") from errors
         failures = cases.select(
             pl.col("index").cast(pl.Int64).alias("row"), pl.col("check").alias("rule")
         )
 
     indexed = frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
-    order = {rule.name: i for i, rule in enumerate(rules)}
+    failed = set(failures["rule"].to_list())
     messages = [
         indexed.join(failures.filter(pl.col("rule") == rule.name), on="row", how="semi").select(
             "row",
             pl.lit(rule.name).alias("rule"),
-            pl.lit(order[rule.name]).alias("rule_order"),
+            pl.lit(order).alias("rule_order"),
             rule.message.cast(pl.String).fill_null("").alias("message"),
         )
-        for rule in rules
-        if rule.name in set(failures["rule"].to_list())
+        for order, rule in enumerate(rules)
+        if rule.name in failed
     ]
     if not messages:
         return frame, frame.clear().with_columns(

@@ -12,7 +12,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.ingest.normalise import is_blank
-from pipelines.ingest.rules import Rule
+from pipelines.ingest.rules import Rule, rule_checks, split_by_rules
 from pipelines.surveys.normalise import safe_organisation_expr
 
 
@@ -102,10 +102,7 @@ def _schema(rules: list[Rule]) -> pa.DataFrameSchema:
             "organisation_from_column": pa.Column(pl.Boolean),
             "unknown_labels": pa.Column(pl.String, nullable=True),
         },
-        checks=[
-            pa.Check(lambda data, expr=rule.ok: data.lazyframe.select(expr), name=rule.name)
-            for rule in rules
-        ],
+        checks=rule_checks(rules),
         strict=False,
     )
 
@@ -113,43 +110,4 @@ def _schema(rules: list[Rule]) -> pa.DataFrameSchema:
 def apply_survey_rules(frame: pl.DataFrame, rules: list[Rule]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``frame`` into (good responses, quarantined responses with ``rules`` and
     ``reasons``); a frame of the wrong shape is a programming error and raises."""
-    failures = pl.DataFrame(schema={"row": pl.Int64, "rule": pl.String})
-    try:
-        _schema(rules).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        unexpected = cases.filter(pl.col("schema_context") != "DataFrameSchema")
-        if unexpected.height:
-            raise TypeError(f"survey frame has the wrong column types: {unexpected}") from errors
-        failures = cases.select(
-            pl.col("index").cast(pl.Int64).alias("row"), pl.col("check").alias("rule")
-        )
-    indexed = frame.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
-    failed = set(failures["rule"].to_list())
-    messages = [
-        indexed.join(failures.filter(pl.col("rule") == rule.name), on="row", how="semi").select(
-            "row",
-            pl.lit(rule.name).alias("rule"),
-            pl.lit(order).alias("rule_order"),
-            rule.message.cast(pl.String).fill_null("").alias("message"),
-        )
-        for order, rule in enumerate(rules)
-        if rule.name in failed
-    ]
-    if not messages:
-        return frame, frame.clear().with_columns(
-            pl.lit(None, pl.List(pl.String)).alias("rules"),
-            pl.lit(None, pl.String).alias("reasons"),
-        )
-    per_row = (
-        pl.concat(messages)
-        .sort("row", "rule_order")
-        .group_by("row", maintain_order=True)
-        .agg(
-            pl.col("rule").alias("rules"),
-            pl.format("{}: {}", "rule", "message").str.join("; ").alias("reasons"),
-        )
-    )
-    bad = indexed.join(per_row, on="row", how="inner").drop("row")
-    good = indexed.join(per_row, on="row", how="anti").drop("row")
-    return good, bad
+    return split_by_rules(frame, _schema(rules), rules)

@@ -148,3 +148,14 @@ def test_two_runs_at_once_on_the_same_working_file_both_succeed(settings, sample
     assert codes == [0, 0], [log.read_text()[-3000:] for log in logs]
     expected = json.loads((SAMPLES / "SAMPLE_MANIFEST.json").read_text())
     assert len(published_facts(load_settings())) == expected["fct_measure_monthly_rows"]
+
+
+def test_sensor_also_watches_survey_exports(settings, tmp_path, monkeypatch):
+    surveys = tmp_path / "surveys"
+    (surveys / "2025-spring").mkdir(parents=True)
+    monkeypatch.setenv("SAFETY_OBS_SURVEY_LANDING_DIR", str(surveys))
+    (surveys / "2025-spring" / "RTD_forms.csv").write_text("ID,Start time\n1,2025-03-01\n")
+    [request], _, cursor = evaluate()
+    assert request.tags["dagster/asset_partition_range_start"] <= date.today().isoformat()
+    assert "surveys/2025-spring/RTD_forms.csv" in json.loads(cursor)["files"]
+    assert evaluate(cursor)[0] == []

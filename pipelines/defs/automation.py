@@ -44,16 +44,20 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     known = set(digests)
     new: list[tuple[str, str, set[date]]] = []
     present: dict[str, str] = {}
-    for path in _landing_files(settings.landing_dir):
-        rel = path.relative_to(settings.landing_dir).as_posix()
-        try:
-            digest = logged_digest(path, settings)
-        except FileNotFoundError:  # archived by a run while we looked
-            continue
-        present[rel] = digest
-        if files.get(rel) == digest or (digest and digest in known):
-            continue
-        new.append((rel, digest, periods_in_file(path, settings)))
+    watched = [("", settings.landing_dir, True), ("surveys/", settings.survey_landing_dir, False)]
+    for prefix, folder, measure_returns in watched:
+        for path in _landing_files(folder) if folder.exists() else []:
+            rel = prefix + path.relative_to(folder).as_posix()
+            try:
+                digest = logged_digest(path, settings)
+            except FileNotFoundError:  # archived by a run while we looked
+                continue
+            present[rel] = digest
+            if files.get(rel) == digest or (digest and digest in known):
+                continue
+            # Survey exports carry no reporting month: the run covers the latest month.
+            months = periods_in_file(path, settings) if measure_returns else set()
+            new.append((rel, digest, months))
     cursor = {
         "files": present,
         "digests": [*digests, *(d for _, d, _ in new if d and d not in known)][-_CURSOR_DIGESTS:],
@@ -62,7 +66,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     if not new:
         return dg.SkipReason("no new or changed files in landing")
     months = set().union(*(p for _, _, p in new))
-    if not months:  # unreadable files only: a run still logs why they were refused
+    if not months:  # surveys or unreadable files only: a run still ingests or logs them
         months = {add_months(date.today().replace(day=1), -1)}
     run_key = hashlib.sha256("|".join(sorted(f"{r}:{d}" for r, d, _ in new)).encode()).hexdigest()
     context.log.info(f"{len(new)} new files covering {min(months)}..{max(months)}")

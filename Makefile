@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prepare browser demo backfill test ui lint format clean
+.PHONY: help install prepare browser demo backfill bench test ui lint format clean
 
 help:
 	@echo "make demo   run the whole pipeline on data_samples/ and print where the results are"
 	@echo "make test   install and run the test suite"
 	@echo "make ui     Dagster UI (asset graph, runs) on http://127.0.0.1:3000"
 	@echo "make backfill FROM=2024-04 TO=2025-03   rebuild and republish a range of months"
+	@echo "make bench SCALE=0.05   benchmark against plain DuckDB (figures in var/bench/)"
 	@echo "make lint   ruff check and format check"
 
 $(CURDIR)/.tools/bin/uv:
@@ -48,6 +49,12 @@ browser:
 backfill: prepare
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM TO=YYYY-MM"; exit 2; }
 	$(PY) -m pipelines.cli backfill --from $(FROM) --to $(TO)
+
+# make bench SCALE=0.05: national-scale data (1.0 = about 20,000 organisations, 10 years),
+# plain DuckDB baseline vs the full pipeline, one new file to publication, analyst queries.
+SCALE ?= 0.05
+bench: prepare
+	$(PY) -m pipelines.bench --scale $(SCALE) --out var/bench
 
 test: prepare browser
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -2,7 +2,8 @@
 
 Guarantees, per file: it is either recorded as rejected (nothing loaded, reason logged) or
 every row is either loaded or quarantined with its reasons, so
-``rows_read = rows_loaded + rows_quarantined``. A crash mid-file rolls the whole file back.
+``rows_read = rows_loaded + rows_quarantined``. Files are written a batch per transaction:
+a crash rolls the batch back whole.
 Latest accepted submission wins per (organisation, period, measure): older rows stay in
 raw with ``superseded_by`` set.
 """
@@ -248,100 +249,43 @@ def _received_at(arrival: _Arrival, now: datetime) -> datetime:
     return min(landed, now)
 
 
-def _write_arrival(
+def _log_arrival(
     con: duckdb.DuckDBPyConnection,
     arrival: _Arrival,
-    good: pl.DataFrame,
-    bad: pl.DataFrame,
+    good: pl.DataFrame | None,
+    bad: pl.DataFrame | None,
     *,
     now: datetime,
     run_id: str | None,
     earlier: int | None,
 ) -> SubmissionOutcome:
-    """Record one file in one transaction: log row, loaded rows, quarantine, supersession."""
+    """The file's row in the submission log (inside the batch's transaction)."""
     name = arrival.path.name
     base = {**arrival.base, "received_at": _received_at(arrival, now), "run_id": run_id}
-    con.execute("begin")
-    try:
-        if earlier is not None:
-            reason = f"identical to submission {earlier}"
-            sid = _record(
-                con,
-                {**base, **_ZERO, "status": "duplicate", "reason": reason, "duplicate_of": earlier},
-            )
-            con.execute("commit")
-            return SubmissionOutcome(
-                sid, name, arrival.source_path, "duplicate", 0, 0, 0, (), reason
-            )
-        if arrival.rejection is not None:
-            reason = f"{arrival.rejection.rule}: {arrival.rejection.detail}"
-            sid = _record(con, {**base, **_ZERO, "status": "rejected", "reason": reason})
-            con.execute("commit")
-            return SubmissionOutcome(
-                sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason
-            )
-        periods = tuple(sorted(set(good["period"].to_list()) | set(bad["period"].drop_nulls())))
-        sid = _record(
-            con,
-            {
-                **base,
-                "layout": arrival.layout,
-                "period_min": min(periods) if periods else None,
-                "period_max": max(periods) if periods else None,
-                "rows_read": good.height + bad.height,
-                "rows_loaded": good.height,
-                "rows_quarantined": bad.height,
-                "status": "loaded",
-            },
-        )
-        lineage = {
-            "submission_id": pl.lit(sid, pl.Int64),
-            "source_file": pl.lit(name),
-            "sha256": pl.lit(arrival.digest),
-        }
-        loaded = good.select(
-            *[v.alias(k) for k, v in lineage.items()],
-            "org_code",
-            "period",
-            "measure_code",
-            "numerator",
-            "denominator",
-            "source_line",
-            pl.lit(None, pl.Int64).alias("superseded_by"),
-            pl.lit(now).alias("loaded_at"),
-        )
-        con.register("incoming_values", loaded.to_arrow())
-        con.execute(
-            """
-            update raw.measure_values as v set superseded_by = ?
-            from incoming_values i
-            where v.superseded_by is null
-              and v.org_code = i.org_code and v.period = i.period
-              and v.measure_code = i.measure_code
-            """,
-            [sid],
-        )
-        con.execute("insert into raw.measure_values by name select * from incoming_values")
-        con.unregister("incoming_values")
-        if bad.height:
-            raw_cols = [c for c in bad.columns if c.startswith("raw_")]
-            quarantined = bad.select(
-                *[v.alias(k) for k, v in lineage.items()],
-                "source_line",
-                pl.struct([pl.col(c).alias(c.removeprefix("raw_")) for c in raw_cols])
-                .struct.json_encode()
-                .alias("raw_record"),
-                "rules",
-                "reasons",
-                pl.lit(now).alias("quarantined_at"),
-            )
-            con.register("incoming_quarantine", quarantined.to_arrow())
-            con.execute("insert into raw.quarantine by name select * from incoming_quarantine")
-            con.unregister("incoming_quarantine")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    if earlier is not None:
+        reason = f"identical to submission {earlier}"
+        row = {**base, **_ZERO, "status": "duplicate", "reason": reason, "duplicate_of": earlier}
+        sid = _record(con, row)
+        return SubmissionOutcome(sid, name, arrival.source_path, "duplicate", 0, 0, 0, (), reason)
+    if arrival.rejection is not None or good is None or bad is None:
+        rejection = arrival.rejection
+        reason = f"{rejection.rule}: {rejection.detail}" if rejection else "not read"
+        sid = _record(con, {**base, **_ZERO, "status": "rejected", "reason": reason})
+        return SubmissionOutcome(sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason)
+    periods = tuple(sorted(set(good["period"].to_list()) | set(bad["period"].drop_nulls())))
+    sid = _record(
+        con,
+        {
+            **base,
+            "layout": arrival.layout,
+            "period_min": min(periods) if periods else None,
+            "period_max": max(periods) if periods else None,
+            "rows_read": good.height + bad.height,
+            "rows_loaded": good.height,
+            "rows_quarantined": bad.height,
+            "status": "loaded",
+        },
+    )
     return SubmissionOutcome(
         sid,
         name,
@@ -352,6 +296,93 @@ def _write_arrival(
         bad.height,
         periods,
     )
+
+
+def _lineage(frame: pl.DataFrame, outcome: SubmissionOutcome, digest: str) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.lit(outcome.submission_id, pl.Int64).alias("submission_id"),
+        pl.lit(outcome.file_name).alias("source_file"),
+        pl.lit(digest).alias("sha256"),
+    )
+
+
+def _store_rows(
+    con: duckdb.DuckDBPyConnection, good: list[pl.DataFrame], bad: list[pl.DataFrame], now: datetime
+) -> None:
+    """Insert a batch's rows and apply supersession with set-based statements.
+
+    Latest submission wins per (organisation, period, measure): a key seen in several files
+    of the batch is superseded by the next file carrying it, and current rows already in raw
+    by the batch's first file carrying it. Two statements per batch instead of several per
+    file: per-file statements dominated ingest at national scale.
+    """
+    keys = ["org_code", "period", "measure_code"]
+    if good:
+        loaded = (
+            pl.concat(good, how="vertical_relaxed")
+            .select(
+                "submission_id",
+                *keys,
+                "numerator",
+                "denominator",
+                "source_file",
+                "sha256",
+                "source_line",
+                pl.lit(now).alias("loaded_at"),
+            )
+            .with_columns(
+                pl.col("submission_id")
+                .shift(-1)
+                .over(keys, order_by="submission_id")
+                .alias("superseded_by")
+            )
+        )
+        con.register("incoming_values", loaded.to_arrow())
+        first, last = loaded["period"].min(), loaded["period"].max()
+        con.execute(
+            """
+            update raw.measure_values as v set superseded_by = i.first_submission
+            from (
+                select org_code, period, measure_code, min(submission_id) as first_submission
+                from incoming_values group by all
+            ) as i
+            where v.superseded_by is null
+              and v.period between ? and ?
+              and v.org_code = i.org_code and v.period = i.period
+              and v.measure_code = i.measure_code
+            """,
+            [first, last],
+        )
+        con.execute("insert into raw.measure_values by name select * from incoming_values")
+        con.unregister("incoming_values")
+    if bad:
+        quarantined = pl.concat(
+            [
+                frame.select(
+                    "submission_id",
+                    "source_file",
+                    "sha256",
+                    "source_line",
+                    pl.struct(
+                        [
+                            pl.col(c).alias(c.removeprefix("raw_"))
+                            for c in frame.columns
+                            if c.startswith("raw_")
+                        ]
+                    )
+                    .struct.json_encode()
+                    .alias("raw_record"),
+                    "rules",
+                    "reasons",
+                    pl.lit(now).alias("quarantined_at"),
+                )
+                for frame in bad
+            ],
+            how="vertical_relaxed",
+        )
+        con.register("incoming_quarantine", quarantined.to_arrow())
+        con.execute("insert into raw.quarantine by name select * from incoming_quarantine")
+        con.unregister("incoming_quarantine")
 
 
 _ZERO = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
@@ -397,8 +428,9 @@ def ingest_landing(
 ) -> list[SubmissionOutcome]:
     """Ingest every pending file in the landing folder (or the given files), in order.
 
-    Files are read and checked one by one, validated together in batches, then written one
-    transaction per file, in the order given, so a later file supersedes an earlier one.
+    Files are read and checked one by one, then validated and written together, one
+    transaction per batch (a crash rolls the whole batch back, so every file is either fully
+    recorded or not at all), in the order given, so a later file supersedes an earlier one.
     """
     organisations = organisation_lookup(con)
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -427,19 +459,32 @@ def ingest_landing(
             good, bad = apply_rules(pl.concat(typed, how="vertical_relaxed"), rules)
             good_by = good.partition_by("file_index", as_dict=True, include_key=False)
             bad_by = bad.partition_by("file_index", as_dict=True, include_key=False)
-        for i, arrival in enumerate(batch):
-            earlier = known.get(arrival.digest) if arrival.digest else None
-            if earlier is None and arrival.typed is not None:
-                file_good = good_by.get((i,), good.clear().drop("file_index"))
-                file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
-            else:
-                file_good = file_bad = None
-            outcome = _write_arrival(
-                con, arrival, file_good, file_bad, now=now, run_id=run_id, earlier=earlier
-            )
-            if outcome.status == "loaded":
-                known[arrival.digest] = outcome.submission_id
-            outcomes.append(outcome)
+        loaded: list[pl.DataFrame] = []
+        quarantined: list[pl.DataFrame] = []
+        con.execute("begin")
+        try:
+            logged = []
+            for i, arrival in enumerate(batch):
+                earlier = known.get(arrival.digest) if arrival.digest else None
+                if earlier is None and arrival.typed is not None:
+                    file_good = good_by.get((i,), good.clear().drop("file_index"))
+                    file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
+                else:
+                    file_good = file_bad = None
+                outcome = _log_arrival(
+                    con, arrival, file_good, file_bad, now=now, run_id=run_id, earlier=earlier
+                )
+                if outcome.status == "loaded":
+                    known[arrival.digest] = outcome.submission_id
+                    loaded.append(_lineage(file_good, outcome, arrival.digest))
+                    quarantined.append(_lineage(file_bad, outcome, arrival.digest))
+                logged.append(outcome)
+            _store_rows(con, loaded, [q for q in quarantined if q.height], now)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        outcomes.extend(logged)
         batch.clear()
 
     rows = 0

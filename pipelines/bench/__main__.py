@@ -1,0 +1,59 @@
+"""``python -m pipelines.bench --scale 0.05 [--out var/bench]``: see pipelines/bench/run.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from pipelines.bench.report import RESULTS_JSON, RESULTS_MD, markdown
+from pipelines.bench.run import Benchmark
+from pipelines.settings import PROJECT_ROOT
+
+
+def _month(text: str) -> date:
+    year, month = text.split("-")[:2]
+    return date(int(year), int(month), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.bench",
+        description="National-scale benchmark of the pipeline against plain DuckDB (DESIGN §10)",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=0.05, help="1.0 = about 20,000 organisations"
+    )
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var" / "bench")
+    parser.add_argument(
+        "--months", type=int, default=120, help="history wanted (capped by the catalogue start)"
+    )
+    parser.add_argument(
+        "--last-period", type=_month, default=None, help="YYYY-MM (default: last month)"
+    )
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--query-runs", type=int, default=7)
+    parser.add_argument(
+        "--regenerate", action="store_true", help="rewrite the data even if present"
+    )
+    args = parser.parse_args(argv)
+    bench = Benchmark(
+        scale=args.scale,
+        out=args.out,
+        months=args.months,
+        seed=args.seed,
+        last_period=args.last_period,
+        query_runs=args.query_runs,
+        regenerate=args.regenerate,
+    )
+    results = bench.run()
+    print()
+    print(markdown(results))
+    print(f"results: {bench.paths.root / RESULTS_JSON}, {bench.paths.root / RESULTS_MD}")
+    failed = [n for n, s in results["stages"].items() if s.get("returncode")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

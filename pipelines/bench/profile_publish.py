@@ -1,0 +1,117 @@
+"""Profile the publish step on a benchmark warehouse, outside Dagster, with cProfile.
+
+Why: at national scale publication costs minutes even when one file changed (stage c),
+and the step does many things (copy marts, Parquet and CSV exports, dashboards, disclosure
+scan, checksums, fsync); this says which. It publishes the benchmark run's working file
+exactly as the ``published_snapshot`` asset does (same tiers, audit and derived outputs)
+into ``<out>/scale-<s>/profile_publish/``, never touching the benchmark's own publication.
+
+Run after a benchmark at that scale:
+``python -m pipelines.bench.profile_publish --scale 1.0 [--out var/bench]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import time
+from pathlib import Path
+
+# (file suffix, function) -> label; cumulative seconds of each.
+PARTS = {
+    ("snapshot.py", "build_tier"): "build_tier (copy marts, Parquet, CSV), all tiers",
+    ("snapshot.py", "_csv_select"): "  CSV select (formula neutralising) built",
+    ("publish.py", "disclosure_audit"): "disclosure_audit (public tier scan)",
+    ("publish.py", "build"): "derived outputs (dashboards, data docs)",
+    ("build.py", "build_site"): "  dashboard build_site",
+    ("snapshot.py", "_sha256"): "SHA-256 of every file (manifest)",
+    ("snapshot.py", "_fsync_tree"): "fsync of every file",
+    ("snapshot.py", "prune"): "prune old snapshots",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="cProfile of the publish step")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=Path("var/bench"))
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    root = args.out.resolve() / f"scale-{args.scale:g}"
+    working = root / "run" / "var" / "warehouse" / "working.duckdb"
+    folder = root / "profile_publish"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ.update(
+        {
+            "SAFETY_OBS_VAR_DIR": str(folder / "var"),
+            "SAFETY_OBS_WORKING_DB": str(working),
+            "SAFETY_OBS_PUBLISHED_DIR": str(folder / "published"),
+            "SAFETY_OBS_DBT_TARGET_DIR": str(root / "run" / "dbt_target"),
+        }
+    )
+    from pipelines.defs.publish import derived_outputs, disclosure_audit, tier_tables
+    from pipelines.publish.snapshot import publish
+
+    profile = cProfile.Profile()
+    t = time.perf_counter()
+    profile.enable()
+    publication = publish(
+        working,
+        folder / "published",
+        tier_tables(),
+        run_id="profile-publish",
+        check_results=[],
+        keep=1,
+        audit=disclosure_audit,
+        extras=derived_outputs("profile-publish"),
+    )
+    profile.disable()
+    total = time.perf_counter() - t
+    profile.dump_stats(folder / "publish.prof")
+    buf = io.StringIO()
+    stats = pstats.Stats(profile, stream=buf)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(args.top)
+    (folder / "publish_profile.txt").write_text(buf.getvalue())
+    table = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    parts = {}
+    for (suffix, name), label in PARTS.items():
+        parts[label] = round(
+            max(
+                (
+                    cumulative
+                    for (filename, _, function), (_, _, _, cumulative, _) in table.items()
+                    if function == name and filename.endswith(suffix)
+                ),
+                default=0.0,
+            ),
+            2,
+        )
+    files = [p for p in publication.snapshot_dir.rglob("*") if p.is_file()]
+    result = {
+        "scale": args.scale,
+        "publish_s": round(total, 2),
+        "parts_s (cProfile cumulative)": parts,
+        "snapshot_files": len(files),
+        "snapshot_bytes": sum(p.stat().st_size for p in files),
+        "bytes_by_top_folder": _bytes_by_folder(publication.snapshot_dir, files),
+    }
+    (folder / "publish_parts.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def _bytes_by_folder(root: Path, files: list[Path]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for path in files:
+        parts = path.relative_to(root).parts
+        key = "/".join(parts[:2]) if parts[0] == "public" and len(parts) > 2 else parts[0]
+        sizes[key] = sizes.get(key, 0) + path.stat().st_size
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+if __name__ == "__main__":
+    main()

@@ -215,3 +215,14 @@ def test_resubmission_supersedes_and_identical_redrop_changes_nothing(con, setti
     assert again.status == "duplicate"
     assert con.execute("select count(*) from raw.measure_values").fetchone()[0] == before
     assert ingest(con, settings) == []  # nothing new in the landing folder
+
+
+def test_reason_names_the_dates_even_when_one_is_missing(con, settings):
+    # Y08035 opened in October 2023 and has no close date: the reason must still read.
+    drop(settings, "QHM_2023-06.csv", HEADER + "Y08035,2023-06,OPIOID_HIGH_DOSE,3,100\n")
+    ingest(con, settings)
+    [reasons] = con.execute("select reasons from raw.quarantine").fetchone()
+    assert reasons == (
+        "organisation_not_open_in_period: organisation Y08035 was not open in 2023-06 "
+        "(open 2023-10-01, closed none)"
+    )

@@ -95,7 +95,7 @@ def read_measure_file(
     if long.height == 0:
         raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
     submitter = submitter_from_name(file_name)
-    if submitter is None or submitter not in set(organisations["org_code"].to_list()):
+    if submitter is None or not (organisations["org_code"] == submitter).any():
         raise FileRejected(
             file_name,
             "unknown_submitter",

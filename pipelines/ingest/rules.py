@@ -79,8 +79,9 @@ def measure_row_rules(*, current_month: date, catalogue_start: date) -> list[Rul
                 "organisation {} was not open in {} (open {}, closed {})",
                 pl.col("org_code"),
                 period.dt.strftime("%Y-%m"),
-                pl.col("org_open_date"),
-                pl.col("org_close_date"),
+                # pl.format gives null if any part is null: say "none" instead.
+                pl.col("org_open_date").cast(pl.String).fill_null("unknown"),
+                pl.col("org_close_date").cast(pl.String).fill_null("none"),
             ),
         ),
         Rule(
@@ -91,7 +92,7 @@ def measure_row_rules(*, current_month: date, catalogue_start: date) -> list[Rul
             pl.format(
                 "organisation {} (ICB {}) is neither the submitter {} nor in its ICB",
                 pl.col("org_code"),
-                pl.col("org_icb_code"),
+                pl.col("org_icb_code").fill_null("none"),
                 pl.col("submitter_code"),
             ),
         ),

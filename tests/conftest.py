@@ -15,14 +15,19 @@ SAMPLES = PROJECT_ROOT / "data_samples"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def point_settings_at(mp: pytest.MonkeyPatch, root: Path) -> None:
+    """Every writable path under ``root`` (``var/``, ``landing/``); the sample register."""
+    var = root / "var"
+    mp.setenv("SAFETY_OBS_VAR_DIR", str(var))
+    mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
+    mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
+    mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings with every writable path under ``tmp_path``; the sample register."""
-    var = tmp_path / "var"
-    monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(var))
-    monkeypatch.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
-    monkeypatch.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
-    monkeypatch.setenv("SAFETY_OBS_LANDING_DIR", str(tmp_path / "landing"))
+    point_settings_at(monkeypatch, tmp_path)
     (tmp_path / "landing").mkdir()
     return load_settings()
 

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from conftest import SAMPLES, run_full_pipeline
+from conftest import SAMPLES, point_settings_at, run_full_pipeline
 from pipelines.catalogue import load_catalogue
 from pipelines.publish.snapshot import verify_snapshot
 from pipelines.settings import load_settings
@@ -44,11 +44,7 @@ def published(tmp_path_factory):
     """One full run on a copy of the sample; yields (settings, instance)."""
     root = tmp_path_factory.mktemp("e2e")
     with pytest.MonkeyPatch.context() as mp:
-        var = root / "var"
-        mp.setenv("SAFETY_OBS_VAR_DIR", str(var))
-        mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
-        mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
-        mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
+        point_settings_at(mp, root)
         shutil.copytree(SAMPLES / "landing", root / "landing")
         instance = dg.DagsterInstance.ephemeral()
         result = run_full_pipeline(instance)

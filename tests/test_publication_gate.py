@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from conftest import SAMPLES, run_full_pipeline
+from conftest import SAMPLES, point_settings_at, run_full_pipeline
 from pipelines.defs.publish import record_refused_publication
 from pipelines.publish.snapshot import CRASH_POINTS, verify_snapshot
 from pipelines.settings import load_settings
@@ -31,11 +31,7 @@ PLANTED = (
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
     with pytest.MonkeyPatch.context() as mp:
-        var = root / "var"
-        mp.setenv("SAFETY_OBS_VAR_DIR", str(var))
-        mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
-        mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
-        mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
+        point_settings_at(mp, root)
         shutil.copytree(SAMPLES / "landing", root / "landing")
         instance = dg.DagsterInstance.ephemeral()
         assert run_full_pipeline(instance).success

@@ -4,7 +4,6 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help install prepare browser demo backfill bench test ui lint format clean
@@ -60,7 +59,7 @@ test: prepare browser
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ui: prepare
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(PY) -m pipelines.cli ui
 
 lint: install
 	$(VENV)/bin/ruff check .

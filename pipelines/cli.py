@@ -14,8 +14,15 @@ from pathlib import Path
 import duckdb
 
 from pipelines.publish.snapshot import current_manifest
-from pipelines.settings import PROJECT_ROOT, Settings, load_settings
-from pipelines.warehouse import working_connection
+from pipelines.settings import (
+    PROJECT_ROOT,
+    ConfigurationError,
+    Settings,
+    config_file,
+    load_settings,
+    validated_settings,
+)
+from pipelines.warehouse import working_connection, writer_lock
 
 EXAMPLE_QUERY = """select m.programme_name, f.measure_code, f.period, f.numerator, f.denominator,
        round(f.value, 2) as value, m.unit
@@ -23,9 +30,10 @@ from fct_measure_by_programme_monthly f join dim_measure m using (measure_code)
 order by f.period desc, f.measure_code limit 5"""
 
 
-def dagster_home() -> Path:
-    """Project-local Dagster instance (run history, sensor cursors), created on first use."""
-    home = Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / "var" / "dagster_home"))
+def dagster_home(settings: Settings | None = None) -> Path:
+    """The deployment's Dagster instance (run history, sensor cursors) under its var folder,
+    created on first use."""
+    home = (settings or load_settings()).dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     template = PROJECT_ROOT / "config" / "dagster.yaml"
@@ -49,22 +57,57 @@ def prepare(settings: Settings) -> None:
             str(settings.dbt_project_dir),
             "--target-path",
             str(settings.dbt_target_dir),
+            "--vars",
+            json.dumps(settings.dbt_vars()),
         ],
         check=True,
     )
-    dagster_home()
+    dagster_home(settings)
 
 
-def run_job(job: str, first: date, last: date) -> int:
+def run_job(job: str, first: date, last: date, *, allow_shrink: bool = False) -> int:
     """Run ``job`` over the reporting months ``first``..``last`` in one run, recorded in the
     project's Dagster instance (visible in `make ui`)."""
-    from pipelines.defs.partitions import range_tags
+    from pipelines.defs.partitions import ALLOW_SHRINK_TAG, range_tags
 
     dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
-    tags = json.dumps(range_tags(first, last))
+    tags = range_tags(first, last)
+    if allow_shrink:
+        tags[ALLOW_SHRINK_TAG] = "true"
+    tags = json.dumps(tags)
     cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", job]
     return subprocess.run([*cmd, "--tags", tags], cwd=PROJECT_ROOT).returncode
+
+
+def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
+    """``dbt <args>`` against the configured working file with the configured vars, from
+    any folder (for docs, a one-off test, a debug session). Takes the writer lock."""
+    env = {**os.environ, "SAFETY_OBS_WORKING_DB": str(settings.working_db)}
+    dbt = Path(sys.executable).parent / "dbt"
+    args = list(dbt_args)
+    if args and args[0] not in ("deps", "clean", "debug", "--version"):
+        args += [
+            "--project-dir",
+            str(settings.dbt_project_dir),
+            "--profiles-dir",
+            str(settings.dbt_project_dir),
+            "--target-path",
+            str(settings.dbt_target_dir),
+            "--vars",
+            json.dumps(settings.dbt_vars()),
+        ]
+    with writer_lock(settings.working_db):
+        return subprocess.run([str(dbt), *args], env=env).returncode
+
+
+def run_ui(settings: Settings) -> int:
+    """``dagster dev`` for this deployment; replaces this process so Ctrl-C reaches it."""
+    dagster_home(settings)
+    dagster = Path(sys.executable).parent / "dagster"
+    os.chdir(PROJECT_ROOT)
+    os.execv(str(dagster), [str(dagster), "dev", "-w", "workspace.yaml"])
+    return 0  # not reached
 
 
 def record_latest_failure() -> None:
@@ -139,16 +182,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="parse the dbt manifest and set up DAGSTER_HOME")
-    sub.add_parser("demo", help="run the full pipeline on the configured landing folder")
+    sub.add_parser("check-config", help="validate the configuration and print it")
+    demo = sub.add_parser("demo", help="run the full pipeline on the configured landing folder")
     sub.add_parser("summary", help="print where the published results are")
+    sub.add_parser("ui", help="the Dagster UI and daemon for this deployment")
+    dbt = sub.add_parser("dbt", help="run dbt by hand with this deployment's vars")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     backfill = sub.add_parser("backfill", help="rebuild and republish a range of months")
     backfill.add_argument("--from", dest="first", required=True, type=_month, help="YYYY-MM")
     backfill.add_argument("--to", dest="last", required=True, type=_month, help="YYYY-MM")
+    for runner in (demo, backfill):
+        runner.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="publish even if facts fall sharply or an organisation disappears "
+            "(recorded in the publication log)",
+        )
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = validated_settings() if args.command != "summary" else load_settings()
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
     if args.command == "prepare":
         prepare(settings)
         return 0
+    if args.command == "check-config":
+        print(f"configuration {config_file()}")
+        for name, value in settings.model_dump().items():
+            print(f"  {name:32} {value}")
+        return 0
+    if args.command == "dbt":
+        return run_dbt_by_hand(settings, args.dbt_args)
+    if args.command == "ui":
+        return run_ui(settings)
     if args.command in ("demo", "backfill"):
         first, last = (
             (args.first, args.last)
@@ -157,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if first > last:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
-        code = run_job("full_pipeline", first, last)
+        code = run_job("full_pipeline", first, last, allow_shrink=args.allow_shrink)
         if code != 0:
             record_latest_failure()
             print("The pipeline run failed; the last good publication (if any) is unchanged.")

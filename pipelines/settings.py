@@ -1,111 +1,388 @@
-"""Every path and threshold the pipeline uses, from environment variables with defaults.
+"""One typed configuration per deployment: the file ``config/observatory.toml`` (or the file
+``SAFETY_OBS_CONFIG`` names), each key overridable by ``SAFETY_OBS_<KEY>``.
 
-One object so that tests, the demo, the benchmark and production differ only by
-environment, never by code. Defaults are relative to the project root so a fresh
-clone works with no configuration at all.
+One object so that Python, dbt (:meth:`Settings.dbt_vars`) and the disclosure scan read
+the same values, and so that tests, the demo, the benchmark and a production deployment
+differ only by configuration, never by code. Every setting is documented in
+``docs/configuration.md``; a test keeps that page and this model in step.
+
+Loading checks types; :meth:`Settings.problems` checks the world (folders exist, the
+region's ICB codes are real, the catalogue does not start in the future). Entry points
+call :func:`validated_settings` before anything runs, so a wrong path stops the run with
+one line naming the setting instead of publishing an empty warehouse.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import re
 from datetime import date
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "observatory.toml"
+ENV_PREFIX = "SAFETY_OBS_"
+CONFIG_ENV = "SAFETY_OBS_CONFIG"
+# The 42 Integrated Care Boards of England (ODS codes, July 2022 onwards, as in the
+# national trust file etr.csv of 2022). A region names some of them; a code outside
+# this list is a typo, refused at start.
+ENGLAND_ICBS = frozenset(
+    [
+        "QE1",
+        "QF7",
+        "QGH",
+        "QH8",
+        "QHG",
+        "QHL",
+        "QHM",
+        "QJ2",
+        "QJG",
+        "QJK",
+        "QJM",
+        "QK1",
+        "QKK",
+        "QKS",
+        "QM7",
+        "QMF",
+        "QMJ",
+        "QMM",
+        "QNC",
+        "QNQ",
+        "QNX",
+        "QOC",
+        "QOP",
+        "QOQ",
+        "QOX",
+        "QPM",
+        "QR1",
+        "QRL",
+        "QRV",
+        "QSL",
+        "QT1",
+        "QT6",
+        "QU9",
+        "QUA",
+        "QUE",
+        "QUY",
+        "QVV",
+        "QWE",
+        "QWO",
+        "QWU",
+        "QXU",
+        "QYG",
+    ]
+)
+ALL_ENGLAND = "ENGLAND"
 
 
-def _path(env: str, default: Path) -> Path:
-    value = os.environ.get(env)
-    return Path(value).expanduser().resolve() if value else default
+def _month(value: Any) -> date:
+    """``2019-04``, ``2019-04-01`` or a date: the first of that month."""
+    if isinstance(value, date):
+        return value.replace(day=1)
+    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})(?:-\d{1,2})?\s*", str(value))
+    if not match:
+        msg = f"expected a month as YYYY-MM, got {value!r}"
+        raise ValueError(msg)
+    return date(int(match[1]), int(match[2]), 1)
 
 
-def _month(env: str, default: str) -> date:
-    value = os.environ.get(env, default)
-    year, month = value.split("-")[:2]
-    return date(int(year), int(month), 1)
+def _codes(value: Any) -> tuple[str, ...]:
+    """``"QHM"``, ``"QHM,QE1"`` or a list: upper-case ICB codes, or ``("ENGLAND",)``."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip().upper() for item in items if str(item).strip())
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Resolved configuration. Build with :func:`load_settings`; override in tests with
-    :meth:`with_root` or :func:`dataclasses.replace`."""
+Month = Annotated[date, BeforeValidator(_month)]
+Codes = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_codes)]
 
-    var_dir: Path
-    working_db: Path
-    published_dir: Path
-    landing_dir: Path
-    survey_landing_dir: Path
-    ods_dir: Path
-    local_register: Path
-    dbt_project_dir: Path
-    dbt_target_dir: Path
-    catalogue_start: date
-    region_icb: str
-    max_file_bytes: int
-    max_xlsx_inflated_bytes: int
-    snapshots_to_keep: int
-    archive_dir: Path
-    archive_processed: bool
-    return_due_days: int
-    nightly_cron: str
-    refresh_months: int
-    timezone: str
+
+class Settings(BaseSettings):
+    """Resolved configuration. Build with :func:`load_settings`; tests point the writable
+    folders elsewhere with :meth:`with_root` or ``SAFETY_OBS_*`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    # -- the deployment -----------------------------------------------------------------
+    profile: str = Field("north-east-sample", description="Name of this deployment.")
+    region_name: str = Field(
+        "North East and North Cumbria", description="Shown on dashboards and reports."
+    )
+    region_icbs: Codes = Field(
+        ("QHM",),
+        description="ICB codes the region covers (comma-separated), or ENGLAND for all. "
+        "Only organisations in these ICBs are loaded from the ODS files.",
+    )
+    # -- inputs ---------------------------------------------------------------------------
+    landing_dir: Path = Field(
+        Path("data_samples/landing"), description="Where measure returns land."
+    )
+    survey_landing_dir: Path | None = Field(
+        Path("data_samples/surveys/landing"),
+        description="Where survey waves land (one folder per wave); empty for none.",
+    )
+    ods_dir: Path = Field(
+        Path("data_samples/ods"), description="Folder of ODS files (etr.csv, epraccur.csv)."
+    )
+    local_register: Path | None = Field(
+        Path("data_samples/local_register.csv"),
+        description="Local register CSV (care homes, independent providers, overrides); "
+        "empty for none.",
+    )
+    # -- outputs --------------------------------------------------------------------------
+    var_dir: Path = Field(
+        Path("var"), description="Everything the pipeline writes, unless set below."
+    )
+    working_db: Path | None = Field(
+        None, description="Working DuckDB file (default <var_dir>/warehouse/working.duckdb)."
+    )
+    published_dir: Path | None = Field(
+        None, description="Published snapshots (default <var_dir>/published)."
+    )
+    archive_dir: Path | None = Field(
+        None, description="Processed files are moved here (default <var_dir>/archive)."
+    )
+    dagster_home: Path | None = Field(
+        None, description="Dagster run history and sensor state (default <var_dir>/dagster_home)."
+    )
+    archive_processed: bool | None = Field(
+        None,
+        description="Move processed files out of landing. Default: yes, except from the "
+        "committed data_samples folder, which the demo reads in place.",
+    )
+    dbt_target_dir: Path = Field(
+        Path("dbt_project/target"), description="dbt's target folder (manifest)."
+    )
+    snapshots_to_keep: int = Field(3, ge=1, description="Published snapshots kept on disk.")
+    # -- the catalogue and completeness ----------------------------------------------------
+    catalogue_start: Month = Field(
+        date(2019, 4, 1), description="First reporting month (YYYY-MM); earlier rows are refused."
+    )
+    return_due_days: int = Field(
+        20, ge=0, le=365, description="A return is due this many days after its month ends."
+    )
+    # -- disclosure control (public tier) --------------------------------------------------
+    public_max_suppressed_count: int = Field(
+        7, ge=0, description="Counts from 1 up to this are suppressed in the public tier."
+    )
+    public_rounding_base: int = Field(
+        5, ge=1, description="Other public counts are rounded to a multiple of this."
+    )
+    public_min_contributors: int = Field(
+        3, ge=1, description="A public cell built from fewer organisations is suppressed."
+    )
+    survey_public_min_respondents: int = Field(
+        10, ge=1, description="Public survey groups with fewer respondents are suppressed."
+    )
+    survey_internal_min_respondents: int = Field(
+        3, ge=1, description="Internal survey groups with fewer respondents are nulled."
+    )
+    # -- publication ------------------------------------------------------------------------
+    max_shrink_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Refuse a publication whose facts fall by more than this share against "
+        "the current one (or lose an organisation) unless the run allows it.",
+    )
+    # -- ingest limits --------------------------------------------------------------------
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused.")
+    max_xlsx_inflated_bytes: int = Field(
+        500 * 1024 * 1024, ge=1, description="An XLSX that unzips beyond this is refused."
+    )
+    # -- schedule -------------------------------------------------------------------------
+    nightly_cron: str = Field("30 2 * * *", description="When the nightly refresh runs.")
+    timezone: str = Field("Europe/London", description="Time zone of the schedule.")
+    refresh_months: int = Field(
+        3, ge=0, description="The nightly run rebuilds the current month and this many before."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, then ``SAFETY_OBS_*`` variables, then the config file."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file()))
+
+    @field_validator("survey_landing_dir", "local_register", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        """Relative paths are relative to the project root; unset outputs go under var_dir."""
+
+        def absolute(path: Path | None) -> Path | None:
+            if path is None:
+                return None
+            path = path.expanduser()
+            return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+        var = absolute(self.var_dir)
+        landing = absolute(self.landing_dir)
+        resolved = {
+            "var_dir": var,
+            "landing_dir": landing,
+            "survey_landing_dir": absolute(self.survey_landing_dir),
+            "ods_dir": absolute(self.ods_dir),
+            "local_register": absolute(self.local_register),
+            "dbt_target_dir": absolute(self.dbt_target_dir),
+            "working_db": absolute(self.working_db) or var / "warehouse" / "working.duckdb",
+            "published_dir": absolute(self.published_dir) or var / "published",
+            "archive_dir": absolute(self.archive_dir) or var / "archive",
+            "dagster_home": absolute(self.dagster_home) or var / "dagster_home",
+            "archive_processed": (
+                self.archive_processed
+                if self.archive_processed is not None
+                else not landing.is_relative_to(PROJECT_ROOT / "data_samples")
+            ),
+        }
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def dbt_project_dir(self) -> Path:
+        return PROJECT_ROOT / "dbt_project"
 
     @property
     def published_current(self) -> Path:
         """Stable path analysts open: a symlink swapped atomically at each publication."""
         return self.published_dir / "current"
 
+    @property
+    def log_dir(self) -> Path:
+        """Full (DEBUG) run logs, one file per run."""
+        return self.var_dir / "logs"
+
+    @property
+    def all_england(self) -> bool:
+        return self.region_icbs == (ALL_ENGLAND,)
+
+    def in_region(self, icb_code: str | None) -> bool:
+        """Whether an organisation filed under ``icb_code`` belongs to this region."""
+        return self.all_england or (icb_code or "").upper() in self.region_icbs
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The settings dbt reads (``var(...)``): passed on every dbt invocation, so the
+        models, their tests and the Python checks can never disagree."""
+        return {
+            "catalogue_start": self.catalogue_start.isoformat(),
+            "return_due_days": self.return_due_days,
+            "public_max_suppressed_count": self.public_max_suppressed_count,
+            "public_rounding_base": self.public_rounding_base,
+            "public_min_contributors": self.public_min_contributors,
+            "survey_public_min_respondents": self.survey_public_min_respondents,
+            "survey_internal_min_respondents": self.survey_internal_min_respondents,
+            "region_icbs": list(self.region_icbs),
+        }
+
     def with_root(self, root: Path) -> Settings:
         """The same settings with every writable location moved under ``root``."""
         var = root / "var"
-        return replace(
-            self,
-            var_dir=var,
-            working_db=var / "warehouse" / "working.duckdb",
-            published_dir=var / "published",
+        return self.model_copy(
+            update={
+                "var_dir": var,
+                "working_db": var / "warehouse" / "working.duckdb",
+                "published_dir": var / "published",
+                "archive_dir": var / "archive",
+                "dagster_home": var / "dagster_home",
+            }
         )
+
+    def problems(self, today: date | None = None) -> list[str]:
+        """What stops a run, one line per setting (empty: good to go)."""
+        today = today or date.today()
+        found = []
+
+        def where(name: str) -> str:
+            env = ENV_PREFIX + name.upper()
+            return f"{env}" if env in os.environ else f"{name} in {config_file()}"
+
+        folders = {"landing_dir": self.landing_dir, "ods_dir": self.ods_dir}
+        if self.survey_landing_dir is not None:
+            folders["survey_landing_dir"] = self.survey_landing_dir
+        for name, path in folders.items():
+            if not path.is_dir():
+                found.append(f"{name}: folder {path} does not exist (set by {where(name)})")
+        if self.local_register is not None and not self.local_register.is_file():
+            found.append(
+                f"local_register: file {self.local_register} does not exist "
+                f"(set by {where('local_register')}; leave it empty for none)"
+            )
+        if not self.all_england:
+            unknown = [code for code in self.region_icbs if code not in ENGLAND_ICBS]
+            if unknown or not self.region_icbs:
+                found.append(
+                    f"region_icbs: unknown ICB code {', '.join(unknown) or '(none given)'} "
+                    f"(set by {where('region_icbs')}; use ICB codes such as QHM, or ENGLAND)"
+                )
+        elif len(self.region_icbs) > 1:
+            found.append("region_icbs: ENGLAND cannot be combined with ICB codes")
+        if self.catalogue_start > today.replace(day=1):
+            found.append(
+                f"catalogue_start: {self.catalogue_start:%Y-%m} is after this month "
+                f"(set by {where('catalogue_start')})"
+            )
+        return found
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot run: every problem, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def config_file() -> Path:
+    """The deployment's configuration file: ``SAFETY_OBS_CONFIG`` or the default."""
+    value = os.environ.get(CONFIG_ENV)
+    if not value:
+        return DEFAULT_CONFIG
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
 
 
 def load_settings() -> Settings:
-    """Read settings from ``SAFETY_OBS_*`` environment variables."""
-    var = _path("SAFETY_OBS_VAR_DIR", PROJECT_ROOT / "var")
-    landing = _path("SAFETY_OBS_LANDING_DIR", PROJECT_ROOT / "data_samples" / "landing")
-    return Settings(
-        var_dir=var,
-        working_db=_path("SAFETY_OBS_WORKING_DB", var / "warehouse" / "working.duckdb"),
-        published_dir=_path("SAFETY_OBS_PUBLISHED_DIR", var / "published"),
-        landing_dir=landing,
-        survey_landing_dir=_path(
-            "SAFETY_OBS_SURVEY_LANDING_DIR", PROJECT_ROOT / "data_samples" / "surveys" / "landing"
-        ),
-        ods_dir=_path("SAFETY_OBS_ODS_DIR", PROJECT_ROOT / "data_samples" / "ods"),
-        local_register=_path(
-            "SAFETY_OBS_LOCAL_REGISTER", PROJECT_ROOT / "data_samples" / "local_register.csv"
-        ),
-        dbt_project_dir=PROJECT_ROOT / "dbt_project",
-        dbt_target_dir=_path("SAFETY_OBS_DBT_TARGET_DIR", PROJECT_ROOT / "dbt_project" / "target"),
-        catalogue_start=_month("SAFETY_OBS_CATALOGUE_START", "2019-04"),
-        region_icb=os.environ.get("SAFETY_OBS_REGION_ICB", "QHM"),
-        max_file_bytes=int(os.environ.get("SAFETY_OBS_MAX_FILE_BYTES", str(200 * 1024 * 1024))),
-        max_xlsx_inflated_bytes=int(
-            os.environ.get("SAFETY_OBS_MAX_XLSX_INFLATED_BYTES", str(500 * 1024 * 1024))
-        ),
-        snapshots_to_keep=int(os.environ.get("SAFETY_OBS_SNAPSHOTS_TO_KEEP", "3")),
-        archive_dir=_path("SAFETY_OBS_ARCHIVE_DIR", var / "archive"),
-        archive_processed=_archive_processed(landing),
-        return_due_days=int(os.environ.get("SAFETY_OBS_RETURN_DUE_DAYS", "20")),
-        nightly_cron=os.environ.get("SAFETY_OBS_NIGHTLY_CRON", "30 2 * * *"),
-        refresh_months=int(os.environ.get("SAFETY_OBS_REFRESH_MONTHS", "3")),
-        timezone=os.environ.get("SAFETY_OBS_TIMEZONE", "Europe/London"),
-    )
+    """The configuration file with ``SAFETY_OBS_*`` overrides, type-checked."""
+    path = config_file()
+    if not path.is_file():
+        raise ConfigurationError([f"{CONFIG_ENV}: configuration file {path} does not exist"])
+    try:
+        return Settings()
+    except ValueError as error:  # pydantic's ValidationError: say which setting, briefly
+        errors = getattr(error, "errors", lambda: [])()
+        lines = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} "
+            f"(got {e.get('input')!r}; from {path} or {ENV_PREFIX}*)"
+            for e in errors
+        ]
+        raise ConfigurationError(lines or [str(error)]) from None
 
 
-def _archive_processed(landing: Path) -> bool:
-    """Move processed files out of landing, except from the committed sample folder (the
-    demo reads it in place; moving would edit the checkout)."""
-    value = os.environ.get("SAFETY_OBS_ARCHIVE_PROCESSED")
-    if value is not None:
-        return value.strip().lower() in ("1", "true", "yes")
-    return not landing.resolve().is_relative_to(PROJECT_ROOT / "data_samples")
+def validated_settings(today: date | None = None) -> Settings:
+    """:func:`load_settings`, refused whole if anything would stop a run."""
+    settings = load_settings()
+    problems = settings.problems(today)
+    if problems:
+        raise ConfigurationError(problems)
+    return settings

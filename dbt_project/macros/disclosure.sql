@@ -3,21 +3,17 @@
   place these macros are used; the Python scan (pipelines/publish/disclosure.py) checks
   their output independently with the same thresholds.
 
-  Thresholds are dbt vars so that they are configuration, not SQL. The defaults below are
-  the programme's rules; override them in dbt_project.yml `vars:` (the Python scan reads
-  the same block) or with `dbt --vars`.
+  Thresholds are dbt vars passed by the pipeline from the deployment's configuration
+  (pipelines/settings.py, docs/configuration.md), the values the Python scan reads too.
 #}
 
 {% macro disclosure_rule(name) -%}
-    {%- set defaults = {
-        'public_min_count': 1,
-        'public_max_suppressed_count': 7,
-        'public_rounding_base': 5,
-    } -%}
-    {%- if name not in defaults -%}
+    {#- Zero is a true zero, never small: the lower bound of suppression is a constant. -#}
+    {%- if name == 'public_min_count' -%}{{ return(1) }}{%- endif -%}
+    {%- if name not in ('public_max_suppressed_count', 'public_rounding_base', 'public_min_contributors') -%}
         {{ exceptions.raise_compiler_error('unknown disclosure rule ' ~ name) }}
     {%- endif -%}
-    {{- return(var(name, defaults[name]) | int) -}}
+    {{- return(var(name) | int) -}}
 {%- endmacro %}
 
 

@@ -46,7 +46,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     present: dict[str, str] = {}
     watched = [("", settings.landing_dir, True), ("surveys/", settings.survey_landing_dir, False)]
     for prefix, folder, measure_returns in watched:
-        for path in _landing_files(folder) if folder.exists() else []:
+        for path in _landing_files(folder) if folder and folder.exists() else []:
             rel = prefix + path.relative_to(folder).as_posix()
             try:
                 digest = logged_digest(path, settings)

@@ -47,12 +47,20 @@ class ObservatoryTranslator(DagsterDbtTranslator):
 PERIOD_SELECTOR = "tag:period_partitioned"
 
 
-def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
+def _run_dbt(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    command: str,
+    extra_vars: dict[str, str] | None = None,
+):
+    """``dbt <command>`` with this deployment's settings as vars (the one place dbt gets
+    them), plus ``extra_vars`` for the run's months."""
     settings = load_settings()
     # profiles.yml reads the working file's path from the environment the dbt CLI inherits.
     os.environ["SAFETY_OBS_WORKING_DB"] = str(settings.working_db)
+    dbt_vars = json.dumps({**settings.dbt_vars(), **(extra_vars or {})})
     with writer_lock(settings.working_db):
-        yield from dbt.cli(args, context=context).stream()
+        yield from dbt.cli([command, "--vars", dbt_vars], context=context).stream()
 
 
 @dbt_assets(
@@ -64,7 +72,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[
 )
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Everything not period-grained: staging views, register, catalogue and dimensions."""
-    yield from _run_dbt(context, dbt, ["build"])
+    yield from _run_dbt(context, dbt, "build")
 
 
 @dbt_assets(
@@ -82,7 +90,7 @@ def period_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     last_month = (window.end.date().replace(day=1) - timedelta(days=1)).replace(day=1)
     period_vars = {"period_start": str(window.start.date()), "period_end": str(last_month)}
     context.log.info(f"rebuilding reporting months {period_vars}")
-    yield from _run_dbt(context, dbt, ["build", "--vars", json.dumps(period_vars)])
+    yield from _run_dbt(context, dbt, "build", period_vars)
 
 
 def _keys(*prefixes: str) -> list[dg.AssetKey]:

@@ -16,6 +16,10 @@ reporting_months = dg.MonthlyPartitionsDefinition(
 )
 
 
+# Run tag: publish even if the facts shrink sharply or an organisation disappears.
+ALLOW_SHRINK_TAG = "safety_observatory/allow_shrink"
+
+
 def month_key(month: date) -> str:
     return month.replace(day=1).strftime("%Y-%m-%d")
 

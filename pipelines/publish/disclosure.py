@@ -22,7 +22,8 @@ CSV text cell that starts with ``=``, ``+``, ``-``, ``@`` (or tab / carriage ret
 spreadsheets also treat as formula starts) must have been neutralised with a leading
 apostrophe by :func:`neutralise_csv_cell`.
 
-Thresholds come from the same dbt vars the models use (see :func:`rules_from_dbt_project`).
+Thresholds come from the deployment's configuration, as the models' dbt vars do (see
+:func:`rules_from_settings`).
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import yaml
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import Settings, load_settings
 
 PUBLIC_SCHEMA = "public"
 PUBLIC_PREFIX = "pub_"
@@ -103,9 +103,8 @@ _EXAMPLES = 3
 
 @dataclass(frozen=True)
 class DisclosureRules:
-    """Thresholds of DESIGN §7. Defaults match the dbt vars' defaults in
-    ``dbt_project/macros/disclosure.sql``; read the live values with
-    :func:`rules_from_dbt_project` so the scan and the models never disagree."""
+    """Disclosure thresholds (docs/configuration.md). Defaults are the programme's rules;
+    read a deployment's values with :func:`rules_from_settings`."""
 
     min_count: int = 1
     max_suppressed_count: int = 7
@@ -113,28 +112,14 @@ class DisclosureRules:
     min_respondents: int = 10
 
 
-def rules_from_dbt_project(project_dir: Path | None = None) -> DisclosureRules:
-    """The thresholds set in ``dbt_project.yml`` ``vars:``, defaults where unset.
-
-    The models take their thresholds from dbt vars; reading the same block here means a
-    changed threshold changes the models and the scan together.
-    """
-    path = (project_dir or PROJECT_ROOT / "dbt_project") / "dbt_project.yml"
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except OSError:
-        config = {}
-    variables = config.get("vars") or {}
-    defaults = DisclosureRules()
+def rules_from_settings(settings: Settings | None = None) -> DisclosureRules:
+    """The thresholds of this deployment's configuration: the same values reach the dbt
+    models as vars (:meth:`Settings.dbt_vars`), so the scan and the models never disagree."""
+    settings = settings or load_settings()
     return DisclosureRules(
-        min_count=int(variables.get("public_min_count", defaults.min_count)),
-        max_suppressed_count=int(
-            variables.get("public_max_suppressed_count", defaults.max_suppressed_count)
-        ),
-        rounding_base=int(variables.get("public_rounding_base", defaults.rounding_base)),
-        min_respondents=int(
-            variables.get("survey_public_min_respondents", defaults.min_respondents)
-        ),
+        max_suppressed_count=settings.public_max_suppressed_count,
+        rounding_base=settings.public_rounding_base,
+        min_respondents=settings.survey_public_min_respondents,
     )
 
 
@@ -401,7 +386,7 @@ def scan_public_tier(
     other schemas (a published snapshot keeps them in ``main``). Thresholds default to the
     dbt project's vars.
     """
-    rules = rules or rules_from_dbt_project()
+    rules = rules or rules_from_settings()
     selected = _discover(con) if tables is None else _resolve(tables)
     return _scan_tables(con, selected, rules)
 
@@ -445,7 +430,7 @@ def scan_csv_and_parquet(folder: Path, *, rules: DisclosureRules | None = None) 
     files too. CSV files are read as text, so a count such as ``'3`` or ``3.0`` is caught,
     and every text cell is checked for formula injection.
     """
-    rules = rules or rules_from_dbt_project()
+    rules = rules or rules_from_settings()
     groups: dict[tuple[Path, str], list[Path]] = {}
     for path in sorted(folder.rglob("*")):
         suffix = path.suffix.lower()

@@ -7,8 +7,9 @@ from pathlib import Path
 from pipelines.settings import load_settings
 
 
-def survey_landing_dir() -> Path:
-    """Folder of survey waves: one sub-folder per wave with its ``wave.yml`` and exports."""
+def survey_landing_dir() -> Path | None:
+    """Folder of survey waves: one sub-folder per wave with its ``wave.yml`` and exports
+    (None: this deployment takes no surveys)."""
     return load_settings().survey_landing_dir
 
 

@@ -168,7 +168,8 @@ def ingest_surveys(
     landing = landing_dir or survey_landing_dir()
     ensure_survey_tables(con)
     instruments = load_instruments()
-    waves = discover_waves(landing, instruments) if landing.exists() else {}
+    present = landing is not None and landing.exists()
+    waves = discover_waves(landing, instruments) if present else {}
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin")
     try:
@@ -192,7 +193,7 @@ def ingest_surveys(
     if files is not None:
         todo = list(files)
     else:
-        todo = pending_survey_files(con, landing) if landing.exists() else []
+        todo = pending_survey_files(con, landing) if present else []
     return [
         _ingest_one(
             con,

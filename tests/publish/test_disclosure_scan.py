@@ -17,7 +17,7 @@ from pipelines.publish.disclosure import (
     is_count_column,
     is_forbidden_column,
     neutralise_csv_cell,
-    rules_from_dbt_project,
+    rules_from_settings,
     scan_csv_and_parquet,
     scan_public_tier,
 )
@@ -214,11 +214,14 @@ def test_unreadable_export_is_a_problem(tmp_path):
     assert problem.startswith("pub_x.parquet: unreadable")
 
 
-def test_rules_come_from_the_dbt_project_vars(tmp_path):
-    assert rules_from_dbt_project() == DisclosureRules()  # the committed project: defaults
-    (tmp_path / "dbt_project.yml").write_text(
-        "name: x\nvars:\n  public_max_suppressed_count: 9\n  public_rounding_base: 10\n"
-    )
-    assert rules_from_dbt_project(tmp_path) == DisclosureRules(
-        max_suppressed_count=9, rounding_base=10
-    )
+def test_rules_come_from_the_configuration(monkeypatch):
+    """The scan reads the deployment's configuration, the same values dbt gets as vars."""
+    from pipelines.settings import load_settings
+
+    assert rules_from_settings() == DisclosureRules()  # the committed configuration
+    monkeypatch.setenv("SAFETY_OBS_PUBLIC_MAX_SUPPRESSED_COUNT", "9")
+    monkeypatch.setenv("SAFETY_OBS_PUBLIC_ROUNDING_BASE", "10")
+    assert rules_from_settings() == DisclosureRules(max_suppressed_count=9, rounding_base=10)
+    dbt_vars = load_settings().dbt_vars()
+    assert dbt_vars["public_max_suppressed_count"] == 9
+    assert dbt_vars["public_rounding_base"] == 10

@@ -63,20 +63,20 @@ select
     expected.measure_code,
     expected.programme_code,
     expected.period,
-    cast({{ dbt.dateadd('day', var('return_due_days', 20), dbt.last_day('expected.period', 'month')) }} as date)
+    cast({{ dbt.dateadd('day', var('return_due_days'), dbt.last_day('expected.period', 'month')) }} as date)
         as due_date,
     received.first_received_at is not null as is_received,
     received.first_received_at,
     received.current_submission_id,
     coalesce(
         received.first_received_at
-        > cast({{ dbt.dateadd('day', var('return_due_days', 20) + 1, dbt.last_day('expected.period', 'month')) }} as timestamp),
+        > cast({{ dbt.dateadd('day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')) }} as timestamp),
         false
     ) as is_late,
     case
         when received.first_received_at is null then 'missing'
         when received.first_received_at
-            > cast({{ dbt.dateadd('day', var('return_due_days', 20) + 1, dbt.last_day('expected.period', 'month')) }} as timestamp)
+            > cast({{ dbt.dateadd('day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')) }} as timestamp)
             then 'late'
         else 'received'
     end as status

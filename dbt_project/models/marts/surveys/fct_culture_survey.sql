@@ -4,7 +4,7 @@
 -- respondents keep their count but every figure is null and is_suppressed is true.
 -- The change is against the organisation's previous wave with a row for the domain (null
 -- if either wave is suppressed).
-{% set min_respondents = var('survey_internal_min_respondents', 3) %}
+{% set min_respondents = var('survey_internal_min_respondents') %}
 
 with by_organisation as (
     select

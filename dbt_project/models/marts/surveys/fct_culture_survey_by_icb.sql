@@ -1,7 +1,7 @@
 -- Roll-up: ICB x domain x survey wave, all sectors together (internal tier), recomputed
 -- from respondents (summed, then divided; never an average of percentages). Groups below
 -- survey_internal_min_respondents are suppressed (figures null, is_suppressed true).
-{% set min_respondents = var('survey_internal_min_respondents', 3) %}
+{% set min_respondents = var('survey_internal_min_respondents') %}
 
 with grouped as (
     select

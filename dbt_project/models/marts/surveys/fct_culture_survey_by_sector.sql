@@ -2,7 +2,7 @@
 -- respondents (answers and respondents are summed, then divided; percentages are never
 -- averaged). Sector and ICB are the organisation's as registered now. Groups below
 -- survey_internal_min_respondents are suppressed (figures null, is_suppressed true).
-{% set min_respondents = var('survey_internal_min_respondents', 3) %}
+{% set min_respondents = var('survey_internal_min_respondents') %}
 
 with grouped as (
     select

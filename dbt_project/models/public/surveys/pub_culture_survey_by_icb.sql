@@ -3,7 +3,7 @@
 -- zero). The sectors beneath it in pub_culture_survey_by_sector carry the secondary
 -- suppression that keeps small sectors from being derived from this total. Respondent
 -- counts are rounded like every public count (disclosure_round); scores to one decimal.
-{% set min_respondents = var('survey_public_min_respondents', 10) %}
+{% set min_respondents = var('survey_public_min_respondents') %}
 
 with cells as (
     select

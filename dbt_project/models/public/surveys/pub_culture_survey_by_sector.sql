@@ -7,7 +7,7 @@
 -- from the published ICB total (pub_culture_survey_by_icb). Respondent counts are rounded
 -- like every public count (disclosure_round: nearest public_rounding_base, halves up);
 -- scores to one decimal place. Reasons use the public tier's words: primary, secondary.
-{% set min_respondents = var('survey_public_min_respondents', 10) %}
+{% set min_respondents = var('survey_public_min_respondents') %}
 
 with cells as (
     select

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -22,7 +22,7 @@ from pipelines.settings import (
     load_settings,
     validated_settings,
 )
-from pipelines.warehouse import working_connection, writer_lock
+from pipelines.warehouse import claim_build, working_connection, writer_lock
 
 EXAMPLE_QUERY = """select m.programme_name, f.measure_code, f.period, f.numerator, f.denominator,
        round(f.value, 2) as value, m.unit
@@ -65,19 +65,33 @@ def prepare(settings: Settings) -> None:
     dagster_home(settings)
 
 
-def run_job(job: str, first: date, last: date, *, allow_shrink: bool = False) -> int:
+def run_job(
+    job: str, first: date, last: date, *, settings: Settings, allow_shrink: bool = False
+) -> int:
     """Run ``job`` over the reporting months ``first``..``last`` in one run, recorded in the
-    project's Dagster instance (visible in `make ui`)."""
+    deployment's Dagster instance (visible in `make ui`). The console gets one line per
+    step; the full log goes to ``<var_dir>/logs/<run id>.log``."""
     from pipelines.defs.partitions import ALLOW_SHRINK_TAG, range_tags
+    from pipelines.defs.run_logging import cli_run_config
 
-    dagster_home()
-    dagster = Path(sys.executable).parent / "dagster"
+    dagster_home(settings)
     tags = range_tags(first, last)
     if allow_shrink:
         tags[ALLOW_SHRINK_TAG] = "true"
-    tags = json.dumps(tags)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    run_config = settings.log_dir / "cli_run_config.json"  # JSON is valid YAML
+    run_config.write_text(json.dumps(cli_run_config(settings.log_dir)))
+    dagster = Path(sys.executable).parent / "dagster"
     cmd = [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", job]
-    return subprocess.run([*cmd, "--tags", tags], cwd=PROJECT_ROOT).returncode
+    cmd += ["--tags", json.dumps(tags), "--config", str(run_config)]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stdout_log = settings.log_dir / f"cli-{stamp}.stdout.log"
+    print(f"Running {job} for {first:%Y-%m}..{last:%Y-%m}; full logs in {settings.log_dir}/")
+    sys.stdout.flush()
+    # Dagster's DEBUG events and dbt's own output go to the log; the step lines to stderr.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with stdout_log.open("w") as out:
+        return subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=out, env=env).returncode
 
 
 def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
@@ -98,6 +112,10 @@ def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
             json.dumps(settings.dbt_vars()),
         ]
     with writer_lock(settings.working_db):
+        # Whatever dbt changes here was audited by no run: the next publish refuses
+        # until a full run has rebuilt and checked the warehouse.
+        with working_connection(settings.working_db) as con:
+            claim_build(con, f"dbt by hand (pid {os.getpid()})")
         return subprocess.run([str(dbt), *args], env=env).returncode
 
 
@@ -225,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if first > last:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
-        code = run_job("full_pipeline", first, last, allow_shrink=args.allow_shrink)
+        code = run_job(
+            "full_pipeline", first, last, settings=settings, allow_shrink=args.allow_shrink
+        )
         if code != 0:
             record_latest_failure()
             print("The pipeline run failed; the last good publication (if any) is unchanged.")

@@ -17,9 +17,11 @@ def defs() -> dg.Definitions:
         ingest,
         publish,
         quality,
+        resources,
         spc,
         surveys,
     )
+    from pipelines.defs.run_logging import LOGGERS
 
     # One process per run (automation.defs sets the in-process executor): DuckDB has a
     # single writer, so steps gain nothing from their own processes and each would pay the
@@ -33,4 +35,7 @@ def defs() -> dg.Definitions:
         completeness.defs,
         publish.defs,
         automation.defs,
+        resources.defs,
+        # Used when a run's config selects them (the CLI does); otherwise Dagster's own.
+        dg.Definitions(loggers=LOGGERS),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -120,6 +120,80 @@ def writer_lock(path: Path, *, timeout_s: float = 3600.0) -> Iterator[None]:
 
 
 _held: dict[str, int] = {}
+
+
+BUILD_DDL = """
+create schema if not exists audit;
+create table if not exists audit.build_owner (
+    run_id     varchar not null,   -- the run (or 'dbt by hand ...') that last wrote
+    claimed_at timestamp not null
+);
+"""
+
+
+@contextmanager
+def whole_run_lock(
+    path: Path, run_id: str, *, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the working file for a whole run: ingest, dbt, checks and publish.
+
+    The writer lock above serialises *connections*; two runs could still interleave their
+    steps, so that run A publishes a build run B changed after A's checks passed. This
+    second lock (``<working file>.run.lock``) is taken once when a run starts and released
+    when it ends, so a publication holds exactly the build its own run audited. A run
+    that finds it held waits (queued runs wait; they do not fail). The operating system
+    releases it when the holding process dies, so a killed run never blocks the next.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = Path(f"{path}.run.lock")
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if on_wait and waited % 60 == 0:
+                    holder = lock_file.read_text(errors="replace").strip() or "another run"
+                    on_wait(f"waiting for {holder} to finish with {path}")
+                time.sleep(1.0)
+                waited += 1.0
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"run {run_id} (pid {os.getpid()})".encode(), 0)
+        try:
+            with working_connection(path) as con:
+                claim_build(con, run_id)
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def claim_build(con: duckdb.DuckDBPyConnection, owner: str) -> None:
+    """Record ``owner`` as the last writer of the working file's build."""
+    from datetime import UTC, datetime
+
+    con.execute(BUILD_DDL)
+    con.execute("delete from audit.build_owner")
+    con.execute(
+        "insert into audit.build_owner values (?, ?)",
+        [owner, datetime.now(UTC).replace(tzinfo=None)],
+    )
+
+
+def build_owner(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Who last claimed the working file's build (None: nobody yet). Read-only safe."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit'"
+        " and table_name = 'build_owner'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute("select run_id from audit.build_owner").fetchone()
+    return row[0] if row else None
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -43,6 +43,7 @@ def sample_landing(settings: Settings) -> Path:
 def run_full_pipeline(
     instance: dg.DagsterInstance | None = None,
     months: tuple[date, date] | None = None,
+    tags: dict[str, str] | None = None,
     **kwargs,
 ) -> dg.ExecuteInProcessResult:
     """The job `make demo` runs (every month, unless ``months`` gives a range), in this
@@ -55,6 +56,6 @@ def run_full_pipeline(
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
-        tags=range_tags(first, last),
+        tags={**range_tags(first, last), **(tags or {})},
         **kwargs,
     )

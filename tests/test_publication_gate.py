@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from conftest import SAMPLES, point_settings_at, run_full_pipeline
+from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.publish import record_refused_publication
 from pipelines.publish.snapshot import CRASH_POINTS, verify_snapshot
 from pipelines.settings import load_settings
@@ -129,3 +130,89 @@ def test_a_publish_killed_at_any_point_leaves_a_whole_snapshot(built, point):
     leftovers = [p.name for p in (settings.published_dir / "snapshots").glob(".building-*")]
     assert leftovers == []
     assert not list(settings.published_dir.glob(".current-*"))
+
+
+def test_a_provider_whose_data_disappears_is_refused_unless_allowed(built):
+    """The shrink guard: a clean-up removes a whole trust's submissions from raw, consistently
+    enough that every quality check still passes; the publication is refused with the
+    trust named and the last publication stays byte-identical. ``--allow-shrink``
+    publishes it, and the publication log records what was allowed."""
+    settings, instance = built
+    current = settings.published_current.resolve()
+    before = tree_digest(current)
+    raw_tables = ("submission_log", "measure_values", "quarantine")
+    rx3 = (
+        "submission_id in"
+        " (select submission_id from raw.submission_log where file_name like 'RX3%')"
+    )
+    with duckdb.connect(str(settings.working_db)) as con:
+        for table in raw_tables:
+            con.execute(f"create table main.backup_{table} as select * from raw.{table}")
+        for table in reversed(raw_tables):
+            con.execute(f"delete from raw.{table} where {rx3}")
+    try:
+        refused = run_full_pipeline(instance)
+        assert not refused.success
+        failed_steps = [e.step_key for e in refused.all_events if e.is_step_failure]
+        assert failed_steps == ["published_snapshot"], failed_steps
+        assert settings.published_current.resolve() == current
+        assert tree_digest(current) == before
+        status, snapshot, reasons = publication_log(settings)[-1]
+        assert (status, snapshot) == ("refused", None)
+        assert any(
+            "organisation(s) in the current publication have no rows in fct_measure_monthly: "
+            "RX3" in r
+            for r in reasons
+        ), reasons
+
+        allowed = run_full_pipeline(instance, tags={ALLOW_SHRINK_TAG: "true"})
+        assert allowed.success
+        status, snapshot, reasons = publication_log(settings)[-1]
+        assert status == "published" and snapshot
+        assert any(r.startswith("allowed by --allow-shrink:") and "RX3" in r for r in reasons)
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            for table in raw_tables:
+                con.execute(f"delete from raw.{table}")
+                con.execute(f"insert into raw.{table} select * from main.backup_{table}")
+                con.execute(f"drop table main.backup_{table}")
+    restored = run_full_pipeline(instance)
+    assert restored.success, "adding the provider back is growth, never refused"
+
+
+def test_a_build_changed_behind_the_runs_back_is_not_published(built, monkeypatch):
+    """The second line behind the whole-run lock: if anyone claims the working file's build
+    after this run started (a writer that bypassed the lock, dbt run by hand), publish
+    refuses, because its checks did not see what it would publish."""
+    import pipelines.defs.publish as publish_defs
+    from pipelines.warehouse import claim_build, working_connection
+
+    settings, instance = built
+    current = settings.published_current.resolve()
+    real_audit = publish_defs.audit_of_this_run
+
+    def audit_then_intruder(context):
+        with working_connection(settings.working_db) as con:
+            claim_build(con, "dbt by hand (pid 4242)")
+        return real_audit(context)
+
+    monkeypatch.setattr(publish_defs, "audit_of_this_run", audit_then_intruder)
+    result = run_full_pipeline(instance, months=JUNE)
+    assert not result.success
+    assert settings.published_current.resolve() == current
+    status, _, reasons = publication_log(settings)[-1]
+    assert status == "refused"
+    assert any("changed by dbt by hand (pid 4242) after this run" in r for r in reasons), reasons
+
+
+def test_an_empty_build_is_never_published(tmp_path, monkeypatch):
+    """A landing folder that exists but holds nothing must not publish an empty warehouse."""
+    point_settings_at(monkeypatch, tmp_path)
+    (tmp_path / "landing").mkdir()
+    result = run_full_pipeline(dg.DagsterInstance.ephemeral(), months=JUNE)
+    assert not result.success
+    settings = load_settings()
+    assert not settings.published_current.exists()
+    status, _, reasons = publication_log(settings)[-1]
+    assert status == "refused"
+    assert "fct_measure_monthly is empty: nothing to publish" in reasons

@@ -10,9 +10,13 @@ from pipelines.defs.partitions import add_months, range_tags
 from pipelines.ingest.measure_returns import logged_digest, periods_in_file
 from pipelines.settings import load_settings
 
+# Runs carrying this tag run one at a time (config/dagster.yaml's run queue).
+WRITES_WORKING_FILE_TAG = {"safety_observatory/writes_working_file": "true"}
+
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all(),
+    tags=WRITES_WORKING_FILE_TAG,
     description=(
         "Ingest new files, rebuild and test the warehouse for the run's months, publish if "
         "every check passed. Launch it over a range of months for a backfill."

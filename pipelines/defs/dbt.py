@@ -17,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.partitions import reporting_months
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.settings import load_settings
 from pipelines.warehouse import writer_lock
 
@@ -70,7 +71,9 @@ def _run_dbt(
     dagster_dbt_translator=ObservatoryTranslator(),
     pool=DUCKDB_WRITER_POOL,
 )
-def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
+):
     """Everything not period-grained: staging views, register, catalogue and dimensions."""
     yield from _run_dbt(context, dbt, "build")
 
@@ -84,7 +87,9 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dagster_dbt_translator=ObservatoryTranslator(),
     pool=DUCKDB_WRITER_POOL,
 )
-def period_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def period_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
+):
     """Monthly facts and roll-ups, rebuilt incrementally for the run's months only."""
     window = context.partition_time_window
     last_month = (window.end.date().replace(day=1) - timedelta(days=1)).replace(day=1)

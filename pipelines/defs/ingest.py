@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.ingest.measure_returns import archive_processed, ingest_landing
 from pipelines.ingest.organisations import load_register
 from pipelines.settings import load_settings
@@ -28,7 +29,7 @@ RETURNS_KEYS = [
     pool=DUCKDB_WRITER_POOL,
     description="Load the ODS extracts and the local register into raw (replaced whole).",
 )
-def organisation_register(context: dg.AssetExecutionContext):
+def organisation_register(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         counts = load_register(con, settings.ods_dir, settings.local_register)
@@ -55,7 +56,7 @@ def organisation_register(context: dg.AssetExecutionContext):
     description="Ingest every new file in the landing folder: rows that pass the rules load "
     "to raw.measure_values, the rest go to raw.quarantine with reasons.",
 )
-def measure_returns(context: dg.AssetExecutionContext):
+def measure_returns(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         outcomes = ingest_landing(con, settings, run_id=context.run.run_id)

@@ -21,13 +21,16 @@ from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.automation import full_pipeline
 from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.ingest import RETURNS_KEYS
+from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.quality import quality_dir
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import FCT_SPC_KEY
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import scan_csv_and_parquet, scan_public_tier
+from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
-from pipelines.warehouse import working_connection, writer_lock
+from pipelines.warehouse import build_owner, working_connection, writer_lock
 
 AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS, FCT_SPC_KEY]
 # Dimensions that name no organisation or person may go out with the public tier.
@@ -90,6 +93,37 @@ def audit_of_this_run(context: dg.AssetExecutionContext) -> tuple[list[dict], li
     if not checks:
         problems.append("no quality checks ran in this run")
     return checks, problems
+
+
+def build_changed_since_audit(working_db: Path, run_id: str) -> list[str]:
+    """The second line behind the whole-run lock: this run claimed the working file's build
+    when it started (:class:`WorkingFileRun`); if anyone else claimed it since (a run that
+    bypassed the lock, dbt run by hand), what this run audited is not what would be
+    published."""
+    with working_connection(working_db, read_only=True) as con:
+        owner = build_owner(con)
+    if owner == run_id:
+        return []
+    return [
+        f"the working file's build was changed by {owner or 'an unknown writer'} after this "
+        f"run ({run_id}) started: its checks did not see what would be published"
+    ]
+
+
+def shrink_audit(snapshot: Path, current: Path, max_share: float) -> list[str]:
+    """:func:`shrink_problems` for both tiers' warehouse files."""
+    problems = []
+    for tier in (Path(), Path("public")):
+        old = current / tier / WAREHOUSE_FILE
+        label = "public tier: " if tier.parts else ""
+        found = shrink_problems(
+            snapshot / tier / WAREHOUSE_FILE,
+            old if old.exists() else None,
+            max_share=max_share,
+            organisation_level=not tier.parts,
+        )
+        problems += [label + p for p in found]
+    return problems
 
 
 def tier_tables() -> dict[str, dict[str, str]]:
@@ -170,17 +204,29 @@ def failed_run_reasons(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     for record in records:
         event = record.event_log_entry.dagster_event
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            message = event.event_specific_data.error.message.strip().splitlines()[0]
-            reasons.append(f"step {event.step_key} failed: {message[:300]}")
+            reasons.append(f"step {event.step_key} failed: {step_failure_text(event)}")
         elif (
             not event.event_specific_data.passed
             and event.event_specific_data.severity.value == "ERROR"
         ):
             evaluation = event.event_specific_data
+            failing = evaluation.metadata.get("dagster_dbt/failed_row_count")
+            rows = f" ({failing.value} failing rows)" if failing is not None else ""
             reasons.append(
-                f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+                f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} "
+                f"failed{rows}"
             )
     return reasons or ["the run failed before publishing"]
+
+
+def step_failure_text(event: dg.DagsterEvent) -> str:
+    """A step failure's whole message and the chain of causes, without tracebacks."""
+    error = event.event_specific_data.error
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " <- caused by: ".join(parts)
 
 
 def log_refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -234,12 +280,25 @@ def log_publication(working_db: Path, row: dict) -> None:
     description="Promote the audited marts to a new published snapshot (atomic swap): "
     "internal tier at the top, public tier in public/.",
 )
-def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def published_snapshot(
+    context: dg.AssetExecutionContext, working_file_run: WorkingFileRun
+) -> dg.MaterializeResult:
     settings = load_settings()
     run_id = context.run.run_id
     checks, problems = audit_of_this_run(context)
+    allow_shrink = context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
+    allowed: list[str] = []
+
+    def audit(snapshot: Path) -> list[str]:
+        shrunk = shrink_audit(snapshot, settings.published_current, settings.max_shrink_share)
+        if allow_shrink:
+            allowed.extend(f"allowed by --allow-shrink: {p}" for p in shrunk)
+            shrunk = []
+        return disclosure_audit(snapshot) + shrunk
+
     with writer_lock(settings.working_db):
         try:
+            problems += build_changed_since_audit(settings.working_db, run_id)
             if problems:
                 raise PublicationRefused(problems)
             publication = publish(
@@ -249,7 +308,7 @@ def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResul
                 run_id=run_id,
                 check_results=checks,
                 keep=settings.snapshots_to_keep,
-                audit=disclosure_audit,
+                audit=audit,
                 extras=derived_outputs(run_id),
             )
         except PublicationRefused as refused:
@@ -257,8 +316,11 @@ def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResul
                 settings.working_db,
                 {"run_id": run_id, "status": "refused", "reasons": refused.problems},
             )
+            for problem in refused.problems[:20]:
+                context.log.error(f"publication refused: {problem}")
             raise dg.Failure(
-                description="Publication refused; the last good snapshot stays published.",
+                description="Publication refused; the last good snapshot stays published: "
+                + "; ".join(refused.problems[:5]),
                 metadata={"problems": refused.problems[:100]},
             ) from None
         log_publication(
@@ -267,6 +329,7 @@ def published_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResul
                 "run_id": run_id,
                 "status": "published",
                 "snapshot_id": publication.manifest["snapshot_id"],
+                "reasons": allowed,
                 "row_counts": publication.manifest["row_counts"],
             },
         )

@@ -30,6 +30,7 @@ import polars as pl
 
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.settings import load_settings
 from pipelines.spc import spc_by_series
 from pipelines.warehouse import working_connection
@@ -422,7 +423,7 @@ if _missing:
     description="SPC (Making Data Count) for every measure series at organisation, sector, "
     "ICB and region level, per the catalogue's chart, direction and target; replaced whole.",
 )
-def fct_spc(context: dg.AssetExecutionContext):
+def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     """Recomputed whole on every run: limits use each series' full history, so a late
     return for one month can move every point's limits and flags."""
     settings = load_settings()

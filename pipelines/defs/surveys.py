@@ -9,6 +9,7 @@ import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.ingest import REGISTER_KEYS
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.settings import load_settings
 from pipelines.surveys.config import survey_landing_dir
 from pipelines.surveys.ingest import ingest_surveys
@@ -46,7 +47,7 @@ RECONCILED_KEY = SURVEY_KEYS[2]
     "to raw.survey_quarantine with reasons. Names, e-mails, IP addresses and free text "
     "are dropped at read.",
 )
-def survey_exports(context: dg.AssetExecutionContext):
+def survey_exports(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
     landing = survey_landing_dir()
     with working_connection(settings.working_db) as con:

@@ -175,6 +175,8 @@ def summary(settings: Settings) -> str:
     lines = [
         "",
         "Safety Observatory: published",
+        f"  deployment          {settings.profile}: {settings.region_name} "
+        f"({', '.join(settings.region_icbs)})",
         f"  snapshot            {manifest['snapshot_id']} (run {manifest['run_id']})",
         f"  warehouse (DuckDB)  {warehouse}",
         f"  Parquet exports     {current / 'parquet'}",

@@ -19,6 +19,7 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -328,15 +329,24 @@ class Settings(BaseSettings):
                 f"local_register: file {self.local_register} does not exist "
                 f"(set by {where('local_register')}; leave it empty for none)"
             )
-        if not self.all_england:
+        if ALL_ENGLAND in self.region_icbs and len(self.region_icbs) > 1:
+            found.append(
+                f"region_icbs: ENGLAND cannot be combined with ICB codes "
+                f"(set by {where('region_icbs')})"
+            )
+        elif not self.all_england:
             unknown = [code for code in self.region_icbs if code not in ENGLAND_ICBS]
             if unknown or not self.region_icbs:
                 found.append(
                     f"region_icbs: unknown ICB code {', '.join(unknown) or '(none given)'} "
                     f"(set by {where('region_icbs')}; use ICB codes such as QHM, or ENGLAND)"
                 )
-        elif len(self.region_icbs) > 1:
-            found.append("region_icbs: ENGLAND cannot be combined with ICB codes")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            found.append(
+                f"timezone: unknown time zone {self.timezone!r} (set by {where('timezone')})"
+            )
         if self.catalogue_start > today.replace(day=1):
             found.append(
                 f"catalogue_start: {self.catalogue_start:%Y-%m} is after this month "

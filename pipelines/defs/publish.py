@@ -309,7 +309,14 @@ def published_snapshot(
                 check_results=checks,
                 keep=settings.snapshots_to_keep,
                 audit=audit,
-                extras=derived_outputs(run_id),
+                extras=lambda snapshot: {
+                    "deployment": {
+                        "profile": settings.profile,
+                        "region_name": settings.region_name,
+                        "region_icbs": list(settings.region_icbs),
+                    },
+                    **derived_outputs(run_id)(snapshot),
+                },
             )
         except PublicationRefused as refused:
             log_publication(

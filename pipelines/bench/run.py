@@ -113,6 +113,9 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
             "SAFETY_OBS_ODS_DIR": str(paths.data / "ods"),
             "SAFETY_OBS_LOCAL_REGISTER": str(paths.data / "local_register.csv"),
             "SAFETY_OBS_DBT_TARGET_DIR": str(paths.dbt_target),
+            # `prepare` creates the Dagster instance where the setting says; the dagster CLI
+            # reads DAGSTER_HOME. Both must name the same folder.
+            "SAFETY_OBS_DAGSTER_HOME": str(paths.dagster_home),
             "DAGSTER_HOME": str(paths.dagster_home),
             "DBT_LOG_PATH": str(paths.logs / "dbt"),
             # dagster-dbt writes each invocation's target folder (run_results.json, with

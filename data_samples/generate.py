@@ -12,6 +12,10 @@ Writes, under ``data_samples/`` (or ``--out``):
                                  rows and the fct_measure_monthly row count
 
 Same seed, same bytes. Run: ``python data_samples/generate.py``.
+
+The machinery is region-agnostic: :class:`SampleRegion` holds what makes this the North
+East sample (``NORTH_EAST``); another region's sample passes its own to :func:`generate`
+(see ``data_samples/regions/``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import argparse
 import csv
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -72,6 +77,7 @@ DENOMINATOR_SCALE = {
         "SMOKING_AT_DELIVERY": 450,
     },
     "mental_health_trust": {"bed_days": 26000},
+    "community_trust": {"bed_days": 9000},
     "care_home": {"bed_days": 1200},
     "independent_provider": {"bed_days": 2500},
     "gp_practice": {"OPIOID_HIGH_DOSE": 450},
@@ -100,6 +106,8 @@ MEASURES_BY_SECTOR = {
     "care_home": ["FALLS_HARM", "PU_CAT2PLUS", "MED_INCIDENTS_HARM"],
     "independent_provider": ["FALLS_HARM", "PU_CAT2PLUS", "INCIDENT_REPORTING", "DEVICE_INCIDENTS"],
     "gp_practice": ["OPIOID_HIGH_DOSE"],
+    # None in the North East sample; the catalogue applies these measures to them.
+    "community_trust": ["FALLS_HARM", "PU_CAT2PLUS", "MED_INCIDENTS_HARM", "INCIDENT_REPORTING"],
 }
 MULTIPLIER = {code: 100 if model[0] == "prop" else 1000 for code, model in MEASURE_MODEL.items()}
 # Returns that never arrived: (org, period) pairs.
@@ -121,6 +129,80 @@ class Org:
     close_date: date | None
 
 
+# A local register row: org_code, org_name, sector_code, icb_code, open, close, successor.
+LocalRow = tuple[str, str, str, str, str, str, str]
+LOCAL_REGISTER_HEADER = [
+    "org_code",
+    "org_name",
+    "sector_code",
+    "icb_code",
+    "open_date",
+    "close_date",
+    "successor_code",
+]
+
+
+@dataclass(frozen=True)
+class SampleRegion:
+    """What makes one region's sample: everything :func:`generate` needs besides the ODS
+    rows (already extracted into ``ods/``) and the seed.
+
+    ``extra_rows`` are rows the pipeline must quarantine, appended to a file: the key is a
+    submitter's code (its own return) or ``<ICB>_<kind>`` (an ICB-collated file, kind
+    ``gp_practices`` or ``care_homes``). ``foreign_files`` are whole returns from
+    organisations outside the region, which the pipeline must reject.
+    """
+
+    icbs: dict[str, str]  # ICB code -> name (the local register's ICB rows)
+    first_month: date
+    months: int
+    sector_overrides: dict[str, str]
+    care_homes: dict[str, str]  # code -> ICB
+    independent: dict[str, str]  # code -> ICB
+    successions: tuple[LocalRow, ...] = ()  # predecessors closed on a merger
+    missing: frozenset[tuple[str, date]] = frozenset()
+    missing_from_collated: dict[str, set[date]] = field(default_factory=dict)
+    resubmission: tuple[str, date] | None = None
+    swapped_counts: tuple[str, date, str] | None = None
+    extra_rows: tuple[tuple[str, date, list[str]], ...] = ()
+    foreign_files: tuple[tuple[date, str, list[list[str]]], ...] = ()
+
+
+NORTH_EAST = SampleRegion(
+    icbs={REGION: "NHS NORTH EAST AND NORTH CUMBRIA INTEGRATED CARE BOARD"},
+    first_month=FIRST_MONTH,
+    months=MONTHS,
+    sector_overrides=SECTOR_OVERRIDES,
+    care_homes=dict.fromkeys(CARE_HOMES, REGION),
+    independent=dict.fromkeys(INDEPENDENT, REGION),
+    successions=(
+        (
+            "RLN",
+            "CITY HOSPITALS SUNDERLAND NHS FOUNDATION TRUST",
+            "acute_trust",
+            REGION,
+            "1994-04-01",
+            "2019-03-31",
+            "R0B",
+        ),
+        (
+            "RE9",
+            "SOUTH TYNESIDE NHS FOUNDATION TRUST",
+            "acute_trust",
+            REGION,
+            "1994-04-01",
+            "2019-03-31",
+            "R0B",
+        ),
+    ),
+    missing=frozenset(MISSING),
+    missing_from_collated=MISSING_FROM_COLLATED,
+    resubmission=RESUBMISSION,
+    swapped_counts=SWAPPED_COUNTS,
+    extra_rows=(EXTRA_BAD_ROW,),
+)
+
+
 def month_add(d: date, n: int) -> date:
     y, m = divmod(d.month - 1 + n, 12)
     return date(d.year + y, m + 1, 1)
@@ -130,78 +212,58 @@ def _ods_date(text: str) -> date | None:
     return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if text.strip() else None
 
 
-def extract_region_ods(source: Path, out: Path, icb: str) -> None:
-    """Copy the rows of one ICB from the real ODS extracts, without re-quoting them."""
+def _icb_of(line: bytes) -> str:
+    return next(csv.reader([line.decode("latin-1")]))[3]
+
+
+def extract_region_ods(
+    source: Path,
+    out: Path,
+    icbs: str | tuple[str, ...],
+    keep: Callable[[str, list[bytes]], list[bytes]] | None = None,
+) -> None:
+    """Copy the rows of the region's ICBs from the real ODS extracts, without re-quoting
+    them. ``keep(file name, lines)`` may narrow each file's rows further (a smaller sample)."""
+    wanted = (icbs,) if isinstance(icbs, str) else icbs
     out.mkdir(parents=True, exist_ok=True)
     for name in ("etr.csv", "epraccur.csv"):
         lines = (source / name).read_bytes().splitlines(keepends=True)
-        keep = [ln for ln in lines if next(csv.reader([ln.decode("latin-1")]))[3] == icb]
-        (out / name).write_bytes(b"".join(keep))
+        lines = [ln for ln in lines if _icb_of(ln) in wanted]
+        (out / name).write_bytes(b"".join(keep(name, lines) if keep else lines))
 
 
-def read_orgs(ods_dir: Path) -> list[Org]:
+def read_orgs(ods_dir: Path, region: SampleRegion = NORTH_EAST) -> list[tuple[Org, str]]:
+    """Every organisation the sample reports for, with its ICB: trusts, GP practices
+    (active or closed), then the local register's care homes and independent providers."""
     orgs = []
     for row in csv.reader((ods_dir / "etr.csv").open(encoding="utf-8")):
-        sector = SECTOR_OVERRIDES.get(row[0], "acute_trust")
-        orgs.append(Org(row[0], row[1], sector, _ods_date(row[10]), _ods_date(row[11])))
+        sector = region.sector_overrides.get(row[0], "acute_trust")
+        orgs.append((Org(row[0], row[1], sector, _ods_date(row[10]), _ods_date(row[11])), row[3]))
     for row in csv.reader((ods_dir / "epraccur.csv").open(encoding="utf-8")):
         if row[25] == "4" and row[12] in ("A", "C"):  # GP practices, active or closed
-            orgs.append(Org(row[0], row[1], "gp_practice", _ods_date(row[10]), _ods_date(row[11])))
-    for code in CARE_HOMES:
-        orgs.append(Org(code, f"Care home {code}", "care_home", date(2015, 1, 1), None))
-    for code in INDEPENDENT:
-        orgs.append(
-            Org(
-                code, f"Independent hospital {code}", "independent_provider", date(2010, 1, 1), None
-            )
-        )
+            org = Org(row[0], row[1], "gp_practice", _ods_date(row[10]), _ods_date(row[11]))
+            orgs.append((org, row[3]))
+    for code, icb in region.care_homes.items():
+        orgs.append((Org(code, f"Care home {code}", "care_home", date(2015, 1, 1), None), icb))
+    for code, icb in region.independent.items():
+        name = f"Independent hospital {code}"
+        orgs.append((Org(code, name, "independent_provider", date(2010, 1, 1), None), icb))
     return orgs
 
 
-def write_local_register(path: Path) -> None:
-    rows = [
-        [
-            "org_code",
-            "org_name",
-            "sector_code",
-            "icb_code",
-            "open_date",
-            "close_date",
-            "successor_code",
-        ],
-        [
-            REGION,
-            "NHS NORTH EAST AND NORTH CUMBRIA INTEGRATED CARE BOARD",
-            "icb",
-            REGION,
-            "2022-07-01",
-            "",
-            "",
-        ],
-        [
-            "RLN",
-            "CITY HOSPITALS SUNDERLAND NHS FOUNDATION TRUST",
-            "acute_trust",
-            REGION,
-            "1994-04-01",
-            "2019-03-31",
-            "R0B",
-        ],
-        [
-            "RE9",
-            "SOUTH TYNESIDE NHS FOUNDATION TRUST",
-            "acute_trust",
-            REGION,
-            "1994-04-01",
-            "2019-03-31",
-            "R0B",
-        ],
-    ]
-    rows += [[code, "", sector, "", "", "", ""] for code, sector in SECTOR_OVERRIDES.items()]
-    rows += [[c, f"Care home {c}", "care_home", REGION, "2015-01-01", "", ""] for c in CARE_HOMES]
+def write_local_register(path: Path, region: SampleRegion = NORTH_EAST) -> None:
+    """The ICBs, merged predecessors, sector overrides, care homes, independent providers."""
+    rows = [LOCAL_REGISTER_HEADER]
+    rows += [[icb, name, "icb", icb, "2022-07-01", "", ""] for icb, name in region.icbs.items()]
+    rows += [list(row) for row in region.successions]
+    rows += [[code, "", sector, "", "", "", ""] for code, sector in region.sector_overrides.items()]
     rows += [
-        [c, f"Independent hospital {c}", "independent_provider", REGION, "2010-01-01", "", ""]
-        for c in INDEPENDENT
+        [c, f"Care home {c}", "care_home", icb, "2015-01-01", "", ""]
+        for c, icb in region.care_homes.items()
+    ]
+    rows += [
+        [c, f"Independent hospital {c}", "independent_provider", icb, "2010-01-01", "", ""]
+        for c, icb in region.independent.items()
     ]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
@@ -240,15 +302,18 @@ class SeriesModel:
         return numerator, denominator
 
 
-def generate(out: Path, ods_dir: Path, seed: int = SEED) -> dict:
+def generate(out: Path, ods_dir: Path, seed: int = SEED, region: SampleRegion = NORTH_EAST) -> dict:
+    """Write the local register, the landing folder and the manifest for ``region``."""
     rng = np.random.default_rng(seed)
     model = SeriesModel(rng)
-    orgs = read_orgs(ods_dir)
-    write_local_register(out / "local_register.csv")
+    orgs = read_orgs(ods_dir, region)
+    write_local_register(out / "local_register.csv", region)
     landing = out / "landing"
     stats = {"files": 0, "rows": 0, "rows_quarantined": 0, "keys": set()}
+    extra_rows = {(key, period): row for key, period, row in region.extra_rows}
 
-    def write(received: date, name: str, rows: list[list[str]]) -> None:
+    def write(received: date, name: str, rows: list[list[str]], *, loads: bool = True) -> None:
+        """One file in landing; ``loads``: its rows count (a rejected file loads none)."""
         folder = landing / received.strftime("%Y-%m")
         folder.mkdir(parents=True, exist_ok=True)
         buf = io.StringIO()
@@ -257,7 +322,7 @@ def generate(out: Path, ods_dir: Path, seed: int = SEED) -> dict:
         writer.writerows(rows)
         (folder / name).write_text(buf.getvalue(), encoding="utf-8")
         stats["files"] += 1
-        stats["rows"] += len(rows)
+        stats["rows"] += len(rows) if loads else 0
 
     def org_rows(org: Org, period: date, i: int) -> list[list[str]]:
         rows = []
@@ -269,50 +334,62 @@ def generate(out: Path, ods_dir: Path, seed: int = SEED) -> dict:
             stats["keys"].add((org.code, period, measure))
         return rows
 
-    for i in range(MONTHS):
-        period = month_add(FIRST_MONTH, i)
+    def add_extra_row(key: str, period: date, rows: list[list[str]]) -> None:
+        if (key, period) in extra_rows:
+            rows.append(extra_rows[(key, period)])
+            stats["rows_quarantined"] += 1
+
+    for i in range(region.months):
+        period = month_add(region.first_month, i)
         received = month_add(period, 1)
         tag = period.strftime("%Y-%m")
-        collated: dict[str, list[list[str]]] = {"gp_practices": [], "care_homes": []}
-        for org in orgs:
-            if not is_open(org, period) or (org.code, period) in MISSING:
+        collated: dict[tuple[str, str], list[list[str]]] = {}
+        for org, icb in orgs:
+            if not is_open(org, period) or (org.code, period) in region.missing:
                 continue
             if org.sector == "gp_practice":
-                collated["gp_practices"] += org_rows(org, period, i)
+                collated.setdefault((icb, "gp_practices"), []).extend(org_rows(org, period, i))
             elif org.sector == "care_home":
-                if period not in MISSING_FROM_COLLATED.get(org.code, set()):
-                    collated["care_homes"] += org_rows(org, period, i)
+                if period not in region.missing_from_collated.get(org.code, set()):
+                    rows = collated.setdefault((icb, "care_homes"), [])
+                    rows.extend(org_rows(org, period, i))
             elif org.sector in MEASURES_BY_SECTOR:
                 rows = org_rows(org, period, i)
                 for row in rows:
-                    if (row[0], period, row[2]) == SWAPPED_COUNTS:
+                    if (row[0], period, row[2]) == region.swapped_counts:
                         row[3], row[4] = row[4], row[3]
-                        stats["keys"].discard(SWAPPED_COUNTS)
+                        stats["keys"].discard(region.swapped_counts)
                         stats["rows_quarantined"] += 1
-                if (org.code, period) == EXTRA_BAD_ROW[:2]:
-                    rows.append(EXTRA_BAD_ROW[2])
-                    stats["rows_quarantined"] += 1
+                add_extra_row(org.code, period, rows)
                 write(received, f"{org.code}_{tag}.csv", rows)
-                if (org.code, period) == RESUBMISSION:
+                if (org.code, period) == region.resubmission:
                     corrected = [
                         [*r[:3], str(int(r[3]) + 1), r[4]] if r[2] == "FALLS_HARM" else r
                         for r in rows
                     ]
                     write(month_add(received, 2), f"{org.code}_{tag}_resubmitted.csv", corrected)
-        for kind, rows in collated.items():
-            write(received, f"{REGION}_{tag}_{kind}.csv", rows)
+        for (icb, kind), rows in collated.items():
+            add_extra_row(f"{icb}_{kind}", period, rows)
+            write(received, f"{icb}_{tag}_{kind}.csv", rows)
+    for period, submitter, rows in region.foreign_files:
+        write(month_add(period, 1), f"{submitter}_{period:%Y-%m}.csv", rows, loads=False)
 
     manifest = {
         "seed": seed,
-        "region_icb": REGION,
-        "first_period": FIRST_MONTH.strftime("%Y-%m"),
-        "months": MONTHS,
+        "region_icbs": list(region.icbs),
+        "first_period": region.first_month.strftime("%Y-%m"),
+        "months": region.months,
         "files": stats["files"],
+        "files_rejected": len(region.foreign_files),
         "rows": stats["rows"],
         "rows_quarantined": stats["rows_quarantined"],
         "fct_measure_monthly_rows": len(stats["keys"]),
-        "resubmission": {"org_code": RESUBMISSION[0], "period": RESUBMISSION[1].strftime("%Y-%m")},
-        "missing_returns": sorted(f"{o} {p:%Y-%m}" for o, p in MISSING),
+        "resubmission": (
+            {"org_code": region.resubmission[0], "period": f"{region.resubmission[1]:%Y-%m}"}
+            if region.resubmission
+            else None
+        ),
+        "missing_returns": sorted(f"{o} {p:%Y-%m}" for o, p in region.missing),
     }
     (out / "SAMPLE_MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

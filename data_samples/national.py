@@ -96,12 +96,9 @@ COLLATED = {
     "care_home": "care_homes",
     "independent_provider": "independent_providers",
 }
-# The sample has no community trusts; the catalogue applies these measures to them.
-MEASURES_BY_SECTOR = {
-    **sample.MEASURES_BY_SECTOR,
-    "community_trust": ["FALLS_HARM", "PU_CAT2PLUS", "MED_INCIDENTS_HARM", "INCIDENT_REPORTING"],
-}
-DENOMINATOR_SCALE = {**sample.DENOMINATOR_SCALE, "community_trust": {"bed_days": 9000}}
+# Community trusts included (the North East sample has none, other regions' samples do).
+MEASURES_BY_SECTOR = sample.MEASURES_BY_SECTOR
+DENOMINATOR_SCALE = sample.DENOMINATOR_SCALE
 NATIONAL_GROUPINGS = ("Y56", "Y58", "Y59", "Y60", "Y61", "Y62", "Y63")
 
 # Behaviour of providers, as probabilities.

@@ -76,6 +76,14 @@ create table if not exists raw.local_organisations (
     open_date date, close_date date, successor_code varchar,
     source_file varchar, source_line bigint, sha256 varchar, loaded_at timestamp
 );
+
+-- Organisations in the register files but outside the configured region (not loaded
+-- above): kept only so that a return from one is refused as outside the region, with its
+-- ICB named, rather than as unknown.
+create table if not exists raw.organisations_outside_region (
+    org_code varchar, org_name varchar, icb_code varchar, record_type varchar,
+    source_file varchar, loaded_at timestamp
+);
 """
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.settings import ALL_ENGLAND
+
 # Functions whose cumulative time makes up ingest, by phase. (module suffix, function name)
 PHASES = {
     "organisation_lookup": ("measure_returns.py", "organisation_lookup"),
@@ -116,9 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     folder = root / "profile"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    # Settings are read from the environment, as in every pipeline process.
+    # Settings are read from the environment, as in every pipeline process; the data is
+    # national, so the region is all of England (as in run.pipeline_env).
     os.environ.update(
         {
+            "SAFETY_OBS_REGION_ICBS": ALL_ENGLAND,
             "SAFETY_OBS_VAR_DIR": str(folder / "var"),
             "SAFETY_OBS_WORKING_DB": str(folder / "working.duckdb"),
             "SAFETY_OBS_LANDING_DIR": str(data / "landing"),

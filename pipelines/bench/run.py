@@ -32,7 +32,7 @@ import duckdb
 
 from pipelines.bench import dagster_run, report
 from pipelines.bench.measure import Usage, run_measured
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import ALL_ENGLAND, PROJECT_ROOT
 
 STAGES = ("generate", "prepare", "baseline", "pipeline", "incremental", "queries")
 GENERATOR = PROJECT_ROOT / "data_samples" / "national.py"
@@ -101,10 +101,13 @@ def scale_folder(out: Path, scale: float) -> Path:
 def pipeline_env(paths: BenchPaths) -> dict[str, str]:
     """The environment of every pipeline process: all state inside the run folder, the
     national register, no survey exports. Inherited SAFETY_OBS_* settings are dropped so a
-    developer's shell cannot leak into the figures."""
+    developer's shell cannot leak into the figures. The region is all of England: the
+    generator writes organisations over every ICB and the counts it checks are national
+    (the default configuration's region would load one ICB's organisations only)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETY_OBS_")}
     env.update(
         {
+            "SAFETY_OBS_REGION_ICBS": ALL_ENGLAND,
             "SAFETY_OBS_VAR_DIR": str(paths.var),
             "SAFETY_OBS_WORKING_DB": str(paths.working_db),
             "SAFETY_OBS_PUBLISHED_DIR": str(paths.published),
@@ -113,6 +116,9 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
             "SAFETY_OBS_ODS_DIR": str(paths.data / "ods"),
             "SAFETY_OBS_LOCAL_REGISTER": str(paths.data / "local_register.csv"),
             "SAFETY_OBS_DBT_TARGET_DIR": str(paths.dbt_target),
+            # `prepare` creates the Dagster instance where the setting says; the dagster CLI
+            # reads DAGSTER_HOME. Both must name the same folder.
+            "SAFETY_OBS_DAGSTER_HOME": str(paths.dagster_home),
             "DAGSTER_HOME": str(paths.dagster_home),
             "DBT_LOG_PATH": str(paths.logs / "dbt"),
             # dagster-dbt writes each invocation's target folder (run_results.json, with

@@ -27,15 +27,29 @@ RETURNS_KEYS = [
         dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}) for key in REGISTER_KEYS
     ],
     pool=DUCKDB_WRITER_POOL,
-    description="Load the ODS extracts and the local register into raw (replaced whole).",
+    description="Load the configured region's organisations from the ODS extracts and the "
+    "local register into raw (replaced whole).",
 )
 def organisation_register(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
     with working_connection(settings.working_db) as con:
-        counts = load_register(con, settings.ods_dir, settings.local_register)
-    context.log.info(f"organisation register rows by file: {counts}")
+        counts = load_register(
+            con, settings.ods_dir, settings.local_register, region_icbs=settings.region_icbs
+        )
+        [(outside,)] = con.execute(
+            "select count(*) from raw.organisations_outside_region"
+        ).fetchall()
+    context.log.info(
+        f"organisation register rows by file for {', '.join(settings.region_icbs)}: {counts}; "
+        f"{outside} organisations outside the region left out"
+    )
+    metadata = {
+        "rows_by_file": counts,
+        "region_icbs": list(settings.region_icbs),
+        "organisations_outside_region": outside,
+    }
     for key in REGISTER_KEYS:
-        yield dg.MaterializeResult(asset_key=key, metadata={"rows_by_file": counts})
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
 @dg.multi_asset(

@@ -29,6 +29,7 @@ from pipelines.ingest.contracts import (
 )
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.normalise import clean_code, is_blank, parse_count, parse_period
+from pipelines.ingest.organisations import region_label
 from pipelines.ingest.reading import read_table
 from pipelines.ingest.rules import apply_rules, measure_row_rules
 from pipelines.settings import Settings
@@ -60,19 +61,55 @@ def submitter_from_name(file_name: str) -> str | None:
 
 
 def organisation_lookup(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Known organisations with their open dates and ICB; the local register overrides ODS."""
+    """Known organisations with their open dates and ICB; the local register overrides ODS.
+
+    The region's organisations have ``org_in_region`` true. Organisations the register
+    files hold for other regions (``raw.organisations_outside_region``) are listed too,
+    with ``org_in_region`` false and their ICB, only so a return from one is refused as
+    outside the region instead of as unknown.
+    """
     return con.sql(
         """
         select
             coalesce(l.org_code, o.org_code) as org_code,
             coalesce(l.open_date, o.open_date) as org_open_date,
             coalesce(l.close_date, o.close_date) as org_close_date,
-            coalesce(l.icb_code, o.icb_code) as org_icb_code
+            coalesce(l.icb_code, o.icb_code) as org_icb_code,
+            true as org_in_region
         from (select distinct on (org_code) * from raw.ods_organisations) o
         full join (select distinct on (org_code) * from raw.local_organisations) l
             using (org_code)
+        union all
+        select org_code, null::date, null::date, icb_code, false
+        from (select distinct on (org_code) * from raw.organisations_outside_region)
         """
     ).pl()
+
+
+def _submitter_problem(
+    file_name: str, submitter: str | None, organisations: pl.DataFrame, settings: Settings
+) -> FileRejected | None:
+    """A file must come from an organisation of this region's register."""
+    registered = (
+        organisations.filter(pl.col("org_code") == submitter) if submitter else organisations[:0]
+    )
+    if registered.height == 0:
+        return FileRejected(
+            file_name,
+            "unknown_submitter",
+            f"file name must start with the submitting organisation's ODS code; "
+            f"'{submitter}' is not in the organisation register",
+        )
+    if not registered["org_in_region"][0]:
+        icb = registered["org_icb_code"][0] or "none"
+        return FileRejected(
+            file_name,
+            "submitter_outside_region",
+            f"'{submitter}' is in ICB {icb}, outside the region "
+            f"{region_label(settings.region_name, settings.region_icbs)}; "
+            "to accept its returns, give it one of the region's ICBs in the local register",
+        )
+    return None
 
 
 def read_measure_file(
@@ -95,13 +132,9 @@ def read_measure_file(
     if long.height == 0:
         raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
     submitter = submitter_from_name(file_name)
-    if submitter is None or not (organisations["org_code"] == submitter).any():
-        raise FileRejected(
-            file_name,
-            "unknown_submitter",
-            f"file name must start with the submitting organisation's ODS code; "
-            f"'{submitter}' is not in the organisation register",
-        )
+    problem = _submitter_problem(file_name, submitter, organisations, settings)
+    if problem is not None:
+        raise problem
     typed = (
         long.with_columns(
             clean_code("raw_org_code").alias("org_code"),
@@ -111,11 +144,14 @@ def read_measure_file(
             parse_count("raw_denominator").alias("denominator"),
             pl.lit(submitter).alias("submitter_code"),
         )
-        .join(
-            organisations.with_columns(pl.lit(True).alias("org_known")), on="org_code", how="left"
-        )
+        .join(organisations, on="org_code", how="left")
         .join(_measure_lookup(), on="measure_code", how="left")
-        .with_columns(pl.col("org_known", "measure_known").fill_null(False))
+        .with_columns(
+            pl.col("org_in_region").fill_null(False).alias("org_known"),
+            (~pl.col("org_in_region")).fill_null(False).alias("org_outside_region"),
+            pl.col("measure_known").fill_null(False),
+        )
+        .drop("org_in_region")
         .sort("source_line", "raw_measure_code")
     )
     return typed, match.contract.name
@@ -437,6 +473,7 @@ def ingest_landing(
     rules = measure_row_rules(
         current_month=(today or now.date()).replace(day=1),
         catalogue_start=settings.catalogue_start,
+        region=region_label(settings.region_name, settings.region_icbs),
     )
     known = {
         digest: sid

@@ -54,15 +54,26 @@ def _count_rules(column: str) -> list[Rule]:
     ]
 
 
-def measure_row_rules(*, current_month: date, catalogue_start: date) -> list[Rule]:
-    """The rules, in the order their reasons are reported."""
+def measure_row_rules(*, current_month: date, catalogue_start: date, region: str) -> list[Rule]:
+    """The rules, in the order their reasons are reported. ``region`` names the configured
+    region in the reason for a row about an organisation outside it."""
     period = pl.col("period")
     return [
         Rule("org_code_missing", ~is_blank("raw_org_code"), pl.lit("org_code is blank")),
         Rule(
             "unknown_organisation",
-            pl.col("org_code").is_null() | pl.col("org_known"),
+            pl.col("org_code").is_null() | pl.col("org_known") | pl.col("org_outside_region"),
             pl.format("organisation '{}' is not in the organisation register", pl.col("org_code")),
+        ),
+        Rule(
+            "organisation_outside_region",
+            ~pl.col("org_outside_region"),
+            pl.format(
+                "organisation {} is in ICB {}, outside the region {}",
+                pl.col("org_code"),
+                pl.col("org_icb_code").fill_null("none"),
+                pl.lit(region),
+            ),
         ),
         Rule(
             "organisation_not_open_in_period",

@@ -31,8 +31,11 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project/mo
 
 prepare: dbt_project/target/manifest.json
 
+# ALLOW_SHRINK=1: publish even if facts fall sharply or an organisation disappears.
+RUN_FLAGS := $(if $(ALLOW_SHRINK),--allow-shrink,)
+
 demo: prepare
-	$(PY) -m pipelines.cli demo
+	$(PY) -m pipelines.cli demo $(RUN_FLAGS)
 
 # Headless Chromium for the dashboard's browser test (Debian's package; Playwright drives it
 # with executable_path, so nothing is downloaded at test time).
@@ -47,7 +50,7 @@ browser:
 # make backfill FROM=2024-04 TO=2025-03: rebuild those months from raw and republish.
 backfill: prepare
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM TO=YYYY-MM"; exit 2; }
-	$(PY) -m pipelines.cli backfill --from $(FROM) --to $(TO)
+	$(PY) -m pipelines.cli backfill --from $(FROM) --to $(TO) $(RUN_FLAGS)
 
 # make bench SCALE=0.05: national-scale data (1.0 = about 20,000 organisations, 10 years),
 # plain DuckDB baseline vs the full pipeline, one new file to publication, analyst queries.

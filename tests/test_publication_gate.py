@@ -4,6 +4,7 @@ a half-written one, and every attempt is logged."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,10 @@ def built(tmp_path_factory):
         point_settings_at(mp, root)
         shutil.copytree(SAMPLES / "landing", root / "landing")
         instance = dg.DagsterInstance.ephemeral()
-        assert run_full_pipeline(instance).success
+        result = run_full_pipeline(instance)
+        assert result.success, [
+            e.event_specific_data.error.message for e in result.all_events if e.is_step_failure
+        ]
         yield load_settings(), instance
 
 
@@ -216,3 +220,48 @@ def test_an_empty_build_is_never_published(tmp_path, monkeypatch):
     status, _, reasons = publication_log(settings)[-1]
     assert status == "refused"
     assert "fct_measure_monthly is empty: nothing to publish" in reasons
+
+
+def test_a_failing_dbt_test_is_named_with_its_failing_rows(built, tmp_path, capsys):
+    """Readable runs: the console names the failing step and its first real error (the dbt
+    test and how many rows fail it), and the publication log keeps the whole reason."""
+    from pipelines.defs.publish import log_refused_run
+    from pipelines.defs.run_logging import cli_run_config
+
+    settings, instance = built
+    with duckdb.connect(str(settings.working_db)) as con:
+        # Un-supersede the sample's resubmitted rows: two "latest" rows per key.
+        superseded = con.execute(
+            "select distinct period from raw.measure_values where superseded_by is not null"
+        ).fetchall()
+        [(month,)] = superseded
+        con.execute("create table main.superseded as select * from raw.measure_values")
+        con.execute("update raw.measure_values set superseded_by = null")
+    try:
+        failed = run_full_pipeline(
+            instance, months=(month, month), run_config=cli_run_config(tmp_path / "logs")
+        )
+        assert not failed.success
+        log_refused_run(instance, failed.run_id)
+    finally:
+        with duckdb.connect(str(settings.working_db)) as con:
+            con.execute("delete from raw.measure_values")
+            con.execute("insert into raw.measure_values select * from main.superseded")
+            con.execute("drop table main.superseded")
+    console = capsys.readouterr().err
+    named = re.search(
+        r"✗ check (unique_combination_fct_measure_monthly\S*) on marts/fct_measure_monthly "
+        r"failed \((\d+) failing rows\)",
+        console,
+    )
+    assert named, console[-3000:]
+    assert int(named.group(2)) > 0
+    assert f"✗ period_models failed: check {named.group(1)}" in console
+    assert f"Run {failed.run_id} failed at period_models: check" in console
+    assert (tmp_path / "logs" / f"{failed.run_id}.log").stat().st_size > 10_000  # the DEBUG
+    status, _, reasons = publication_log(settings)[-1]
+    assert status == "refused"
+    assert any(f"{named.group(1)} on marts/fct_measure_monthly failed (" in r for r in reasons)
+    # Whole reasons: the dbt step's failure is kept with its causes, never cut off.
+    step = next(r for r in reasons if r.startswith("step period_models failed"))
+    assert "dbt" in step and len(step) > 100

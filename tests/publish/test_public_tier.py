@@ -178,8 +178,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         assert all(o.rows_quarantined == 0 for o in planted.values())
         # The first build is a full one whatever the vars (the tables do not exist yet);
-        # passing the same vars to both builds lets the second reuse the parse.
-        months = json.dumps({"period_start": "2023-01-01", "period_end": "2024-03-01"})
+        # passing the same vars to both builds lets the second reuse the parse. The
+        # deployment's settings go with them, as the pipeline passes them (dbt has no defaults).
+        months = json.dumps(
+            {**settings.dbt_vars(), "period_start": "2023-01-01", "period_end": "2024-03-01"}
+        )
         built = _dbt_build(
             root, settings.working_db, ["+pub_measure_by_sector_monthly"], "--vars", months
         )

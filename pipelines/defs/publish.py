@@ -24,7 +24,11 @@ from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.quality import quality_dir
 from pipelines.defs.spc import FCT_SPC_KEY
 from pipelines.defs.surveys import SURVEY_KEYS
-from pipelines.publish.disclosure import scan_csv_and_parquet, scan_public_tier
+from pipelines.publish.disclosure import (
+    OrganisationFacts,
+    scan_csv_and_parquet,
+    scan_public_tier,
+)
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection, writer_lock
@@ -101,11 +105,15 @@ def tier_tables() -> dict[str, dict[str, str]]:
 
 
 def disclosure_audit(snapshot: Path) -> list[str]:
-    """Every public-tier output, as written, must pass the disclosure scan."""
+    """Every public-tier output, as written, must pass the disclosure scan. The scan counts
+    each public cell's contributing organisations from the internal tier's organisation-
+    level facts in the same snapshot (never from the public models' own figures)."""
     public = snapshot / "public"
+    facts = OrganisationFacts(database=snapshot / WAREHOUSE_FILE, schema="main")
     with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
-        problems = scan_public_tier(con)
-    return [f"public tier: {p}" for p in problems + scan_csv_and_parquet(public)]
+        problems = scan_public_tier(con, facts=facts)
+    problems += scan_csv_and_parquet(public, facts=facts)
+    return [f"public tier: {p}" for p in problems]
 
 
 def derived_outputs(run_id: str):

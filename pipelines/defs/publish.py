@@ -22,7 +22,7 @@ from pipelines.defs.automation import full_pipeline
 from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.quality import quality_dir
-from pipelines.defs.spc import FCT_SPC_KEY
+from pipelines.defs.spc import FCT_SPC_KEY, PUB_SPC_TABLE
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import (
     OrganisationFacts,
@@ -36,6 +36,7 @@ from pipelines.warehouse import working_connection, writer_lock
 AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS, FCT_SPC_KEY]
 # Dimensions that name no organisation or person may go out with the public tier.
 PUBLIC_DIMENSIONS = (
+    "dim_icb",
     "dim_measure",
     "dim_period",
     "dim_programme",
@@ -97,9 +98,12 @@ def audit_of_this_run(context: dg.AssetExecutionContext) -> tuple[list[dict], li
 
 
 def tier_tables() -> dict[str, dict[str, str]]:
-    """Which working-file tables each tier publishes, under which name."""
+    """Which working-file tables each tier publishes, under which name. The public tier
+    has its own SPC table (``pub_spc``, written with ``fct_spc``) so that the public site
+    and public users need nothing from the internal file."""
     internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, FCT_SPC_KEY]}
     public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
+    public[PUB_SPC_TABLE] = f"public.{PUB_SPC_TABLE}"
     public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
     return {"internal": internal, "public": public}
 
@@ -121,10 +125,12 @@ def derived_outputs(run_id: str):
     checksums, so they are published (and verified) with the data they describe."""
 
     def build(snapshot: Path) -> dict:
-        warehouse = snapshot / WAREHOUSE_FILE
+        # Each site from its own tier's file: the public site never reads the internal one.
         sites = {
-            "internal": build_site(warehouse, snapshot / "site", "internal"),
-            "public": build_site(warehouse, snapshot / "public" / "site", "public"),
+            "internal": build_site(snapshot / WAREHOUSE_FILE, snapshot / "site", "internal"),
+            "public": build_site(
+                snapshot / "public" / WAREHOUSE_FILE, snapshot / "public" / "site", "public"
+            ),
         }
         quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
         return {

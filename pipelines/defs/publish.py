@@ -28,6 +28,7 @@ from pipelines.publish.disclosure import (
     OrganisationFacts,
     scan_csv_and_parquet,
     scan_public_tier,
+    scan_site,
 )
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
@@ -109,14 +110,24 @@ def tier_tables() -> dict[str, dict[str, str]]:
 
 
 def disclosure_audit(snapshot: Path) -> list[str]:
-    """Every public-tier output, as written, must pass the disclosure scan. The scan counts
-    each public cell's contributing organisations from the internal tier's organisation-
-    level facts in the same snapshot (never from the public models' own figures)."""
+    """Every public-tier output, as written, must pass the disclosure scan: the tables, the
+    exports and the public site. The scan counts each public cell's contributing
+    organisations from the internal tier's organisation-level facts in the same snapshot
+    (never from the public models' own figures), and looks for every provider's code and
+    name (the internal tier's register, ICBs aside: they are what the public tier is
+    reported by) in the site's pages and data files."""
     public = snapshot / "public"
-    facts = OrganisationFacts(database=snapshot / WAREHOUSE_FILE, schema="main")
+    internal = snapshot / WAREHOUSE_FILE
+    facts = OrganisationFacts(database=internal, schema="main")
     with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
         problems = scan_public_tier(con, facts=facts)
     problems += scan_csv_and_parquet(public, facts=facts)
+    with duckdb.connect(str(internal), read_only=True) as con:
+        organisations = con.execute(
+            "select org_code, org_name from dim_organisation"
+            " where sector_code is distinct from 'icb'"
+        ).fetchall()
+    problems += scan_site(public / "site", organisations=organisations, facts=facts)
     return [f"public tier: {p}" for p in problems]
 
 

@@ -35,9 +35,11 @@ Thresholds come from the deployment's configuration, as the models' dbt vars do 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -785,4 +787,269 @@ def scan_csv_and_parquet(
                         problems.append(f"{path.relative_to(folder)}: unreadable ({error})")
         finally:
             con.close()
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The public dashboard site.
+
+#: What the site scan reads, by file suffix. Anything else in a public site is a problem:
+#: a file the scan cannot read is a file it cannot vouch for.
+SITE_TEXT_SUFFIXES = frozenset({".html", ".htm", ".svg", ".css", ".js", ".txt", ""})
+SITE_DATA_SUFFIXES = frozenset({".json", ".csv", ".parquet"})
+#: Attributes that carry figures in the site's HTML (pipelines/dashboard/charts.py writes
+#: each chart point's month figures as data-n, data-d, data-o), with the column each one
+#: is, so the table rules apply: numerator and denominator are counts; a count of
+#: reporting organisations is not published at all. Other ``data-*`` attributes are
+#: classified by their own name (``data-respondents`` is a count too).
+SITE_ATTRIBUTES: dict[str, str] = {
+    "data-n": "numerator",
+    "data-d": "denominator",
+    "data-o": "organisations_reporting",
+}
+#: How a site writes a withheld figure instead of a number.
+SITE_SUPPRESSED_TEXT = frozenset({"", "suppressed", "–", "-", "no value"})
+# A sentence such as "3 organisations reported for Mar 2025": a count of organisations.
+_ORGANISATION_COUNT_TEXT = re.compile(r"\b\d[\d,]*\s+organisations?\s+report", re.I)
+_CODE_TOKEN = re.compile(r"(?<![#A-Za-z0-9])[A-Za-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _column_name(label: str) -> str:
+    """A header or attribute as the table rules name columns: ``Numerator`` -> numerator."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+class _Identifiers:
+    """Finds organisation codes and names in text.
+
+    Codes match as whole tokens, case-sensitively (ODS codes are upper case; ``#A81001``
+    is a colour, not a practice). Names match as whole-word sequences ignoring case and
+    punctuation, in the register's capitals or the dashboard's title case alike. A
+    one-word name (``FOUNDATIONS``, ``ICAR``) cannot be told from an ordinary word, so only
+    its code is looked for."""
+
+    def __init__(self, organisations: Iterable[tuple[str, str | None]]) -> None:
+        self.codes: set[str] = set()
+        self.names: dict[str, list[tuple[str, ...]]] = {}
+        for code, name in organisations:
+            if code:
+                self.codes.add(code)
+            words = tuple(_WORD.findall((name or "").lower()))
+            if len(words) >= 2:
+                self.names.setdefault(words[0], []).append(words)
+
+    def find(self, text: str) -> set[str]:
+        found = {t for t in _CODE_TOKEN.findall(text) if t in self.codes}
+        if self.names:
+            words = _WORD.findall(text.lower())
+            for i, word in enumerate(words):
+                for name in self.names.get(word, ()):
+                    if tuple(words[i : i + len(name)]) == name:
+                        found.add(" ".join(name))
+        return found
+
+
+@dataclass
+class _SiteFigures:
+    """Every figure one site file publishes, by column: (column, cell text) pairs."""
+
+    figures: list[tuple[str, str]]
+    texts: list[str]
+    headers: set[str]
+
+
+class _SitePage(HTMLParser):
+    """Collects a page's figures (chart point attributes, data-table cells under their
+    column headers) and all its text and attribute values (for identifiers)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.result = _SiteFigures([], [], set())
+        self._in_head = False
+        self._cell: list[str] | None = None
+        self._header: list[str] = []
+        self._row: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            value = value or ""
+            self.result.texts.append(value)
+            column = SITE_ATTRIBUTES.get(name)
+            if column is None and name.startswith("data-"):
+                candidate = _column_name(name[5:])
+                if is_count_column(candidate) or is_forbidden_column(candidate):
+                    column = candidate
+            if column is not None:
+                self.result.figures.append((column, value))
+        if tag == "table":
+            self._header = []
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("th", "td"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._cell is not None:
+            text = " ".join("".join(self._cell).split())
+            (self._header if self._in_head else self._row).append(text)
+            self._cell = None
+        elif tag == "thead":
+            self._in_head = False
+            self.result.headers |= {_column_name(h) for h in self._header}
+        elif tag == "tr" and not self._in_head:
+            for label, cell in zip(self._header, self._row, strict=False):
+                column = _column_name(label)
+                if is_count_column(column) or is_forbidden_column(column):
+                    self.result.figures.append((column, cell))
+
+    def handle_data(self, data: str) -> None:
+        self.result.texts.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _json_figures(value: object, column: str | None, out: _SiteFigures) -> None:
+    """Figures in JSON: a value under a count-like (or forbidden) key, in records or in
+    columns of lists; every string, for identifiers."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.texts.append(str(key))
+            name = _column_name(str(key))
+            if is_forbidden_column(name):
+                out.headers.add(name)
+            _json_figures(item, name if is_count_column(name) else column, out)
+    elif isinstance(value, list):
+        for item in value:
+            _json_figures(item, column, out)
+    else:
+        if isinstance(value, str):
+            out.texts.append(value)
+        if column is not None:
+            out.figures.append((column, "" if value is None else str(value)))
+
+
+def _figure_problems(label: str, figures: _SiteFigures, rules: DisclosureRules) -> list[str]:
+    """The table rules on a site file's figures: forbidden columns, small and unrounded
+    counts, cells that are neither numbers nor a suppression marker."""
+    problems = [
+        f"{label}: {name} would identify an organisation or count organisations"
+        for name in sorted(figures.headers)
+        if is_forbidden_column(name)
+    ]
+    by_column: dict[str, list[str]] = {}
+    for column, text in figures.figures:
+        by_column.setdefault(column, []).append(text)
+    for column, cells in sorted(by_column.items()):
+        if is_forbidden_column(column):
+            shown = [c for c in cells if c.strip().lower() not in SITE_SUPPRESSED_TEXT]
+            if shown:
+                problems.append(
+                    f"{label}: {len(shown)} {column} figure(s) published (would identify an"
+                    f" organisation or count organisations), e.g. {shown[:_EXAMPLES]}"
+                )
+            continue
+        top = rules.max_suppressed_count
+        if _RESPONDENT_COLUMN.search(column):
+            top = max(top, rules.min_respondents - 1)
+        small, unrounded, unreadable = [], [], []
+        for text in cells:
+            bare = text.strip()
+            if bare.lower() in SITE_SUPPRESSED_TEXT:
+                continue
+            try:
+                number = float(bare.replace(",", "").replace("\u202f", "").replace(" ", ""))
+            except ValueError:
+                unreadable.append(text)
+                continue
+            if rules.min_count <= number <= top:
+                small.append(text)
+            if number % rules.rounding_base:
+                unrounded.append(text)
+        for found, what in (
+            (small, f"published count(s) in {rules.min_count}..{top} (must be suppressed)"),
+            (unrounded, f"count(s) not a multiple of the rounding base {rules.rounding_base}"),
+            (unreadable, "cell(s) that are neither a number nor a suppression marker"),
+        ):
+            if found:
+                problems.append(f"{label}: {column}: {len(found)} {what}, e.g. {found[:_EXAMPLES]}")
+    return problems
+
+
+def scan_site(
+    site: Path,
+    *,
+    rules: DisclosureRules | None = None,
+    organisations: Iterable[tuple[str, str | None]] = (),
+    facts: OrganisationFacts | None = None,
+) -> list[str]:
+    """Problems that would make the public dashboard site under ``site`` unsafe to publish.
+
+    The site is output like any other, so it is scanned from the outside the same way:
+
+    * every figure the pages show (chart point attributes ``data-n``/``data-d``, data
+      table cells under a Numerator/Denominator header) and every count in a JSON data
+      file obeys the table rules: no count in the small range, every count a multiple of
+      the rounding base, anything else a suppression marker ("suppressed", blank);
+    * no count of organisations (a ``data-o`` attribute, an "Organisations" column, a
+      sentence such as "3 organisations reported") and no organisation's code or name
+      (``organisations``: (code, name) of every organisation whose figures feed the
+      public tier; ICBs are reported by and named, so leave them out) anywhere in any
+      file, text or attribute;
+    * exported tables (``*.csv``, ``*.parquet``) get :func:`scan_csv_and_parquet` (with
+      ``facts``); any other kind of file (an image, a database) is reported, as the scan
+      cannot read it.
+    """
+    rules = rules or rules_from_settings()
+    identifiers = _Identifiers(organisations)
+    problems: list[str] = []
+    if not site.is_dir():
+        return [f"{site}: no site to scan"]
+    exports = False
+    for path in sorted(site.rglob("*")):
+        if not path.is_file():
+            continue
+        label = str(path.relative_to(site.parent))
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".parquet"):
+            exports = True
+            continue
+        if suffix not in SITE_TEXT_SUFFIXES and suffix != ".json":
+            problems.append(f"{label}: a {suffix or 'binary'} file the site scan cannot read")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{label}: not UTF-8 text, so the site scan cannot read it")
+            continue
+        if suffix == ".json":
+            figures = _SiteFigures([], [], set())
+            try:
+                _json_figures(json.loads(text), None, figures)
+            except json.JSONDecodeError as error:
+                problems.append(f"{label}: unreadable JSON ({error})")
+                continue
+        elif suffix in (".html", ".htm", ".svg"):
+            page = _SitePage()
+            page.feed(text)
+            page.close()
+            figures = page.result
+        else:  # scripts and styles: no figures, but no identifiers either
+            figures = _SiteFigures([], [text], set())
+        problems += _figure_problems(label, figures, rules)
+        joined = "\n".join(figures.texts)
+        counts = sorted(set(_ORGANISATION_COUNT_TEXT.findall(joined)))
+        if counts:
+            problems.append(f"{label}: counts of organisations in the text, e.g. {counts[:3]}")
+        found = sorted(identifiers.find(joined))
+        if found:
+            problems.append(
+                f"{label}: {len(found)} organisation code(s) or name(s), e.g. {found[:_EXAMPLES]}"
+            )
+    if exports:
+        problems += [
+            f"{site.name}/{p}" for p in scan_csv_and_parquet(site, rules=rules, facts=facts)
+        ]
     return problems

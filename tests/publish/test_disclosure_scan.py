@@ -7,6 +7,7 @@ the problem in an unsafe one, so a scan that silently stops checking something f
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,7 @@ from pipelines.publish.disclosure import (
     rules_from_settings,
     scan_csv_and_parquet,
     scan_public_tier,
+    scan_site,
 )
 
 RULES = DisclosureRules()
@@ -368,3 +370,92 @@ def test_rules_come_from_the_configuration(monkeypatch):
     assert dbt_vars["public_max_suppressed_count"] == 9
     assert dbt_vars["public_rounding_base"] == 10
     assert dbt_vars["public_min_contributors"] == 4
+
+
+# The public site, as pipelines/dashboard writes it: chart points carry their month's
+# figures as data-n / data-d, data tables hold them under their column headers.
+PAGE = """<!doctype html><html><body><main>
+<h1>Falls with harm</h1><p>NHS Zedshire Integrated Care Board</p>
+<svg class="spc-chart"><circle class="pt cc" data-m="Jan 2024" data-n="{n}" data-d="6,000"/>
+<circle class="pt cc" data-m="Feb 2024" data-n="suppressed" data-d="suppressed"/></svg>
+<table><thead><tr><th>Month</th><th>Value</th><th>Numerator</th><th>Denominator</th></tr>
+</thead><tbody><tr><th>Jan 2024</th><td>20.0</td><td>{n}</td><td>6,000</td></tr>
+<tr><th>Feb 2024</th><td>–</td><td>suppressed</td><td>suppressed</td></tr></tbody></table>
+<svg><use href="#icon-cc"/><path fill="#A81001" d="M1 1"/></svg>
+{extra}</main></body></html>"""
+SITE_ORGANISATIONS = [
+    ("RZZ01", "SUNNYSIDE HOSPITALS NHS TRUST"),
+    ("A81001", "THE DENSHAM SURGERY"),
+    ("Y01957", "FOUNDATIONS"),  # one word: its code is looked for, not the word
+]
+
+
+def _site(tmp_path: Path, n: str = "120", extra: str = "") -> Path:
+    site = tmp_path / "site"
+    (site / "measures").mkdir(parents=True)
+    (site / "measures" / "FALLS.html").write_text(PAGE.format(n=n, extra=extra))
+    (site / "static").mkdir()
+    (site / "static" / "dashboard.js").write_text("var tip = document.getElementById('t');")
+    (site / ".safety-observatory-site").write_text("tier=public\n")
+    return site
+
+
+def test_a_safe_site_passes(tmp_path):
+    extra = "<p>Foundations of safety: counts of reporting organisations are not published.</p>"
+    assert (
+        scan_site(_site(tmp_path, extra=extra), rules=RULES, organisations=SITE_ORGANISATIONS) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "extra", "expected"),
+    [
+        ("3", "", "measures/FALLS.html: numerator: 2 published count(s) in 1..7"),
+        ("121", "", "numerator: 2 count(s) not a multiple of the rounding base 5"),
+        ("about 120", "", "numerator: 2 cell(s) that are neither a number nor a suppression"),
+        ("120", "<p>Sunnyside Hospitals NHS Trust</p>", "e.g. ['sunnyside hospitals nhs trust']"),
+        ("120", '<a href="RZZ01.html">x</a>', "1 organisation code(s) or name(s), e.g. ['RZZ01']"),
+        ("120", "<p>Y01957</p>", "e.g. ['Y01957']"),
+        ("120", "<p>3 organisations reported for Mar 2025</p>", "counts of organisations"),
+        ("120", '<circle class="pt" data-o="2"/>', "1 organisations_reporting figure(s) published"),
+        (
+            "120",
+            "<table><thead><tr><th>Organisations</th></tr></thead></table>",
+            "organisations would identify",
+        ),
+    ],
+    ids=[
+        "small",
+        "unrounded",
+        "not-a-number",
+        "name",
+        "code",
+        "one-word-name-code",
+        "org-count-text",
+        "org-count-attribute",
+        "org-count-column",
+    ],
+)
+def test_each_site_rule_names_its_problem(tmp_path, n, extra, expected):
+    problems = scan_site(_site(tmp_path, n, extra), rules=RULES, organisations=SITE_ORGANISATIONS)
+    assert any(expected in p for p in problems), problems
+
+
+def test_site_data_files_are_scanned_and_unreadable_files_reported(tmp_path):
+    site = _site(tmp_path)
+    data = {"measure": "FALLS", "points": [{"numerator": 120, "denominator": 6000}]}
+    (site / "data.json").write_text(json.dumps(data))
+    assert scan_site(site, rules=RULES, organisations=SITE_ORGANISATIONS) == []
+    data["points"].append({"numerator": 4, "denominator": None, "org_name": "x"})
+    (site / "data.json").write_text(json.dumps(data))
+    (site / "logo.png").write_bytes(b"\x89PNG")
+    (site / "broken.json").write_text("{")
+    problems = scan_site(site, rules=RULES, organisations=SITE_ORGANISATIONS)
+    text = "\n".join(problems)
+    assert "site/data.json: numerator: 1 published count(s) in 1..7" in text
+    assert "site/data.json: org_name would identify an organisation" in text
+    assert "site/logo.png: a .png file the site scan cannot read" in text
+    assert "site/broken.json: unreadable JSON" in text
+    assert scan_site(tmp_path / "nowhere", rules=RULES) == [
+        f"{tmp_path / 'nowhere'}: no site to scan"
+    ]

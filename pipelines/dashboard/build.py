@@ -370,12 +370,15 @@ def _completeness(series: Series, last_period: date | None) -> str:
 
 
 def _gaps(series: Series) -> str:
-    """Months drawn as gaps, and why: suppressed (public tier) or no value (zero denominator)."""
+    """Months drawn as gaps, and why: suppressed (public tier: a small count, or too few
+    contributing organisations) or no value (zero denominator)."""
     suppressed = [month_label(p.period) for p in series.points if p.suppressed]
     empty = [month_label(p.period) for p in series.points if p.value is None and not p.suppressed]
     parts = []
     if suppressed:
-        parts.append(f"Suppressed (small numbers): {', '.join(suppressed)}.")
+        parts.append(
+            f"Suppressed (small numbers or too few organisations): {', '.join(suppressed)}."
+        )
     if empty:
         parts.append(f"No value (zero denominator): {', '.join(empty)}.")
     return " ".join(parts)

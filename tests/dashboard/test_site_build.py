@@ -185,14 +185,17 @@ def test_public_site_shows_suppressed_months_as_gaps(tmp_path):
     )
     site = build_site(public_warehouse(warehouse), tmp_path / "public_site", tier="public").parent
     falls = (site / "measures" / "FALLS.html").read_text()
-    assert "Suppressed (small numbers): Jul 2023, Aug 2023." in falls
+    assert "Suppressed (small numbers or too few organisations): Jul 2023, Aug 2023." in falls
     assert "Counts of reporting organisations are not published in the public tier." in falls
     assert ">suppressed<" in falls  # the data table says so instead of showing a zero
     news2 = (site / "measures" / "NEWS2.html").read_text()
     icb_cards = re.findall(r'<figure[^>]*data-level="icb".*?</figure>', news2, re.S)
     assert len(icb_cards) == 2
     for card in icb_cards:
-        assert "Every month suppressed: the numbers are too small to publish." in card
+        assert (
+            "Every month suppressed: the numbers are too small, or come from too few"
+            " organisations, to publish." in card
+        )
         assert "spc-chart" not in card  # no empty axes
     # Public figures are the rounded counts.
     with duckdb.connect(str(public_warehouse(warehouse)), read_only=True) as con:

@@ -160,6 +160,7 @@ class SiteData:
 
     @property
     def series_source(self) -> str:
+        """The relation this site's charts are read from (its tier's own SPC rows)."""
         return SERIES_SOURCES[self.tier]
 
 

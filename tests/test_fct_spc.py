@@ -15,10 +15,12 @@ from pipelines.defs.spc import (
     FCT_SPC_KEY,
     FCT_SPC_SCHEMA,
     LEVELS,
+    PUB_SPC_COLUMNS,
     build_fct_spc,
     fct_spc,
     spc_row_problems,
     write_fct_spc,
+    write_pub_spc,
 )
 from pipelines.settings import Settings
 from pipelines.spc import spc_by_series
@@ -248,6 +250,7 @@ def test_every_fact_row_has_exactly_one_spc_row_at_every_level(warehouse):
     assert not spc.filter(pl.col("tier") == "internal")["is_suppressed"].any()
 
     write_fct_spc(warehouse, spc)
+    write_pub_spc(warehouse)
     assert spc_row_problems(warehouse) == []
     internal_icb_first_month = (
         (pl.col("tier") == "internal")
@@ -292,6 +295,35 @@ def test_public_tier_charts_rounded_counts_and_leaves_suppressed_months_out(ware
     )
     # Without a public schema (the internal snapshot on its own): internal rows only.
     assert set(build_fct_spc(warehouse, public_schema=None)["tier"]) == {"internal"}
+
+
+def test_pub_spc_is_the_public_rows_alone_with_suppressed_months_blank(warehouse):
+    spc = build_fct_spc(warehouse)
+    write_fct_spc(warehouse, spc)
+    public = spc.filter(pl.col("tier") == "public")
+    assert write_pub_spc(warehouse) == public.height > 0
+    pub = warehouse.execute("select * from public.pub_spc").pl()
+    # Nothing that belongs to the internal tier: no organisation, no count of them.
+    assert tuple(pub.columns) == PUB_SPC_COLUMNS
+    assert not {"tier", "org_code", "organisations_reporting"} & set(pub.columns)
+    assert set(pub["level"]) == {"region", "icb", "sector"}
+    # A suppressed month carries no figure at all, limits included; the others are the
+    # public rows of fct_spc unchanged.
+    gap = pub.filter(pl.col("is_suppressed"))
+    assert gap.height > 0
+    for column in ("numerator", "denominator", "value", "centre", "lpl", "upl"):
+        assert gap[column].null_count() == gap.height, column
+    shown = pub.filter(~pl.col("is_suppressed")).sort(
+        "level", "series_key", "measure_code", "period"
+    )
+    expected = public.filter(~pl.col("is_suppressed")).sort(
+        "level", "series_key", "measure_code", "period"
+    )
+    assert_frame_equal(shown, expected.select(PUB_SPC_COLUMNS))
+    # The check notices a pub_spc that has drifted from fct_spc.
+    warehouse.execute("delete from public.pub_spc where level = 'region'")
+    [problem] = spc_row_problems(warehouse)
+    assert problem.startswith("pub_spc: ") and "missing" in problem
 
 
 def test_direction_from_the_catalogue_turns_a_fall_into_improvement(warehouse):
@@ -385,7 +417,9 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     )
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
         [(rows,)] = con.execute("select count(*) from marts.fct_spc").fetchall()
+        [(public_rows,)] = con.execute("select count(*) from public.pub_spc").fetchall()
         expected = build_fct_spc(con)
     assert rows == expected.height
+    assert public_rows == expected.filter(pl.col("tier") == "public").height > 0
     [materialization] = result.asset_materializations_for_node("marts__fct_spc")
     assert materialization.metadata["dagster/row_count"].value == rows

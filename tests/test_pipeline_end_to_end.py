@@ -20,6 +20,7 @@ from pipelines.publish.snapshot import verify_snapshot
 from pipelines.settings import load_settings
 
 MARTS = [
+    "dim_icb",
     "dim_measure",
     "dim_organisation",
     "dim_period",
@@ -82,6 +83,7 @@ def test_published_fact_count_matches_the_generator(published):
     assert manifest["row_counts"]["internal"]["fct_measure_monthly"] == count
     assert sorted(manifest["row_counts"]["internal"]) == MARTS
     assert "dim_organisation" not in manifest["row_counts"]["public"]
+    assert {"pub_spc", "dim_icb"} <= set(manifest["row_counts"]["public"])
     assert verify_snapshot(settings.published_current.resolve()) == []
     for name, meta in manifest["files"].items():
         assert (settings.published_current / name).stat().st_size == meta["bytes"]

@@ -10,7 +10,12 @@ from pipelines.dashboard.build import TIERS, build_site
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.dashboard", description=__doc__)
-    parser.add_argument("warehouse", type=Path, help="a published warehouse.duckdb (read-only)")
+    parser.add_argument(
+        "warehouse",
+        type=Path,
+        help="the tier's published file (read-only): <snapshot>/warehouse.duckdb for the "
+        "internal site, <snapshot>/public/warehouse.duckdb for the public one",
+    )
     parser.add_argument("out_dir", type=Path, help="folder to (re)build the site in")
     parser.add_argument("--tier", choices=TIERS, default="internal")
     args = parser.parse_args(argv)

@@ -14,13 +14,16 @@ Pages::
 Organisation charts live on per-ICB pages rather than on the measure page because a GP
 measure has a chart per practice (hundreds per ICB, thousands nationally).
 
-Tiers (DESIGN §7): ``internal`` shows every level; ``public`` never reads organisation rows.
-Public pages prefer ``fct_spc`` rows with ``tier = 'public'`` (SPC on disclosure-controlled
-counts); until those exist they fall back to the internal aggregate rows and say so on every
-page, so a provisional public build cannot be mistaken for a disclosure-controlled one.
+Tiers (DESIGN §7): ``internal`` is built from the internal snapshot's ``fct_spc`` (rows with
+``tier = 'internal'``) and shows every level. ``public`` is built from the public tier's own
+file (``public/warehouse.duckdb``) alone: ``pub_spc`` (SPC on the disclosure-controlled
+counts), ``dim_icb`` for ICB names and the public dimensions. There is no fallback to
+internal rows: a public build given a file without ``pub_spc``, or one that holds
+organisation-level tables (``dim_organisation``, ``fct_measure_monthly``, ``fct_spc``), is
+refused, so a public site can only ever show what the public file publishes. The disclosure
+scan (:func:`pipelines.publish.disclosure.scan_site`) then checks the pages themselves.
 """
 
-import logging
 import re
 import shutil
 from collections import defaultdict
@@ -57,14 +60,24 @@ from pipelines.dashboard.model import (
     reading,
     variation_reading,
 )
-
-log = logging.getLogger(__name__)
+from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 TIERS = ("internal", "public")
 AGGREGATE_LEVELS = ("region", "icb", "sector")
+#: What each tier's charts are read from: the same columns, whichever file.
+SERIES_SOURCES: dict[str, str] = {
+    "internal": "(select * from fct_spc where tier = 'internal')",
+    "public": (
+        "(select *, cast(null as varchar) as org_code,"
+        " cast(null as bigint) as organisations_reporting from pub_spc)"
+    ),
+}
+#: Tables a public build needs, and tables that mark a file as internal (never read).
+PUBLIC_REQUIRED = ("pub_spc", "dim_icb", "dim_measure", "dim_programme", "dim_sector")
+INTERNAL_ONLY = ("dim_organisation", "fct_measure_monthly", "fct_spc")
 #: A file in every built site; a non-empty folder without it is never replaced.
 MARKER = ".safety-observatory-site"
 
@@ -137,7 +150,6 @@ class SiteData:
     """The dimensions and settings of one site; series are read per measure while rendering."""
 
     tier: str
-    source_tier: str
     levels: tuple[str, ...]
     programmes: list[dict[str, Any]]
     measures: dict[str, Measure]
@@ -147,9 +159,9 @@ class SiteData:
     last_period: date | None
 
     @property
-    def provisional(self) -> bool:
-        """A public site built from internal (not disclosure-controlled) rows."""
-        return self.tier == "public" and self.source_tier != "public"
+    def series_source(self) -> str:
+        """The relation this site's charts are read from (its tier's own SPC rows)."""
+        return SERIES_SOURCES[self.tier]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
@@ -158,16 +170,36 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _source_tier(con: duckdb.DuckDBPyConnection, tier: str) -> str:
+def tier_problems(con: duckdb.DuckDBPyConnection, tier: str) -> list[str]:
+    """Why the warehouse open on ``con`` cannot feed a site of ``tier`` (empty: it can).
+
+    A public site needs the public tier's file and nothing else: that file has
+    ``pub_spc`` and no organisation-level table. Checked before anything is read, so an
+    internal file handed to a public build fails loudly instead of leaking."""
+    tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
     if tier == "internal":
-        return "internal"
-    [(public_rows,)] = con.execute("select count(*) from fct_spc where tier = 'public'").fetchall()
-    return "public" if public_rows else "internal"
+        return [] if "fct_spc" in tables else ["no fct_spc table: not a published internal tier"]
+    problems = [
+        f"no {name} table: not the public tier's warehouse (public/warehouse.duckdb)"
+        for name in PUBLIC_REQUIRED
+        if name not in tables
+    ]
+    problems += [
+        f"{name} is organisation-level data: a public site is built from the public tier's"
+        " warehouse alone"
+        for name in INTERNAL_ONLY
+        if name in tables
+    ]
+    return problems
 
 
 def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
     """Read the dimensions and settings; series come later, one measure at a time."""
-    source_tier = _source_tier(con, tier)
     levels = ("region", "icb", "sector", "organisation") if tier == "internal" else AGGREGATE_LEVELS
     programmes = _rows(
         con,
@@ -191,19 +223,20 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
             target=row["target"],
             fmt=ValueFormat.for_measure(row["unit"], row["multiplier"]),
         )
-    # Organisation names only where organisation pages are built; ICB names everywhere.
-    name_filter = "" if tier == "internal" else "where org_code in (select icb_code from fct_spc)"
-    names = {
-        r["org_code"]: display_name(r["org_name"], r["org_code"])
-        for r in _rows(con, f"select org_code, org_name from dim_organisation {name_filter}")
-    }
+    # Organisation names only where organisation pages are built (the internal tier);
+    # the public tier names ICBs only, from its own dim_icb.
+    names_sql = (
+        "select org_code as code, org_name as name from dim_organisation"
+        if tier == "internal"
+        else "select icb_code as code, icb_name as name from dim_icb"
+    )
+    names = {r["code"]: display_name(r["name"], r["code"]) for r in _rows(con, names_sql)}
     [(last_period,)] = con.execute(
-        "select max(period) from fct_spc where tier = ? and list_contains(?, level)",
-        [source_tier, list(levels)],
+        f"select max(period) from {SERIES_SOURCES[tier]} where list_contains(?, level)",
+        [list(levels)],
     ).fetchall()
     return SiteData(
         tier=tier,
-        source_tier=source_tier,
         levels=levels,
         programmes=programmes,
         measures=measures,
@@ -220,17 +253,18 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
     One measure at a time keeps memory bounded by the largest measure, not the warehouse
     (a national internal site has ~20M points).
     """
+    # The target is the catalogue's (dim_measure, in both tiers' files), as SPC used it.
     cursor = con.execute(
-        """
+        f"""
         select level, series_key, org_code, sector_code, icb_code, period, value,
                numerator, denominator, centre, lpl, upl, point_type, trial_limits,
-               organisations_reporting, variation_icon, assurance_type, target,
+               organisations_reporting, variation_icon, assurance_type, ?,
                improvement_direction, is_suppressed
-        from fct_spc
-        where tier = ? and measure_code = ? and list_contains(?, level)
+        from {site.series_source}
+        where measure_code = ? and list_contains(?, level)
         order by level, series_key, period
         """,
-        [site.source_tier, measure.code, list(site.levels)],
+        [measure.target, measure.code, list(site.levels)],
     )
     names, sector_names = site.names, site.sector_names
     current: Series | None = None
@@ -337,12 +371,15 @@ def _completeness(series: Series, last_period: date | None) -> str:
 
 
 def _gaps(series: Series) -> str:
-    """Months drawn as gaps, and why: suppressed (public tier) or no value (zero denominator)."""
+    """Months drawn as gaps, and why: suppressed (public tier: a small count, or too few
+    contributing organisations) or no value (zero denominator)."""
     suppressed = [month_label(p.period) for p in series.points if p.suppressed]
     empty = [month_label(p.period) for p in series.points if p.value is None and not p.suppressed]
     parts = []
     if suppressed:
-        parts.append(f"Suppressed (small numbers): {', '.join(suppressed)}.")
+        parts.append(
+            f"Suppressed (small numbers or too few organisations): {', '.join(suppressed)}."
+        )
     if empty:
         parts.append(f"No value (zero denominator): {', '.join(empty)}.")
     return " ".join(parts)
@@ -376,6 +413,9 @@ def chart_context(series: Series, measure: Measure, index: int) -> dict[str, Any
         "trial": bool(last and last.trial_limits and len(series.with_values) >= 2),
         "latest": (f"{fmt.value(last.value)} in {month_label(last.period)}" if last else ""),
         "n_points": len(series.with_values),
+        # The public tier publishes no count of organisations: no empty column for one.
+        "show_reporting": series.level != "organisation"
+        and any(p.organisations_reporting is not None for p in series.points),
         "rows": [
             {
                 "month": month_label(p.period),
@@ -529,16 +569,23 @@ def _render_measure(
     return pages
 
 
-def render_site(con: duckdb.DuckDBPyConnection, site: SiteData, out_dir: Path) -> list[Path]:
+def render_site(
+    con: duckdb.DuckDBPyConnection,
+    site: SiteData,
+    out_dir: Path,
+    rules: DisclosureRules | None = None,
+) -> list[Path]:
     """Write every page of ``site`` under ``out_dir``; returns the pages written.
 
     Measure by measure (read, render, let go), keeping only each region series for the
-    home page, which is written last.
+    home page, which is written last. ``rules`` are the disclosure thresholds the public
+    pages describe (default: this deployment's, the ones its public tier was built with).
     """
+    rules = rules or rules_from_settings()
     env = _environment()
     common = {
         "tier": site.tier,
-        "provisional": site.provisional,
+        "rules": rules,
         "last_period": month_label(site.last_period) if site.last_period else None,
     }
     pages: list[Path] = []
@@ -577,17 +624,19 @@ def render_site(con: duckdb.DuckDBPyConnection, site: SiteData, out_dir: Path) -
     for asset in sorted(STATIC.iterdir()):
         if asset.is_file() and not asset.name.startswith("."):
             shutil.copyfile(asset, static / asset.name)
-    (out_dir / MARKER).write_text(f"tier={site.tier}\nsource_tier={site.source_tier}\n")
+    (out_dir / MARKER).write_text(f"tier={site.tier}\n")
     return pages
 
 
 def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
     """Build the dashboard for ``tier`` from the published ``warehouse`` into ``out_dir``.
 
-    The site is written beside ``out_dir`` and swapped in whole, so a reader never sees a
-    half-built site and stale pages from an earlier build never linger. An existing
-    non-empty ``out_dir`` that is not a site built here is refused rather than deleted.
-    Returns the path of ``index.html``.
+    ``warehouse`` is the tier's own published file: ``warehouse.duckdb`` of a snapshot for
+    the internal site, ``public/warehouse.duckdb`` for the public one (any other file is
+    refused, see :func:`tier_problems`). The site is written beside ``out_dir`` and
+    swapped in whole, so a reader never sees a half-built site and stale pages from an
+    earlier build never linger. An existing non-empty ``out_dir`` that is not a site built
+    here is refused rather than deleted. Returns the path of ``index.html``.
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
@@ -601,13 +650,12 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
     building.mkdir()
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            site = load_site(con, tier)
-            if site.provisional:
-                log.warning(
-                    "public site built from internal fct_spc rows: disclosure control "
-                    "not yet applied"
+            problems = tier_problems(con, tier)
+            if problems:
+                raise ValueError(
+                    f"cannot build the {tier} site from {warehouse}: " + "; ".join(problems)
                 )
-            render_site(con, site, building)
+            render_site(con, load_site(con, tier), building)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

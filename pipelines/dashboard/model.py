@@ -152,7 +152,10 @@ def variation_reading(series: Series) -> str:
     points = series.with_values
     if not points:
         if any(p.suppressed for p in series.points):
-            return "Every month suppressed: the numbers are too small to publish"
+            return (
+                "Every month suppressed: the numbers are too small, or come from too few"
+                " organisations, to publish"
+            )
         return "No data to chart yet"
     if len(points) < 2:
         return f"Only one month of data ({month_label(points[0].period)}): too few to judge"

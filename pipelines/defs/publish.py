@@ -24,9 +24,14 @@ from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.quality import quality_dir
 from pipelines.defs.resources import WorkingFileRun
-from pipelines.defs.spc import FCT_SPC_KEY
+from pipelines.defs.spc import FCT_SPC_KEY, PUB_SPC_TABLE
 from pipelines.defs.surveys import SURVEY_KEYS
-from pipelines.publish.disclosure import scan_csv_and_parquet, scan_public_tier
+from pipelines.publish.disclosure import (
+    OrganisationFacts,
+    scan_csv_and_parquet,
+    scan_public_tier,
+    scan_site,
+)
 from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
 from pipelines.settings import load_settings
@@ -35,6 +40,7 @@ from pipelines.warehouse import build_owner, working_connection, writer_lock
 AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS, FCT_SPC_KEY]
 # Dimensions that name no organisation or person may go out with the public tier.
 PUBLIC_DIMENSIONS = (
+    "dim_icb",
     "dim_measure",
     "dim_period",
     "dim_programme",
@@ -127,19 +133,36 @@ def shrink_audit(snapshot: Path, current: Path, max_share: float) -> list[str]:
 
 
 def tier_tables() -> dict[str, dict[str, str]]:
-    """Which working-file tables each tier publishes, under which name."""
+    """Which working-file tables each tier publishes, under which name. The public tier
+    has its own SPC table (``pub_spc``, written with ``fct_spc``) so that the public site
+    and public users need nothing from the internal file."""
     internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, FCT_SPC_KEY]}
     public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
+    public[PUB_SPC_TABLE] = f"public.{PUB_SPC_TABLE}"
     public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
     return {"internal": internal, "public": public}
 
 
 def disclosure_audit(snapshot: Path) -> list[str]:
-    """Every public-tier output, as written, must pass the disclosure scan."""
+    """Every public-tier output, as written, must pass the disclosure scan: the tables, the
+    exports and the public site. The scan counts each public cell's contributing
+    organisations from the internal tier's organisation-level facts in the same snapshot
+    (never from the public models' own figures), and looks for every provider's code and
+    name (the internal tier's register, ICBs aside: they are what the public tier is
+    reported by) in the site's pages and data files."""
     public = snapshot / "public"
+    internal = snapshot / WAREHOUSE_FILE
+    facts = OrganisationFacts(database=internal, schema="main")
     with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
-        problems = scan_public_tier(con)
-    return [f"public tier: {p}" for p in problems + scan_csv_and_parquet(public)]
+        problems = scan_public_tier(con, facts=facts)
+    problems += scan_csv_and_parquet(public, facts=facts)
+    with duckdb.connect(str(internal), read_only=True) as con:
+        organisations = con.execute(
+            "select org_code, org_name from dim_organisation"
+            " where sector_code is distinct from 'icb'"
+        ).fetchall()
+    problems += scan_site(public / "site", organisations=organisations, facts=facts)
+    return [f"public tier: {p}" for p in problems]
 
 
 def derived_outputs(run_id: str):
@@ -147,10 +170,12 @@ def derived_outputs(run_id: str):
     checksums, so they are published (and verified) with the data they describe."""
 
     def build(snapshot: Path) -> dict:
-        warehouse = snapshot / WAREHOUSE_FILE
+        # Each site from its own tier's file: the public site never reads the internal one.
         sites = {
-            "internal": build_site(warehouse, snapshot / "site", "internal"),
-            "public": build_site(warehouse, snapshot / "public" / "site", "public"),
+            "internal": build_site(snapshot / WAREHOUSE_FILE, snapshot / "site", "internal"),
+            "public": build_site(
+                snapshot / "public" / WAREHOUSE_FILE, snapshot / "public" / "site", "public"
+            ),
         }
         quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
         return {

@@ -18,7 +18,16 @@ region         fct_measure_by_programme_monthly      ``region``
 The same again with ``tier = 'public'`` for region, ICB and sector, from the disclosure-
 controlled ``pub_measure_by_*_monthly`` tables (schema ``public``): SPC on rounded counts,
 suppressed months as missing points (``is_suppressed``), as DESIGN §7 asks of public
-figures. Internal rows come from unrounded counts. Dashboards pick rows by tier.
+figures. Internal rows come from unrounded counts.
+
+The public rows are also written, by the same step, to ``public.pub_spc`` (the public
+tier's own SPC table, published in ``public/warehouse.duckdb``), without the columns that
+belong to the internal tier (tier, org_code, organisations_reporting, target: the target
+is in ``dim_measure``) and with the limits of a suppressed month nulled: a suppressed cell
+is null in every figure (the disclosure scan's rule), and the month is a gap in the chart.
+The public dashboard reads only that table, so the public site stands on the public file
+alone. Same step rather than an asset of its own: publication requires ``fct_spc`` to be
+built in the run, so ``pub_spc`` can never be older than the run that publishes it.
 """
 
 from collections.abc import Iterable, Iterator
@@ -37,6 +46,7 @@ from pipelines.warehouse import working_connection
 
 FCT_SPC_TABLE = "fct_spc"
 FCT_SPC_KEY = dg.AssetKey(["marts", FCT_SPC_TABLE])
+PUB_SPC_TABLE = "pub_spc"
 
 #: Catalogue wording (dim_measure.improvement_direction) -> the SPC module's wording.
 DIRECTION_FROM_CATALOGUE: dict[str, str] = {
@@ -163,6 +173,12 @@ FCT_SPC_SCHEMA: dict[str, pl.DataType] = {
     "assurance_type": pl.String(),
 }
 SERIES_COLS: tuple[str, ...] = ("level", "tier", "series_key", "measure_code")
+
+#: ``pub_spc``: the public rows of ``fct_spc`` without what belongs to the internal tier.
+PUB_SPC_DROPPED = frozenset({"tier", "org_code", "organisations_reporting", "target"})
+#: Per-month statistics, nulled on a suppressed month (series-level icons are kept).
+PUB_SPC_NULLED_WHEN_SUPPRESSED = ("centre", "lpl", "upl", "near_lpl", "near_upl")
+PUB_SPC_COLUMNS: tuple[str, ...] = tuple(c for c in FCT_SPC_SCHEMA if c not in PUB_SPC_DROPPED)
 
 
 _DUCKDB_TYPES = {
@@ -359,6 +375,30 @@ def write_fct_spc(
     return rows
 
 
+def write_pub_spc(
+    con: duckdb.DuckDBPyConnection,
+    source: str = f"marts.{FCT_SPC_TABLE}",
+    table: str = f"public.{PUB_SPC_TABLE}",
+) -> int:
+    """Replace ``table`` with the public rows of ``source`` (one statement, so readers see
+    old or new). Returns the rows written."""
+    schema = table.rsplit(".", 1)[0] if "." in table else None
+    columns = ", ".join(
+        f"case when not is_suppressed then {c} end as {c}"
+        if c in PUB_SPC_NULLED_WHEN_SUPPRESSED
+        else c
+        for c in PUB_SPC_COLUMNS
+    )
+    if schema:
+        con.execute(f"create schema if not exists {schema}")
+    con.execute(
+        f"""create or replace table {table} as
+        select {columns} from {source} where tier = 'public'
+        order by level, series_key, measure_code, period"""
+    )
+    return int(con.execute(f"select count(*) from {table}").fetchone()[0])
+
+
 def spc_row_problems(
     con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
 ) -> list[str]:
@@ -395,6 +435,24 @@ def spc_row_problems(
             problems.append(f"{missing} {s.table} rows have no {s.tier} {s.level} SPC row")
         if extra:
             problems.append(f"{extra} {s.tier} {s.level} SPC rows match no {s.table} row")
+    if public_schema is not None:
+        # pub_spc is exactly the public rows of fct_spc, keyed the same way.
+        keys = "level, series_key, measure_code, period, numerator, denominator, is_suppressed"
+        [(missing, extra)] = con.execute(
+            f"""
+            with spc as (
+                select {keys} from {schema}.{FCT_SPC_TABLE} where tier = 'public'
+            ), pub as (select {keys} from {public_schema}.{PUB_SPC_TABLE})
+            select
+                (select count(*) from (select * from spc except all select * from pub)),
+                (select count(*) from (select * from pub except all select * from spc))
+            """
+        ).fetchall()
+        if missing or extra:
+            problems.append(
+                f"{PUB_SPC_TABLE}: {missing} public {FCT_SPC_TABLE} row(s) missing,"
+                f" {extra} row(s) that are not public {FCT_SPC_TABLE} rows"
+            )
     return problems
 
 
@@ -417,11 +475,13 @@ if _missing:
             asset=FCT_SPC_KEY,
             blocking=True,
             description="Every fact row at organisation, sector, ICB and region level (and "
-            "every public-tier row) has exactly one fct_spc row, and no fct_spc row lacks one.",
+            "every public-tier row) has exactly one fct_spc row, and no fct_spc row lacks one; "
+            "public.pub_spc holds exactly the public rows.",
         )
     ],
     description="SPC (Making Data Count) for every measure series at organisation, sector, "
-    "ICB and region level, per the catalogue's chart, direction and target; replaced whole.",
+    "ICB and region level, per the catalogue's chart, direction and target; replaced whole. "
+    "The public tier's rows also go to public.pub_spc, which the public tier publishes.",
 )
 def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     """Recomputed whole on every run: limits use each series' full history, so a late
@@ -429,6 +489,7 @@ def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun)
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         rows = write_fct_spc(con, iter_fct_spc(con))
+        public_rows = write_pub_spc(con)
         problems = spc_row_problems(con)
         summary = con.execute(
             f"""select tier || '/' || level, count(*),
@@ -436,10 +497,14 @@ def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun)
                    count(*) filter (where special_cause_flag)
             from marts.{FCT_SPC_TABLE} group by all order by 1"""
         ).fetchall()
-    context.log.info(f"fct_spc: {rows} rows; by tier/level (rows, series, signals): {summary}")
+    context.log.info(
+        f"fct_spc: {rows} rows; by tier/level (rows, series, signals): {summary};"
+        f" public.{PUB_SPC_TABLE}: {public_rows} rows"
+    )
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "pub_spc_rows": public_rows,
             "rows_by_tier_level": {key: n for key, n, _, _ in summary},
             "series_by_tier_level": {key: n for key, _, n, _ in summary},
             "special_cause_points": sum(n for _, _, _, n in summary),

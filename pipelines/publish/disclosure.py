@@ -14,13 +14,20 @@ rules the output must obey:
 * no suppressed cell can be derived from a total: for each parent-child pair of tables
   (sector -> ICB -> region) and each parent key, a published parent never has exactly one
   suppressed child, and a suppressed parent never has all its children published;
+* no published cell is built from fewer than ``min_contributors`` (3) organisations, and
+  the suppressed children of a parent hold at least that many between them (the parent
+  less its published children is their sum); the organisations are counted from the
+  organisation-level facts (:class:`OrganisationFacts`), never taken from the models;
+* ``pub_spc`` (the public SPC series) charts exactly the published cells;
 * no column that identifies an organisation or a person (``org_code``, ``org_name``,
   ``email``, ``*name`` other than reference labels, per-organisation counts).
 
 Exported files (Parquet and CSV) get the same checks, plus one for formula injection: a
 CSV text cell that starts with ``=``, ``+``, ``-``, ``@`` (or tab / carriage return, which
 spreadsheets also treat as formula starts) must have been neutralised with a leading
-apostrophe by :func:`neutralise_csv_cell`.
+apostrophe by :func:`neutralise_csv_cell`. The public dashboard site gets its own scan
+(:func:`scan_site`): the counts in its pages and data files obey the same rules, and no
+organisation's code or name appears anywhere in it.
 
 Thresholds come from the deployment's configuration, as the models' dbt vars do (see
 :func:`rules_from_settings`).
@@ -28,9 +35,11 @@ Thresholds come from the deployment's configuration, as the models' dbt vars do 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -56,6 +65,55 @@ HIERARCHY: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("icb_code", "wave_id", "domain_code"),
     ),
 )
+
+
+@dataclass(frozen=True)
+class ContributorSource:
+    """How to count the organisations behind each cell of one public table: the
+    organisation-level fact, the cell's key columns (shared by the table and the fact), and
+    when an organisation's row puts figures into the cell."""
+
+    fact: str
+    keys: tuple[str, ...]
+    contributes: str
+
+
+# An all-zero measure return adds nothing to a sum, so it protects no one (with A, B and
+# an all-zero C, A still reads B's figures): it is not a contributor. A survey row exists
+# only for an organisation with respondents.
+_MEASURE_CONTRIBUTES = "numerator <> 0 or denominator <> 0"
+CONTRIBUTOR_SOURCES: dict[str, ContributorSource] = {
+    "pub_measure_by_region_monthly": ContributorSource(
+        "fct_measure_monthly", ("measure_code", "period"), _MEASURE_CONTRIBUTES
+    ),
+    "pub_measure_by_icb_monthly": ContributorSource(
+        "fct_measure_monthly", ("icb_code", "measure_code", "period"), _MEASURE_CONTRIBUTES
+    ),
+    "pub_measure_by_sector_monthly": ContributorSource(
+        "fct_measure_monthly",
+        ("icb_code", "sector_code", "measure_code", "period"),
+        _MEASURE_CONTRIBUTES,
+    ),
+    "pub_culture_survey_by_icb": ContributorSource(
+        "fct_culture_survey", ("icb_code", "wave_id", "domain_code"), "respondents > 0"
+    ),
+    "pub_culture_survey_by_sector": ContributorSource(
+        "fct_culture_survey",
+        ("icb_code", "sector_code", "wave_id", "domain_code"),
+        "respondents > 0",
+    ),
+}
+
+# The public SPC series: each level's rows chart one public table's cells, joined on keys.
+SPC_TABLE = "pub_spc"
+SPC_LEVELS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "region": ("pub_measure_by_region_monthly", ("measure_code", "period")),
+    "icb": ("pub_measure_by_icb_monthly", ("icb_code", "measure_code", "period")),
+    "sector": (
+        "pub_measure_by_sector_monthly",
+        ("icb_code", "sector_code", "measure_code", "period"),
+    ),
+}
 
 SUPPRESSED_FLAG = "is_suppressed"
 SUPPRESSION_REASON = "suppression_reason"
@@ -110,6 +168,7 @@ class DisclosureRules:
     max_suppressed_count: int = 7
     rounding_base: int = 5
     min_respondents: int = 10
+    min_contributors: int = 3
 
 
 def rules_from_settings(settings: Settings | None = None) -> DisclosureRules:
@@ -120,7 +179,30 @@ def rules_from_settings(settings: Settings | None = None) -> DisclosureRules:
         max_suppressed_count=settings.public_max_suppressed_count,
         rounding_base=settings.public_rounding_base,
         min_respondents=settings.survey_public_min_respondents,
+        min_contributors=settings.public_min_contributors,
     )
+
+
+@dataclass(frozen=True)
+class OrganisationFacts:
+    """Where the scan finds the organisation-level facts (``fct_measure_monthly``,
+    ``fct_culture_survey``) it counts each public cell's contributing organisations from:
+    a DuckDB file attached read-only (``database``), or the scanned connection itself
+    (``database`` None), in ``schema``. In the working file that is ``marts``; in a
+    published snapshot, the internal tier's ``warehouse.duckdb``, schema ``main``.
+
+    Decision: the scan is given the organisation-level facts rather than reading a count
+    of contributors from the public tables. A count in the public tables would be the
+    models' own figure, so a model that miscounted (rows instead of organisations, an
+    all-zero return counted, the wrong join) would pass a scan that trusted it; and the
+    public tier would then publish a count of organisations per cell, which it does not
+    (every figure it adds is one more to keep from being differenced). Recounting from the
+    audited facts keeps the scan independent of the models, at the price of the scan
+    needing the internal tier, which the publication builds beside the public one anyway.
+    """
+
+    database: Path | None = None
+    schema: str = "main"
 
 
 def neutralise_csv_cell(value: str) -> str:
@@ -357,8 +439,214 @@ def _scan_hierarchy(
     return problems
 
 
+def _null_safe_join(left: str, right: str, keys: Sequence[str]) -> str:
+    return " and ".join(
+        f"{left}.{_quote(k)} is not distinct from {right}.{_quote(k)}" for k in keys
+    )
+
+
+_FACTS_ALIAS = "disclosure_org_facts"
+
+
+def _contributor_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[_Table],
+    facts: OrganisationFacts | None,
+) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """For each table with a :data:`CONTRIBUTOR_SOURCES` entry, a temporary table of its
+    cells with their suppression flag, whether they carry a non-zero count, and the number
+    of organisations in the facts whose figures are in them. Returns ({(schema, table):
+    temporary table}, problems)."""
+    wanted = [t for t in tables if t.name in CONTRIBUTOR_SOURCES]
+    if not wanted:
+        return {}, []
+    if facts is None:
+        return {}, [
+            f"{t.label}: cannot check contributing organisations, no organisation-level"
+            " facts were given to the scan"
+            for t in wanted
+        ]
+    schema = f"{_FACTS_ALIAS}.{_quote(facts.schema)}" if facts.database else _quote(facts.schema)
+    made: dict[tuple[str, str], str] = {}
+    problems: list[str] = []
+    for table in wanted:
+        source = CONTRIBUTOR_SOURCES[table.name]
+        columns = {n for n, _ in _columns(con, table)}
+        missing = sorted({*source.keys, SUPPRESSED_FLAG} - columns)
+        if missing:
+            problems.append(
+                f"{table.label}: cannot count contributing organisations, missing {missing}"
+            )
+            continue
+        keys = ", ".join(_quote(k) for k in source.keys)
+        counts = [n for n in sorted(columns) if is_count_column(n)]
+        carries = (
+            " or ".join(f"coalesce(try_cast(t.{_quote(n)} as double), 0) <> 0" for n in counts)
+            or "false"
+        )
+        temporary = f"disclosure_contributors_{len(made)}"
+        try:
+            con.execute(
+                f"""
+                create or replace temp table {_quote(temporary)} as
+                select {", ".join(f"t.{_quote(k)}" for k in source.keys)},
+                       coalesce(try_cast(t.{_quote(SUPPRESSED_FLAG)} as boolean), false)
+                           as suppressed,
+                       ({carries}) as carries_counts,
+                       coalesce(f.contributors, 0) as contributors
+                from {table.sql} as t
+                left join (
+                    select {keys},
+                           count(distinct case when {source.contributes} then org_code end)
+                               as contributors
+                    from {schema}.{_quote(source.fact)}
+                    group by {keys}
+                ) as f on {_null_safe_join("t", "f", source.keys)}
+                """
+            )
+        except duckdb.Error as error:
+            problems.append(
+                f"{table.label}: cannot count contributing organisations from"
+                f" {facts.schema}.{source.fact} ({str(error).splitlines()[0]})"
+            )
+            continue
+        made[(table.schema, table.name)] = temporary
+    return made, problems
+
+
+def _scan_contributors(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[_Table],
+    contributors: dict[tuple[str, str], str],
+    rules: DisclosureRules,
+) -> list[str]:
+    """Published cells from too few organisations, cells the facts do not explain, and
+    suppressed siblings that hold too few organisations between them."""
+    low, high = 1, rules.min_contributors - 1
+    problems: list[str] = []
+    for table in tables:
+        temporary = contributors.get((table.schema, table.name))
+        if temporary is None:
+            continue
+        keys = list(CONTRIBUTOR_SOURCES[table.name].keys)
+        cells = _Table("temp", temporary, table.label)
+        checks = [
+            (
+                f"not suppressed and contributors between {low} and {high}",
+                f"published cell(s) built from fewer than {rules.min_contributors}"
+                " organisations (with one, the cell is its figures; with two, either"
+                " reads the other's by taking away its own)",
+            ),
+            (
+                "not suppressed and carries_counts and contributors = 0",
+                "published cell(s) with counts but no organisation behind them in the"
+                " organisation-level facts (are the facts the ones these tables came from?)",
+            ),
+        ]
+        for where, what in checks if high >= low else checks[1:]:
+            found = _count(con, cells, where)
+            if found:
+                problems.append(
+                    f"{table.label}: {found} {what}" + _examples(con, cells, keys, where)
+                )
+    by_place = {(t.schema, t.name): t for t in tables}
+    for child_name, parent_name, keys in HIERARCHY:
+        for schema in sorted({t.schema for t in tables}):
+            child = contributors.get((schema, child_name))
+            parent = contributors.get((schema, parent_name))
+            if child is None or parent is None or high < low:
+                continue
+            key_list = ", ".join(_quote(k) for k in keys)
+            # The parent less its published children is the sum of the suppressed ones:
+            # they must hold enough organisations that none can read another's figures.
+            # A suppressed parent is still reached through its own parent's total, so
+            # the same holds, unless every child is suppressed (nothing to subtract).
+            rows = con.execute(
+                f"""
+                with c as (
+                    select {key_list},
+                           sum(case when suppressed then contributors else 0 end) as hidden,
+                           count(*) filter (where suppressed) as suppressed_children,
+                           count(*) as children
+                    from {_quote(child)}
+                    group by {key_list}
+                )
+                select {", ".join(f"p.{_quote(k)}" for k in keys)}, c.hidden
+                from {_quote(parent)} as p
+                inner join c on {_null_safe_join("p", "c", keys)}
+                where c.hidden between {low} and {high}
+                  and (not p.suppressed or c.suppressed_children < c.children)
+                order by {", ".join(f"p.{_quote(k)}" for k in keys)}
+                """
+            ).fetchall()
+            if rows:
+                examples = "; ".join(
+                    ", ".join(f"{k}={v}" for k, v in zip(keys, row, strict=False))
+                    + f": {row[-1]} organisation(s)"
+                    for row in rows[:_EXAMPLES]
+                )
+                problems.append(
+                    f"{by_place[(schema, child_name)].label}: {len(rows)} group(s) whose"
+                    f" suppressed cells hold fewer than {rules.min_contributors}"
+                    f" organisations between them, so {by_place[(schema, parent_name)].label}"
+                    " less the published cells gives their figures together and one can"
+                    f" read another's (e.g. {examples})"
+                )
+    return problems
+
+
+def _scan_spc(con: duckdb.DuckDBPyConnection, spc: _Table, tables: Sequence[_Table]) -> list[str]:
+    """``pub_spc`` must chart exactly the published cells: each row's counts, value and
+    suppression are those of the public table of its level. Its limits are then functions
+    of published figures only, and a series computed from unrounded (internal) counts is
+    caught here even where its counts happen to look rounded."""
+    columns = {n for n, _ in _columns(con, spc)}
+    needed = {"level", "numerator", "denominator", "value", SUPPRESSED_FLAG}
+    needed |= {k for _, keys in SPC_LEVELS.values() for k in keys}
+    missing = sorted(needed - columns)
+    if missing:
+        return [f"{spc.label}: cannot check against the published cells, missing {missing}"]
+    problems = []
+    known = ", ".join(f"'{level}'" for level in SPC_LEVELS)
+    found = _count(con, spc, f"level is null or level not in ({known})")
+    if found:
+        problems.append(f"{spc.label}: {found} row(s) at a level other than {list(SPC_LEVELS)}")
+    by_name = {t.name: t for t in tables if t.schema == spc.schema}
+    flag = f"coalesce(try_cast({{}}.{_quote(SUPPRESSED_FLAG)} as boolean), false)"
+    for level, (table_name, keys) in SPC_LEVELS.items():
+        table = by_name.get(table_name)
+        if table is None:
+            if _count(con, spc, f"level = '{level}'"):
+                problems.append(
+                    f"{spc.label}: {level} rows, but {table_name} is not published beside it"
+                )
+            continue
+        same = _null_safe_join("s", "t", keys)
+        where = f"""level = '{level}' and not exists (
+            select 1 from {table.sql} as t
+            where {same}
+              and s.numerator is not distinct from t.numerator
+              and s.denominator is not distinct from t.denominator
+              and {flag.format("s")} = {flag.format("t")}
+              and (s.value is not distinct from t.value
+                   or abs(s.value - t.value) <= 1e-9 * (1 + abs(t.value))))"""
+        aliased = _Table(spc.schema, spc.name, spc.label)
+        found = int(
+            con.execute(f"select count(*) from {aliased.sql} as s where {where}").fetchone()[0]
+        )
+        if found:
+            problems.append(
+                f"{spc.label}: {found} {level} row(s) that are not a published cell of"
+                f" {table.label} (counts, value or suppression differ)"
+            )
+    return problems
+
+
 def _scan_tables(
-    con: duckdb.DuckDBPyConnection, tables: Sequence[_Table], rules: DisclosureRules
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[_Table],
+    rules: DisclosureRules,
+    facts: OrganisationFacts | None = None,
 ) -> list[str]:
     problems: list[str] = []
     for table in tables:
@@ -370,6 +658,27 @@ def _scan_tables(
             parent = by_place.get((schema, parent_name))
             if child is not None and parent is not None:
                 problems += _scan_hierarchy(con, child, parent, keys)
+    for table in tables:
+        if table.name == SPC_TABLE:
+            problems += _scan_spc(con, table, tables)
+    attached = False
+    if (
+        facts is not None
+        and facts.database is not None
+        and any(t.name in CONTRIBUTOR_SOURCES for t in tables)
+    ):
+        literal = str(facts.database).replace("'", "''")
+        con.execute(f"attach '{literal}' as {_FACTS_ALIAS} (read_only)")
+        attached = True
+    try:
+        contributors, found = _contributor_tables(con, tables, facts)
+        problems += found
+        problems += _scan_contributors(con, tables, contributors, rules)
+        for temporary in contributors.values():
+            con.execute(f"drop table if exists temp.{_quote(temporary)}")
+    finally:
+        if attached:
+            con.execute(f"detach {_FACTS_ALIAS}")
     return problems
 
 
@@ -378,17 +687,20 @@ def scan_public_tier(
     tables: list[str] | None = None,
     *,
     rules: DisclosureRules | None = None,
+    facts: OrganisationFacts | None = None,
 ) -> list[str]:
     """Problems that would make the public tier unsafe to publish; empty means safe.
 
     ``tables`` are names, qualified (``public.pub_x``) or bare (then in schema ``public``);
     by default every table and view in schema ``public`` plus every ``pub_*`` table in
     other schemas (a published snapshot keeps them in ``main``). Thresholds default to the
-    dbt project's vars.
+    deployment's configuration. ``facts`` says where the organisation-level facts are, to
+    count each cell's contributing organisations; without them, every table the
+    contributors rule applies to is reported as unchecked (a problem, never a pass).
     """
     rules = rules or rules_from_settings()
     selected = _discover(con) if tables is None else _resolve(tables)
-    return _scan_tables(con, selected, rules)
+    return _scan_tables(con, selected, rules, facts)
 
 
 def _csv_problems(con: duckdb.DuckDBPyConnection, path: Path, label: str) -> list[str]:
@@ -421,14 +733,20 @@ def _csv_problems(con: duckdb.DuckDBPyConnection, path: Path, label: str) -> lis
     return problems
 
 
-def scan_csv_and_parquet(folder: Path, *, rules: DisclosureRules | None = None) -> list[str]:
+def scan_csv_and_parquet(
+    folder: Path,
+    *,
+    rules: DisclosureRules | None = None,
+    facts: OrganisationFacts | None = None,
+) -> list[str]:
     """The same checks on every exported ``*.parquet`` and ``*.csv`` under ``folder``.
 
     Every file there is treated as public output (keep internal exports elsewhere). Each
     file is scanned as a table named after its stem; files in the same folder and format
     are scanned together so parent-child pairs (sector -> ICB -> region) are checked across
     files too. CSV files are read as text, so a count such as ``'3`` or ``3.0`` is caught,
-    and every text cell is checked for formula injection.
+    and every text cell is checked for formula injection. ``facts`` (with a ``database``:
+    the files are read into a connection of their own) as for :func:`scan_public_tier`.
     """
     rules = rules or rules_from_settings()
     groups: dict[tuple[Path, str], list[Path]] = {}
@@ -460,7 +778,7 @@ def scan_csv_and_parquet(folder: Path, *, rules: DisclosureRules | None = None) 
                     problems.append(f"{label}: unreadable ({error})")
                     continue
                 tables.append(_Table("main", path.stem, label))
-            problems += _scan_tables(con, tables, rules)
+            problems += _scan_tables(con, tables, rules, facts)
             if suffix == ".csv":
                 for path in paths:
                     try:
@@ -469,4 +787,269 @@ def scan_csv_and_parquet(folder: Path, *, rules: DisclosureRules | None = None) 
                         problems.append(f"{path.relative_to(folder)}: unreadable ({error})")
         finally:
             con.close()
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The public dashboard site.
+
+#: What the site scan reads, by file suffix. Anything else in a public site is a problem:
+#: a file the scan cannot read is a file it cannot vouch for.
+SITE_TEXT_SUFFIXES = frozenset({".html", ".htm", ".svg", ".css", ".js", ".txt", ""})
+SITE_DATA_SUFFIXES = frozenset({".json", ".csv", ".parquet"})
+#: Attributes that carry figures in the site's HTML (pipelines/dashboard/charts.py writes
+#: each chart point's month figures as data-n, data-d, data-o), with the column each one
+#: is, so the table rules apply: numerator and denominator are counts; a count of
+#: reporting organisations is not published at all. Other ``data-*`` attributes are
+#: classified by their own name (``data-respondents`` is a count too).
+SITE_ATTRIBUTES: dict[str, str] = {
+    "data-n": "numerator",
+    "data-d": "denominator",
+    "data-o": "organisations_reporting",
+}
+#: How a site writes a withheld figure instead of a number.
+SITE_SUPPRESSED_TEXT = frozenset({"", "suppressed", "–", "-", "no value"})
+# A sentence such as "3 organisations reported for Mar 2025": a count of organisations.
+_ORGANISATION_COUNT_TEXT = re.compile(r"\b\d[\d,]*\s+organisations?\s+report", re.I)
+_CODE_TOKEN = re.compile(r"(?<![#A-Za-z0-9])[A-Za-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _column_name(label: str) -> str:
+    """A header or attribute as the table rules name columns: ``Numerator`` -> numerator."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+class _Identifiers:
+    """Finds organisation codes and names in text.
+
+    Codes match as whole tokens, case-sensitively (ODS codes are upper case; ``#A81001``
+    is a colour, not a practice). Names match as whole-word sequences ignoring case and
+    punctuation, in the register's capitals or the dashboard's title case alike. A
+    one-word name (``FOUNDATIONS``, ``ICAR``) cannot be told from an ordinary word, so only
+    its code is looked for."""
+
+    def __init__(self, organisations: Iterable[tuple[str, str | None]]) -> None:
+        self.codes: set[str] = set()
+        self.names: dict[str, list[tuple[str, ...]]] = {}
+        for code, name in organisations:
+            if code:
+                self.codes.add(code)
+            words = tuple(_WORD.findall((name or "").lower()))
+            if len(words) >= 2:
+                self.names.setdefault(words[0], []).append(words)
+
+    def find(self, text: str) -> set[str]:
+        found = {t for t in _CODE_TOKEN.findall(text) if t in self.codes}
+        if self.names:
+            words = _WORD.findall(text.lower())
+            for i, word in enumerate(words):
+                for name in self.names.get(word, ()):
+                    if tuple(words[i : i + len(name)]) == name:
+                        found.add(" ".join(name))
+        return found
+
+
+@dataclass
+class _SiteFigures:
+    """Every figure one site file publishes, by column: (column, cell text) pairs."""
+
+    figures: list[tuple[str, str]]
+    texts: list[str]
+    headers: set[str]
+
+
+class _SitePage(HTMLParser):
+    """Collects a page's figures (chart point attributes, data-table cells under their
+    column headers) and all its text and attribute values (for identifiers)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.result = _SiteFigures([], [], set())
+        self._in_head = False
+        self._cell: list[str] | None = None
+        self._header: list[str] = []
+        self._row: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            value = value or ""
+            self.result.texts.append(value)
+            column = SITE_ATTRIBUTES.get(name)
+            if column is None and name.startswith("data-"):
+                candidate = _column_name(name[5:])
+                if is_count_column(candidate) or is_forbidden_column(candidate):
+                    column = candidate
+            if column is not None:
+                self.result.figures.append((column, value))
+        if tag == "table":
+            self._header = []
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("th", "td"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._cell is not None:
+            text = " ".join("".join(self._cell).split())
+            (self._header if self._in_head else self._row).append(text)
+            self._cell = None
+        elif tag == "thead":
+            self._in_head = False
+            self.result.headers |= {_column_name(h) for h in self._header}
+        elif tag == "tr" and not self._in_head:
+            for label, cell in zip(self._header, self._row, strict=False):
+                column = _column_name(label)
+                if is_count_column(column) or is_forbidden_column(column):
+                    self.result.figures.append((column, cell))
+
+    def handle_data(self, data: str) -> None:
+        self.result.texts.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _json_figures(value: object, column: str | None, out: _SiteFigures) -> None:
+    """Figures in JSON: a value under a count-like (or forbidden) key, in records or in
+    columns of lists; every string, for identifiers."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.texts.append(str(key))
+            name = _column_name(str(key))
+            if is_forbidden_column(name):
+                out.headers.add(name)
+            _json_figures(item, name if is_count_column(name) else column, out)
+    elif isinstance(value, list):
+        for item in value:
+            _json_figures(item, column, out)
+    else:
+        if isinstance(value, str):
+            out.texts.append(value)
+        if column is not None:
+            out.figures.append((column, "" if value is None else str(value)))
+
+
+def _figure_problems(label: str, figures: _SiteFigures, rules: DisclosureRules) -> list[str]:
+    """The table rules on a site file's figures: forbidden columns, small and unrounded
+    counts, cells that are neither numbers nor a suppression marker."""
+    problems = [
+        f"{label}: {name} would identify an organisation or count organisations"
+        for name in sorted(figures.headers)
+        if is_forbidden_column(name)
+    ]
+    by_column: dict[str, list[str]] = {}
+    for column, text in figures.figures:
+        by_column.setdefault(column, []).append(text)
+    for column, cells in sorted(by_column.items()):
+        if is_forbidden_column(column):
+            shown = [c for c in cells if c.strip().lower() not in SITE_SUPPRESSED_TEXT]
+            if shown:
+                problems.append(
+                    f"{label}: {len(shown)} {column} figure(s) published (would identify an"
+                    f" organisation or count organisations), e.g. {shown[:_EXAMPLES]}"
+                )
+            continue
+        top = rules.max_suppressed_count
+        if _RESPONDENT_COLUMN.search(column):
+            top = max(top, rules.min_respondents - 1)
+        small, unrounded, unreadable = [], [], []
+        for text in cells:
+            bare = text.strip()
+            if bare.lower() in SITE_SUPPRESSED_TEXT:
+                continue
+            try:
+                number = float(bare.replace(",", "").replace("\u202f", "").replace(" ", ""))
+            except ValueError:
+                unreadable.append(text)
+                continue
+            if rules.min_count <= number <= top:
+                small.append(text)
+            if number % rules.rounding_base:
+                unrounded.append(text)
+        for found, what in (
+            (small, f"published count(s) in {rules.min_count}..{top} (must be suppressed)"),
+            (unrounded, f"count(s) not a multiple of the rounding base {rules.rounding_base}"),
+            (unreadable, "cell(s) that are neither a number nor a suppression marker"),
+        ):
+            if found:
+                problems.append(f"{label}: {column}: {len(found)} {what}, e.g. {found[:_EXAMPLES]}")
+    return problems
+
+
+def scan_site(
+    site: Path,
+    *,
+    rules: DisclosureRules | None = None,
+    organisations: Iterable[tuple[str, str | None]] = (),
+    facts: OrganisationFacts | None = None,
+) -> list[str]:
+    """Problems that would make the public dashboard site under ``site`` unsafe to publish.
+
+    The site is output like any other, so it is scanned from the outside the same way:
+
+    * every figure the pages show (chart point attributes ``data-n``/``data-d``, data
+      table cells under a Numerator/Denominator header) and every count in a JSON data
+      file obeys the table rules: no count in the small range, every count a multiple of
+      the rounding base, anything else a suppression marker ("suppressed", blank);
+    * no count of organisations (a ``data-o`` attribute, an "Organisations" column, a
+      sentence such as "3 organisations reported") and no organisation's code or name
+      (``organisations``: (code, name) of every organisation whose figures feed the
+      public tier; ICBs are reported by and named, so leave them out) anywhere in any
+      file, text or attribute;
+    * exported tables (``*.csv``, ``*.parquet``) get :func:`scan_csv_and_parquet` (with
+      ``facts``); any other kind of file (an image, a database) is reported, as the scan
+      cannot read it.
+    """
+    rules = rules or rules_from_settings()
+    identifiers = _Identifiers(organisations)
+    problems: list[str] = []
+    if not site.is_dir():
+        return [f"{site}: no site to scan"]
+    exports = False
+    for path in sorted(site.rglob("*")):
+        if not path.is_file():
+            continue
+        label = str(path.relative_to(site.parent))
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".parquet"):
+            exports = True
+            continue
+        if suffix not in SITE_TEXT_SUFFIXES and suffix != ".json":
+            problems.append(f"{label}: a {suffix or 'binary'} file the site scan cannot read")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{label}: not UTF-8 text, so the site scan cannot read it")
+            continue
+        if suffix == ".json":
+            figures = _SiteFigures([], [], set())
+            try:
+                _json_figures(json.loads(text), None, figures)
+            except json.JSONDecodeError as error:
+                problems.append(f"{label}: unreadable JSON ({error})")
+                continue
+        elif suffix in (".html", ".htm", ".svg"):
+            page = _SitePage()
+            page.feed(text)
+            page.close()
+            figures = page.result
+        else:  # scripts and styles: no figures, but no identifiers either
+            figures = _SiteFigures([], [text], set())
+        problems += _figure_problems(label, figures, rules)
+        joined = "\n".join(figures.texts)
+        counts = sorted(set(_ORGANISATION_COUNT_TEXT.findall(joined)))
+        if counts:
+            problems.append(f"{label}: counts of organisations in the text, e.g. {counts[:3]}")
+        found = sorted(identifiers.find(joined))
+        if found:
+            problems.append(
+                f"{label}: {len(found)} organisation code(s) or name(s), e.g. {found[:_EXAMPLES]}"
+            )
+    if exports:
+        problems += [
+            f"{site.name}/{p}" for p in scan_csv_and_parquet(site, rules=rules, facts=facts)
+        ]
     return problems

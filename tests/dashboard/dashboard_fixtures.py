@@ -1,5 +1,7 @@
-"""A small published warehouse built by hand: the dimensions, the four fact marts and
-``fct_spc`` as the publication would hold them, with names that are easy to search for."""
+"""A small published snapshot built by hand, with names that are easy to search for: the
+internal tier's warehouse (the dimensions, the four fact marts, ``fct_spc``) and the public
+tier's own file beside it (``public/warehouse.duckdb``: public dimensions, ``dim_icb``, the
+disclosure-controlled tables and ``pub_spc``), as the publication writes them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.defs.spc import build_fct_spc, write_fct_spc
+from pipelines.defs.spc import build_fct_spc, write_fct_spc, write_pub_spc
 
 MONTHS = [date(2023 + (3 + i) // 12, (3 + i) % 12 + 1, 1) for i in range(24)]
 
@@ -57,8 +59,29 @@ def _facts() -> list[tuple]:
     return rows
 
 
-def make_published_warehouse(path: Path) -> Path:
-    """Write the warehouse file at ``path`` (tables in ``main``, as a snapshot has them)."""
+def public_warehouse(internal: Path) -> Path:
+    """The public tier's file of the snapshot whose internal file is ``internal``."""
+    return internal.parent / "public" / "warehouse.duckdb"
+
+
+# (public table, internal roll-up, keys) for the disclosure-controlled tables.
+_PUBLIC_TABLES = [
+    ("pub_measure_by_sector_monthly", "fct_measure_by_sector_monthly", "icb_code, sector_code,"),
+    ("pub_measure_by_icb_monthly", "fct_measure_by_icb_monthly", "icb_code,"),
+    ("pub_measure_by_region_monthly", "fct_measure_by_programme_monthly", ""),
+]
+_LEVEL = {
+    "pub_measure_by_sector_monthly": "sector",
+    "pub_measure_by_icb_monthly": "icb",
+    "pub_measure_by_region_monthly": "region",
+}
+
+
+def make_published_warehouse(path: Path, suppress: list[tuple[str, str, date]] = ()) -> Path:
+    """Write the snapshot's internal file at ``path`` (tables in ``main``) and its public
+    file at :func:`public_warehouse` (``path``). Public counts are rounded to 5, with 1-7
+    suppressed (simplified: no secondary suppression) and the (level, measure, month) cells
+    in ``suppress`` suppressed too; SPC runs on them as the ``fct_spc`` asset runs it."""
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table dim_programme (programme_code varchar, programme_name varchar, "
@@ -87,6 +110,10 @@ def make_published_warehouse(path: Path) -> Path:
         )
         con.executemany("insert into dim_organisation values (?, ?, ?, ?)", ORGANISATIONS)
         con.execute(
+            """create table dim_icb as select org_code as icb_code, org_name as icb_name
+            from dim_organisation where sector_code = 'icb'"""
+        )
+        con.execute(
             """create table fct_measure_monthly (org_code varchar, measure_code varchar,
             period date, sector_code varchar, icb_code varchar, programme_code varchar,
             numerator bigint, denominator bigint, multiplier integer)"""
@@ -112,24 +139,43 @@ def make_published_warehouse(path: Path) -> Path:
                        sum(numerator) * max(multiplier) / sum(denominator) as value
                 from fct_measure_monthly group by all"""
             )
-        # Internal rows only; add_public_rows stands in for the public tier's.
-        write_fct_spc(con, build_fct_spc(con, schema="main", public_schema=None), table="fct_spc")
-    return path
-
-
-def add_public_rows(path: Path, suppress: list[tuple[str, str, date]]) -> None:
-    """Add ``tier = 'public'`` rows (the aggregates again) with some months suppressed, the
-    way disclosure-controlled rows will arrive: null counts and values, never zero."""
-    with duckdb.connect(str(path)) as con:
-        con.execute(
-            "create temp table public_rows as select * from fct_spc where level <> 'organisation'"
-        )
-        con.execute("update public_rows set tier = 'public', organisations_reporting = null")
-        for level, measure, period in suppress:
+        con.execute("create schema public")
+        con.execute("create temp table forced (level varchar, measure_code varchar, period date)")
+        if suppress:
+            con.executemany("insert into forced values (?, ?, ?)", list(suppress))
+        for public, source, keys in _PUBLIC_TABLES:
             con.execute(
-                "update public_rows set numerator = null, denominator = null, value = null, "
-                "point_type = null, is_suppressed = true "
-                "where level = ? and measure_code = ? and period = ?",
-                [level, measure, period],
+                f"""create table public.{public} as
+                with cells as (
+                    select s.*, (s.numerator between 1 and 7 or s.denominator between 1 and 7
+                                 or exists (select 1 from forced f where f.level = ?
+                                            and f.measure_code = s.measure_code
+                                            and f.period = s.period)) as is_suppressed,
+                           cast(round(s.numerator / 5) * 5 as bigint) as n,
+                           cast(round(s.denominator / 5) * 5 as bigint) as d,
+                           m.multiplier
+                    from {source} s join dim_measure m using (measure_code)
+                )
+                select {keys} measure_code, period, programme_code,
+                       case when not is_suppressed then n end as numerator,
+                       case when not is_suppressed then d end as denominator,
+                       case when not is_suppressed and d > 0 then n * multiplier / d end
+                           as value,
+                       is_suppressed,
+                       case when is_suppressed then 'primary' end as suppression_reason
+                from cells""",
+                [_LEVEL[public]],
             )
-        con.execute("insert into fct_spc select * from public_rows")
+        write_fct_spc(con, build_fct_spc(con, schema="main", public_schema="public"), "fct_spc")
+        write_pub_spc(con, source="main.fct_spc", table="public.pub_spc")
+        public_file = public_warehouse(path)
+        public_file.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"attach '{public_file}' as public_tier")
+        for table in ("dim_programme", "dim_sector", "dim_measure", "dim_icb"):
+            con.execute(f"create table public_tier.main.{table} as select * from main.{table}")
+        for table in (*(t for t, _, _ in _PUBLIC_TABLES), "pub_spc"):
+            con.execute(f"create table public_tier.main.{table} as select * from public.{table}")
+        con.execute("detach public_tier")
+        # The internal snapshot has fct_spc (both tiers' rows) but no public tables.
+        con.execute("drop schema public cascade")
+    return path

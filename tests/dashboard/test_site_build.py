@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
 import pytest
-from dashboard_fixtures import MONTHS, ORG_NAMES_SHOWN, add_public_rows, make_published_warehouse
+from dashboard_fixtures import MONTHS, ORG_NAMES_SHOWN, make_published_warehouse, public_warehouse
 
 from pipelines.dashboard import build_site
 from pipelines.dashboard.build import MARKER, display_name
@@ -129,45 +130,85 @@ def test_charts_hold_one_point_per_value(warehouse, tmp_path):
 
 
 def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
-    site = build_site(warehouse, tmp_path / "public", tier="public").parent
+    site = build_site(public_warehouse(warehouse), tmp_path / "public_site", tier="public").parent
     pages = {p.relative_to(site).as_posix() for p in _html_pages(site)}
     assert pages == {"index.html", "measures/NEWS2.html", "measures/FALLS.html",
                      "measures/EMPTY.html"}  # fmt: skip
     text = "\n".join(p.read_text() for p in _html_pages(site))
     for name in [*ORG_NAMES_SHOWN, "RZZ01", "RZZ02", "VZZ01", "RYY01", 'data-level="organisation"']:
         assert name not in text, name
-    assert "Zedshire" in text  # ICB names are public
-    # No public-tier rows yet: built from the internal aggregates, and every page says so.
-    for page in _html_pages(site):
-        assert "Provisional build" in page.read_text(), page
-    assert "Counts from 1 to 7 are suppressed" in (site / "measures" / "NEWS2.html").read_text()
+    assert "Zedshire" in text  # ICB names are public (the public file's dim_icb)
+    # No count of organisations: no tooltip figure, no empty data-table column.
+    assert "data-o=" not in text and ">Organisations<" not in text
+    news2 = (site / "measures" / "NEWS2.html").read_text()
+    assert "Counts from 1 to 7 are suppressed, and so are figures from fewer than 3" in news2
+    assert "Provisional build" not in text
 
 
-def test_public_site_uses_public_rows_when_they_exist(tmp_path):
-    warehouse = make_published_warehouse(tmp_path / "warehouse.duckdb")
-    add_public_rows(
-        warehouse,
+def test_public_site_reads_the_public_file_alone(warehouse, tmp_path):
+    """Built with the internal file gone, the public site is the same site."""
+    alone = tmp_path / "snapshot" / "public" / "warehouse.duckdb"
+    alone.parent.mkdir(parents=True)
+    shutil.copyfile(public_warehouse(warehouse), alone)
+    assert not (alone.parent.parent / "warehouse.duckdb").exists()
+    site = build_site(alone, tmp_path / "alone", tier="public").parent
+    beside = build_site(public_warehouse(warehouse), tmp_path / "beside", tier="public").parent
+    pages = sorted(p.relative_to(site) for p in site.rglob("*") if p.is_file())
+    assert pages == sorted(p.relative_to(beside) for p in beside.rglob("*") if p.is_file())
+    for page in pages:
+        assert (site / page).read_bytes() == (beside / page).read_bytes(), page
+
+
+def test_public_site_refuses_anything_but_the_public_file(warehouse, tmp_path):
+    # The internal file: no pub_spc, and organisation-level tables. Nothing is written.
+    with pytest.raises(ValueError, match="no pub_spc table") as refused:
+        build_site(warehouse, tmp_path / "public_site", tier="public")
+    assert "dim_organisation is organisation-level data" in str(refused.value)
+    assert not (tmp_path / "public").exists()
+    # A public file that somehow carries organisation-level data is refused too.
+    tainted = tmp_path / "tainted.duckdb"
+    shutil.copyfile(public_warehouse(warehouse), tainted)
+    with duckdb.connect(str(tainted)) as con:
+        con.execute("create table fct_measure_monthly (org_code varchar)")
+    with pytest.raises(ValueError, match="fct_measure_monthly is organisation-level data"):
+        build_site(tainted, tmp_path / "public_site", tier="public")
+    # And an internal site needs the internal file.
+    with pytest.raises(ValueError, match="no fct_spc table"):
+        build_site(public_warehouse(warehouse), tmp_path / "internal", tier="internal")
+
+
+def test_public_site_shows_suppressed_months_as_gaps(tmp_path):
+    warehouse = make_published_warehouse(
+        tmp_path / "warehouse.duckdb",
         [("sector", "FALLS", MONTHS[3]), ("sector", "FALLS", MONTHS[4])]
         + [("icb", "NEWS2", month) for month in MONTHS],  # every month of the ICB charts
     )
-    site = build_site(warehouse, tmp_path / "public", tier="public").parent
+    site = build_site(public_warehouse(warehouse), tmp_path / "public_site", tier="public").parent
     falls = (site / "measures" / "FALLS.html").read_text()
-    assert "Provisional build" not in falls
-    assert "Suppressed (small numbers): Jul 2023, Aug 2023." in falls
+    assert "Suppressed (small numbers or too few organisations): Jul 2023, Aug 2023." in falls
     assert "Counts of reporting organisations are not published in the public tier." in falls
     assert ">suppressed<" in falls  # the data table says so instead of showing a zero
     news2 = (site / "measures" / "NEWS2.html").read_text()
     icb_cards = re.findall(r'<figure[^>]*data-level="icb".*?</figure>', news2, re.S)
     assert len(icb_cards) == 2
     for card in icb_cards:
-        assert "Every month suppressed: the numbers are too small to publish." in card
+        assert (
+            "Every month suppressed: the numbers are too small, or come from too few"
+            " organisations, to publish." in card
+        )
         assert "spc-chart" not in card  # no empty axes
+    # Public figures are the rounded counts.
+    with duckdb.connect(str(public_warehouse(warehouse)), read_only=True) as con:
+        counts = con.execute(
+            "select numerator, denominator from pub_spc where not is_suppressed"
+        ).fetchall()
+    assert counts and all(n % 5 == 0 and d % 5 == 0 for n, d in counts)
 
 
 def test_command_line_builds_a_site(warehouse, tmp_path, capsys):
     from pipelines.dashboard.__main__ import main
 
-    assert main([str(warehouse), str(tmp_path / "cli"), "--tier", "public"]) == 0
+    assert main([str(public_warehouse(warehouse)), str(tmp_path / "cli"), "--tier", "public"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "cli" / "index.html")
     assert (tmp_path / "cli" / "measures" / "NEWS2.html").exists()
 

@@ -7,6 +7,7 @@ the problem in an unsafe one, so a scan that silently stops checking something f
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
@@ -14,12 +15,14 @@ import pytest
 
 from pipelines.publish.disclosure import (
     DisclosureRules,
+    OrganisationFacts,
     is_count_column,
     is_forbidden_column,
     neutralise_csv_cell,
     rules_from_settings,
     scan_csv_and_parquet,
     scan_public_tier,
+    scan_site,
 )
 
 RULES = DisclosureRules()
@@ -33,8 +36,28 @@ ICB = [
 ]
 
 
-def _warehouse(region=REGION, icb=ICB) -> duckdb.DuckDBPyConnection:
+# The organisation-level fact behind them: three organisations in each ICB.
+ORGANISATIONS = {"QAA": ["A1", "A2", "A3"], "QBB": ["B1", "B2", "B3"], "QCC": ["C1", "C2", "C3"]}
+FACTS = OrganisationFacts(schema="facts")
+
+
+def _facts(con: duckdb.DuckDBPyConnection, organisations=ORGANISATIONS) -> None:
+    """``facts.fct_measure_monthly``: each organisation's share of its ICB's figures."""
+    con.execute("create schema if not exists facts")
+    con.execute(
+        "create or replace table facts.fct_measure_monthly (org_code varchar, icb_code varchar,"
+        " measure_code varchar, period date, numerator bigint, denominator bigint)"
+    )
+    for icb, orgs in organisations.items():
+        con.executemany(
+            "insert into facts.fct_measure_monthly values (?, ?, 'M1', '2024-01-01', ?, ?)",
+            [(org, icb, 10, 1000) for org in orgs],
+        )
+
+
+def _warehouse(region=REGION, icb=ICB, organisations=ORGANISATIONS) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    _facts(con, organisations)
     con.execute("create schema public")
     con.execute(
         "create table public.pub_measure_by_region_monthly (measure_code varchar,"
@@ -54,7 +77,7 @@ def _warehouse(region=REGION, icb=ICB) -> duckdb.DuckDBPyConnection:
 
 
 def test_a_safe_public_tier_has_no_problems():
-    assert scan_public_tier(_warehouse(), rules=RULES) == []
+    assert scan_public_tier(_warehouse(), rules=RULES, facts=FACTS) == []
 
 
 @pytest.mark.parametrize(
@@ -80,22 +103,135 @@ def test_a_safe_public_tier_has_no_problems():
     ids=["derivable", "small", "unrounded", "zero-not-null", "unflagged", "null-flag", "no-reason"],
 )
 def test_each_rule_names_its_problem(icb, expected):
-    problems = scan_public_tier(_warehouse(icb=icb), rules=RULES)
+    problems = scan_public_tier(_warehouse(icb=icb), rules=RULES, facts=FACTS)
     assert any(expected in p for p in problems), problems
 
 
 def test_a_suppressed_parent_made_of_published_children_is_derivable():
     region = [("M1", "2024-01-01", None, None, None, True, "primary")]
     icb = [("QCC", "M1", "2024-01-01", 100, 5000, 20.0, False, None)]
-    problems = scan_public_tier(_warehouse(region, icb), rules=RULES)
+    problems = scan_public_tier(_warehouse(region, icb), rules=RULES, facts=FACTS)
     assert any("whose children" in p and "all published" in p for p in problems), problems
 
 
 def test_thresholds_follow_the_rules():
     looser = DisclosureRules(min_count=1, max_suppressed_count=4, rounding_base=1)
     icb = [*ICB[:2], ("QCC", "M1", "2024-01-01", 6, 5001, 1.2, False, None)]
-    assert scan_public_tier(_warehouse(icb=icb), rules=looser) == []
-    assert scan_public_tier(_warehouse(icb=icb), rules=RULES) != []
+    assert scan_public_tier(_warehouse(icb=icb), rules=looser, facts=FACTS) == []
+    assert scan_public_tier(_warehouse(icb=icb), rules=RULES, facts=FACTS) != []
+
+
+def test_a_published_cell_from_two_organisations_fails():
+    """The planted cell: QCC's published row is two organisations' figures, so either reads
+    the other's by taking away its own."""
+    two = {**ORGANISATIONS, "QCC": ["C1", "C2"]}
+    problems = scan_public_tier(_warehouse(organisations=two), rules=RULES, facts=FACTS)
+    assert problems == [
+        "public.pub_measure_by_icb_monthly: 1 published cell(s) built from fewer than 3"
+        " organisations (with one, the cell is its figures; with two, either reads the"
+        " other's by taking away its own) (e.g. icb_code=QCC, measure_code=M1,"
+        " period=2024-01-01)"
+    ]
+    # One organisation is as bad; three or more (or a looser configuration) pass.
+    one = {**ORGANISATIONS, "QCC": ["C1"]}
+    assert scan_public_tier(_warehouse(organisations=one), rules=RULES, facts=FACTS) != []
+    four = {**ORGANISATIONS, "QCC": ["C1", "C2", "C3", "C4"]}
+    assert scan_public_tier(_warehouse(organisations=four), rules=RULES, facts=FACTS) == []
+    looser = DisclosureRules(min_contributors=2)
+    assert scan_public_tier(_warehouse(organisations=two), rules=looser, facts=FACTS) == []
+
+
+def test_an_all_zero_return_is_not_a_contributor():
+    # A third organisation that sent zeros adds nothing to the sum: still two.
+    con = _warehouse(organisations={**ORGANISATIONS, "QCC": ["C1", "C2"]})
+    con.execute(
+        "insert into facts.fct_measure_monthly values ('C3', 'QCC', 'M1', '2024-01-01', 0, 0)"
+    )
+    problems = scan_public_tier(con, rules=RULES, facts=FACTS)
+    assert any("1 published cell(s) built from fewer than 3" in p for p in problems), problems
+
+
+def test_suppressed_cells_must_hold_enough_organisations_between_them():
+    """QAA and QBB are suppressed under a published region: the region less QCC is their
+    sum. With one organisation each, either reads the other's figures."""
+    one_each = {"QAA": ["A1"], "QBB": ["B1"], "QCC": ["C1", "C2", "C3"]}
+    problems = scan_public_tier(_warehouse(organisations=one_each), rules=RULES, facts=FACTS)
+    assert problems == [
+        "public.pub_measure_by_icb_monthly: 1 group(s) whose suppressed cells hold fewer than"
+        " 3 organisations between them, so public.pub_measure_by_region_monthly less the"
+        " published cells gives their figures together and one can read another's"
+        " (e.g. measure_code=M1, period=2024-01-01: 2 organisation(s))"
+    ]
+    enough = {"QAA": ["A1"], "QBB": ["B1", "B2"], "QCC": ["C1", "C2", "C3"]}
+    assert scan_public_tier(_warehouse(organisations=enough), rules=RULES, facts=FACTS) == []
+
+
+def test_contributors_are_unchecked_without_facts_and_wrong_facts_are_caught(tmp_path):
+    con = _warehouse()
+    # No facts: reported, never a silent pass.
+    assert scan_public_tier(con, rules=RULES) == [
+        f"public.{table}: cannot check contributing organisations, no organisation-level"
+        " facts were given to the scan"
+        for table in ("pub_measure_by_icb_monthly", "pub_measure_by_region_monthly")
+    ]
+    # Facts that are not the ones behind the tables (here: empty) explain no published cell.
+    con.execute("delete from facts.fct_measure_monthly")
+    problems = scan_public_tier(con, rules=RULES, facts=FACTS)
+    assert any("published cell(s) with counts but no organisation behind them" in p
+               for p in problems), problems  # fmt: skip
+    # A missing fact table is named.
+    problems = scan_public_tier(con, rules=RULES, facts=OrganisationFacts(schema="nowhere"))
+    assert all("cannot count contributing organisations from nowhere" in p for p in problems)
+    # Facts in another file (the internal tier beside a published public tier).
+    internal = tmp_path / "internal.duckdb"
+    with duckdb.connect(str(internal)) as other:
+        _facts(other)
+    facts = OrganisationFacts(database=internal, schema="facts")
+    assert scan_public_tier(_warehouse(), rules=RULES, facts=facts) == []
+
+
+def _spc(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    con.execute(
+        "create table public.pub_spc (level varchar, series_key varchar, icb_code varchar,"
+        " sector_code varchar, measure_code varchar, period date, numerator bigint,"
+        " denominator bigint, value double, is_suppressed boolean, centre double)"
+    )
+    con.executemany("insert into public.pub_spc values (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+
+SPC = [
+    ("region", "region", None, None, "M1", "2024-01-01", 120, 6000, 20.0, False, 20.0),
+    ("icb", "QAA", "QAA", None, "M1", "2024-01-01", None, None, None, True, None),
+    ("icb", "QBB", "QBB", None, "M1", "2024-01-01", None, None, None, True, None),
+    ("icb", "QCC", "QCC", None, "M1", "2024-01-01", 100, 5000, 20.0, False, 20.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (3, ("icb", "QCC", "QCC", None, "M1", "2024-01-01", 102, 5000, 20.4, False, 20.0)),
+        (1, ("icb", "QAA", "QAA", None, "M1", "2024-01-01", 10, 500, 20.0, False, 20.0)),
+        (0, ("country", "x", None, None, "M1", "2024-01-01", 120, 6000, 20.0, False, 20.0)),
+    ],
+    ids=["unrounded-internal-counts", "suppressed-cell-charted", "unknown-level"],
+)
+def test_public_spc_must_chart_the_published_cells(row, expected):
+    con = _warehouse()
+    _spc(con, SPC)
+    assert scan_public_tier(con, rules=RULES, facts=FACTS) == []
+    con.execute("delete from public.pub_spc")
+    con.executemany(
+        "insert into public.pub_spc values (?,?,?,?,?,?,?,?,?,?,?)",
+        [expected if i == row else r for i, r in enumerate(SPC)],
+    )
+    problems = scan_public_tier(con, rules=RULES, facts=FACTS)
+    wanted = {
+        0: "public.pub_spc: 1 row(s) at a level other than",
+        1: "public.pub_spc: 1 icb row(s) that are not a published cell",
+        3: "public.pub_spc: 1 icb row(s) that are not a published cell",
+    }[row]
+    assert any(wanted in p for p in problems), problems
 
 
 def test_identifying_columns_and_respondent_counts():
@@ -176,6 +312,11 @@ def _write_csv(path: Path, rows: list[list]) -> None:
 
 def test_files_scan_counts_injection_and_hierarchy(tmp_path):
     con = _warehouse()
+    facts_db = tmp_path / "facts" / "internal.duckdb"
+    facts_db.parent.mkdir()
+    with duckdb.connect(str(facts_db)) as other:
+        _facts(other)
+    facts = OrganisationFacts(database=facts_db, schema="facts")
     for table in ("pub_measure_by_region_monthly", "pub_measure_by_icb_monthly"):
         con.execute(f"copy public.{table} to '{tmp_path / table}.parquet' (format parquet)")
     header = ["measure_code", "label", "numerator", "denominator", "is_suppressed"]
@@ -183,7 +324,7 @@ def test_files_scan_counts_injection_and_hierarchy(tmp_path):
         tmp_path / "pub_safe.csv",
         [header, ["M1", neutralise_csv_cell("=cmd"), 10, 20, False], ["M2", "-1.5", "", "", True]],
     )
-    assert scan_csv_and_parquet(tmp_path, rules=RULES) == []
+    assert scan_csv_and_parquet(tmp_path, rules=RULES, facts=facts) == []
 
     (tmp_path / "sub").mkdir()
     _write_csv(
@@ -199,7 +340,7 @@ def test_files_scan_counts_injection_and_hierarchy(tmp_path):
         "copy public.pub_measure_by_icb_monthly"
         f" to '{tmp_path / 'pub_measure_by_icb_monthly'}.parquet' (format parquet)"
     )
-    problems = scan_csv_and_parquet(tmp_path, rules=RULES)
+    problems = scan_csv_and_parquet(tmp_path, rules=RULES, facts=facts)
     text = "\n".join(problems)
     assert "sub/pub_bad.csv.label: 2 cell(s) open to formula injection" in text
     assert "sub/pub_bad.csv.numerator: 1 cell(s) that are not numbers" in text
@@ -221,7 +362,100 @@ def test_rules_come_from_the_configuration(monkeypatch):
     assert rules_from_settings() == DisclosureRules()  # the committed configuration
     monkeypatch.setenv("SAFETY_OBS_PUBLIC_MAX_SUPPRESSED_COUNT", "9")
     monkeypatch.setenv("SAFETY_OBS_PUBLIC_ROUNDING_BASE", "10")
-    assert rules_from_settings() == DisclosureRules(max_suppressed_count=9, rounding_base=10)
+    monkeypatch.setenv("SAFETY_OBS_PUBLIC_MIN_CONTRIBUTORS", "4")
+    assert rules_from_settings() == DisclosureRules(
+        max_suppressed_count=9, rounding_base=10, min_contributors=4
+    )
     dbt_vars = load_settings().dbt_vars()
     assert dbt_vars["public_max_suppressed_count"] == 9
     assert dbt_vars["public_rounding_base"] == 10
+    assert dbt_vars["public_min_contributors"] == 4
+
+
+# The public site, as pipelines/dashboard writes it: chart points carry their month's
+# figures as data-n / data-d, data tables hold them under their column headers.
+PAGE = """<!doctype html><html><body><main>
+<h1>Falls with harm</h1><p>NHS Zedshire Integrated Care Board</p>
+<svg class="spc-chart"><circle class="pt cc" data-m="Jan 2024" data-n="{n}" data-d="6,000"/>
+<circle class="pt cc" data-m="Feb 2024" data-n="suppressed" data-d="suppressed"/></svg>
+<table><thead><tr><th>Month</th><th>Value</th><th>Numerator</th><th>Denominator</th></tr>
+</thead><tbody><tr><th>Jan 2024</th><td>20.0</td><td>{n}</td><td>6,000</td></tr>
+<tr><th>Feb 2024</th><td>–</td><td>suppressed</td><td>suppressed</td></tr></tbody></table>
+<svg><use href="#icon-cc"/><path fill="#A81001" d="M1 1"/></svg>
+{extra}</main></body></html>"""
+SITE_ORGANISATIONS = [
+    ("RZZ01", "SUNNYSIDE HOSPITALS NHS TRUST"),
+    ("A81001", "THE DENSHAM SURGERY"),
+    ("Y01957", "FOUNDATIONS"),  # one word: its code is looked for, not the word
+]
+
+
+def _site(tmp_path: Path, n: str = "120", extra: str = "") -> Path:
+    site = tmp_path / "site"
+    (site / "measures").mkdir(parents=True)
+    (site / "measures" / "FALLS.html").write_text(PAGE.format(n=n, extra=extra))
+    (site / "static").mkdir()
+    (site / "static" / "dashboard.js").write_text("var tip = document.getElementById('t');")
+    (site / ".safety-observatory-site").write_text("tier=public\n")
+    return site
+
+
+def test_a_safe_site_passes(tmp_path):
+    extra = "<p>Foundations of safety: counts of reporting organisations are not published.</p>"
+    assert (
+        scan_site(_site(tmp_path, extra=extra), rules=RULES, organisations=SITE_ORGANISATIONS) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "extra", "expected"),
+    [
+        ("3", "", "measures/FALLS.html: numerator: 2 published count(s) in 1..7"),
+        ("121", "", "numerator: 2 count(s) not a multiple of the rounding base 5"),
+        ("about 120", "", "numerator: 2 cell(s) that are neither a number nor a suppression"),
+        ("120", "<p>Sunnyside Hospitals NHS Trust</p>", "e.g. ['sunnyside hospitals nhs trust']"),
+        ("120", '<a href="RZZ01.html">x</a>', "1 organisation code(s) or name(s), e.g. ['RZZ01']"),
+        ("120", "<p>Y01957</p>", "e.g. ['Y01957']"),
+        ("120", "<p>3 organisations reported for Mar 2025</p>", "counts of organisations"),
+        ("120", '<circle class="pt" data-o="2"/>', "1 organisations_reporting figure(s) published"),
+        (
+            "120",
+            "<table><thead><tr><th>Organisations</th></tr></thead></table>",
+            "organisations would identify",
+        ),
+    ],
+    ids=[
+        "small",
+        "unrounded",
+        "not-a-number",
+        "name",
+        "code",
+        "one-word-name-code",
+        "org-count-text",
+        "org-count-attribute",
+        "org-count-column",
+    ],
+)
+def test_each_site_rule_names_its_problem(tmp_path, n, extra, expected):
+    problems = scan_site(_site(tmp_path, n, extra), rules=RULES, organisations=SITE_ORGANISATIONS)
+    assert any(expected in p for p in problems), problems
+
+
+def test_site_data_files_are_scanned_and_unreadable_files_reported(tmp_path):
+    site = _site(tmp_path)
+    data = {"measure": "FALLS", "points": [{"numerator": 120, "denominator": 6000}]}
+    (site / "data.json").write_text(json.dumps(data))
+    assert scan_site(site, rules=RULES, organisations=SITE_ORGANISATIONS) == []
+    data["points"].append({"numerator": 4, "denominator": None, "org_name": "x"})
+    (site / "data.json").write_text(json.dumps(data))
+    (site / "logo.png").write_bytes(b"\x89PNG")
+    (site / "broken.json").write_text("{")
+    problems = scan_site(site, rules=RULES, organisations=SITE_ORGANISATIONS)
+    text = "\n".join(problems)
+    assert "site/data.json: numerator: 1 published count(s) in 1..7" in text
+    assert "site/data.json: org_name would identify an organisation" in text
+    assert "site/logo.png: a .png file the site scan cannot read" in text
+    assert "site/broken.json: unreadable JSON" in text
+    assert scan_site(tmp_path / "nowhere", rules=RULES) == [
+        f"{tmp_path / 'nowhere'}: no site to scan"
+    ]

@@ -4,9 +4,11 @@ dbt models, then the disclosure rules checked cell by cell and by the scan.
 Why planted data: the sample is one ICB, so it never exercises suppression between ICBs.
 The planted month (January 2023, before the sample starts, so nothing else lands in it)
 adds two small ICBs from an extended local register and cells chosen so that every rule
-fires once: primary on a numerator and on a denominator, a secondary sector, a secondary
-ICB whose sectors then need one suppressed, a zero that stays published, and rates that
-differ once computed from rounded counts.
+fires once: primary on a numerator and on a denominator, too few contributing
+organisations (a two-trust mental-health sector, a one-home ICB, a one-hospital sector), a
+secondary sector, a secondary ICB whose sectors then need enough organisations suppressed
+between them, a zero that stays published, and rates that differ once computed from
+rounded counts. Every published cell has at least three contributing organisations.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from conftest import SAMPLES
 from pipelines.ingest.measure_returns import ingest_landing
 from pipelines.ingest.organisations import load_register
 from pipelines.publish.disclosure import (
+    OrganisationFacts,
     neutralise_csv_cell,
     scan_csv_and_parquet,
     scan_public_tier,
@@ -42,63 +45,102 @@ PUBLIC = [
 PLANTED = date(2023, 1, 1)
 SAMPLE_FOLDERS = ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"]
 
-# Two ICBs that the sample does not have, with a care home or independent provider each.
+# Two ICBs that the sample does not have: QXX with one care home, QYY with three care
+# homes and one independent hospital.
 EXTRA_REGISTER = [
     ("QXX", "TEST ICB QXX", "icb", "QXX", "2022-07-01", "", ""),
     ("QYY", "TEST ICB QYY", "icb", "QYY", "2022-07-01", "", ""),
     ("VXX01", "Care home VXX01", "care_home", "QXX", "2015-01-01", "", ""),
     ("VYY01", "Care home VYY01", "care_home", "QYY", "2015-01-01", "", ""),
+    ("VYY02", "Care home VYY02", "care_home", "QYY", "2015-01-01", "", ""),
+    ("VYY03", "Care home VYY03", "care_home", "QYY", "2015-01-01", "", ""),
     ("NYY01", "Independent hospital NYY01", "independent_provider", "QYY", "2010-01-01", "", ""),
 ]
 
 # file name -> rows (org_code, measure_code, numerator, denominator), all for 2023-01.
 PLANTED_FILES = {
     "QHM_2023-01_planted.csv": [
+        # acute, three trusts: 82 / 60001 -> 80 / 60000, published
         ("R0B", "FALLS_HARM", 40, 30000),
-        ("RTD", "FALLS_HARM", 12, 20001),  # acute: 52 / 50001 -> 50 / 50000
-        ("VNE01", "FALLS_HARM", 3, 900),  # care home: primary
-        ("NNE01", "FALLS_HARM", 9, 1000),  # independent: smallest other -> secondary
-        ("RX3", "FALLS_HARM", 20, 5000),  # mental health: published
-        ("R0B", "MAG_SULPH", 0, 6),  # small denominator, zero numerator: primary
-        ("R0B", "PU_CAT2PLUS", 0, 30000),  # zero is published, not suppressed
-        ("R0B", "NEWS2_ON_TIME", 8, 13),  # 10 / 15 -> 66.67 %, not 61.54 %
+        ("RTD", "FALLS_HARM", 12, 20001),
+        ("RR7", "FALLS_HARM", 30, 10000),
+        # care homes, three: 3 / 900, a small count -> primary
+        ("VNE01", "FALLS_HARM", 1, 300),
+        ("VNE02", "FALLS_HARM", 1, 300),
+        ("VNE03", "FALLS_HARM", 1, 300),
+        # independent, three: 9 / 1000, the smallest other sector -> secondary
+        ("NNE01", "FALLS_HARM", 3, 300),
+        ("NNE02", "FALLS_HARM", 3, 300),
+        ("NNE03", "FALLS_HARM", 3, 400),
+        # The two mental-health trusts: 19 / 5000 from two organisations -> contributors,
+        # and the care homes' 12 / 900 (the smallest other) -> secondary.
+        ("R0B", "MED_INCIDENTS_HARM", 20, 30000),
+        ("RTD", "MED_INCIDENTS_HARM", 15, 20000),
+        ("RR7", "MED_INCIDENTS_HARM", 10, 10000),
+        ("RX3", "MED_INCIDENTS_HARM", 10, 2000),
+        ("RX4", "MED_INCIDENTS_HARM", 9, 3000),
+        ("VNE01", "MED_INCIDENTS_HARM", 4, 300),
+        ("VNE02", "MED_INCIDENTS_HARM", 3, 300),
+        ("VNE03", "MED_INCIDENTS_HARM", 5, 300),
+        # small denominator, zero numerator, three trusts: primary
+        ("R0B", "MAG_SULPH", 0, 2),
+        ("RTD", "MAG_SULPH", 0, 2),
+        ("RR7", "MAG_SULPH", 0, 2),
+        # zero is published, not suppressed
+        ("R0B", "PU_CAT2PLUS", 0, 10000),
+        ("RTD", "PU_CAT2PLUS", 0, 10000),
+        ("RR7", "PU_CAT2PLUS", 0, 10000),
+        # 8 / 13 -> 10 / 15: 66.67 %, not 61.54 %
+        ("R0B", "NEWS2_ON_TIME", 3, 5),
+        ("RTD", "NEWS2_ON_TIME", 3, 4),
+        ("RR7", "NEWS2_ON_TIME", 2, 4),
     ],
-    "QXX_2023-01.csv": [("VXX01", "FALLS_HARM", 4, 800)],  # the whole ICB is small
+    # The whole ICB is one care home: not a small count, but one organisation.
+    "QXX_2023-01.csv": [("VXX01", "FALLS_HARM", 40, 8000)],
     "QYY_2023-01.csv": [
         ("VYY01", "FALLS_HARM", 10, 2000),
+        ("VYY02", "FALLS_HARM", 5, 1000),
+        ("VYY03", "FALLS_HARM", 6, 1500),
         ("NYY01", "FALLS_HARM", 20, 3000),
     ],
 }
 
-P, S = "primary", "secondary"
+P, C, S = "primary", "contributors", "secondary"
 # (keys...) -> (numerator, denominator, value, suppression_reason) for the planted month.
 EXPECTED_SECTOR = {
-    ("QHM", "acute_trust", "FALLS_HARM"): (50, 50000, 1.0, None),
+    ("QHM", "acute_trust", "FALLS_HARM"): (80, 60000, 80 * 1000 / 60000, None),
     ("QHM", "care_home", "FALLS_HARM"): (None, None, None, P),
     ("QHM", "independent_provider", "FALLS_HARM"): (None, None, None, S),
-    ("QHM", "mental_health_trust", "FALLS_HARM"): (20, 5000, 4.0, None),
-    ("QXX", "care_home", "FALLS_HARM"): (None, None, None, P),
-    # QYY is secondary at ICB level with no small sector: its smallest sector goes too.
+    ("QHM", "acute_trust", "MED_INCIDENTS_HARM"): (45, 60000, 0.75, None),
+    ("QHM", "mental_health_trust", "MED_INCIDENTS_HARM"): (None, None, None, C),
+    ("QHM", "care_home", "MED_INCIDENTS_HARM"): (None, None, None, S),
+    ("QXX", "care_home", "FALLS_HARM"): (None, None, None, C),
+    # QYY is secondary at ICB level. Its one-hospital sector is suppressed on its own,
+    # and its care homes with it: otherwise the region less QHM (QXX + QYY) less QYY's
+    # care homes would be VXX01 and NYY01 together, and each would read the other.
     ("QYY", "care_home", "FALLS_HARM"): (None, None, None, S),
-    ("QYY", "independent_provider", "FALLS_HARM"): (20, 3000, 20 * 1000 / 3000, None),
+    ("QYY", "independent_provider", "FALLS_HARM"): (None, None, None, C),
     ("QHM", "acute_trust", "MAG_SULPH"): (None, None, None, P),
     ("QHM", "acute_trust", "PU_CAT2PLUS"): (0, 30000, 0.0, None),
     ("QHM", "acute_trust", "NEWS2_ON_TIME"): (10, 15, 10 * 100 / 15, None),
 }
 EXPECTED_ICB = {
-    ("QHM", "FALLS_HARM"): (85, 56900, 85 * 1000 / 56900, None),  # 84 / 56901 unrounded
-    ("QXX", "FALLS_HARM"): (None, None, None, P),
-    ("QYY", "FALLS_HARM"): (None, None, None, S),  # 30 < 84: the smallest other ICB
+    ("QHM", "FALLS_HARM"): (95, 61900, 95 * 1000 / 61900, None),  # 94 / 61901 unrounded
+    ("QXX", "FALLS_HARM"): (None, None, None, C),
+    ("QYY", "FALLS_HARM"): (None, None, None, S),  # 41 < 94: the smallest other ICB
+    ("QHM", "MED_INCIDENTS_HARM"): (75, 65900, 75 * 1000 / 65900, None),  # 76 / 65900
     ("QHM", "MAG_SULPH"): (None, None, None, P),
     ("QHM", "PU_CAT2PLUS"): (0, 30000, 0.0, None),
     ("QHM", "NEWS2_ON_TIME"): (10, 15, 10 * 100 / 15, None),
 }
 EXPECTED_REGION = {
-    ("FALLS_HARM",): (120, 62700, 120 * 1000 / 62700, None),  # 118 / 62701 unrounded
+    ("FALLS_HARM",): (175, 77400, 175 * 1000 / 77400, None),  # 175 / 77401 unrounded
+    ("MED_INCIDENTS_HARM",): (75, 65900, 75 * 1000 / 65900, None),
     ("MAG_SULPH",): (None, None, None, P),
     ("PU_CAT2PLUS",): (0, 30000, 0.0, None),
     ("NEWS2_ON_TIME",): (10, 15, 10 * 100 / 15, None),
 }
+FACTS = OrganisationFacts(schema="marts")  # the organisation-level facts in the working file
 
 
 def _plant(landing: Path, register: Path) -> None:
@@ -178,8 +220,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         assert all(o.rows_quarantined == 0 for o in planted.values())
         # The first build is a full one whatever the vars (the tables do not exist yet);
-        # passing the same vars to both builds lets the second reuse the parse.
-        months = json.dumps({"period_start": "2023-01-01", "period_end": "2024-03-01"})
+        # passing the same vars to both builds lets the second reuse the parse. The
+        # deployment's settings go with them, as the pipeline passes them (dbt has no defaults).
+        months = json.dumps(
+            {**settings.dbt_vars(), "period_start": "2023-01-01", "period_end": "2024-03-01"}
+        )
         built = _dbt_build(
             root, settings.working_db, ["+pub_measure_by_sector_monthly"], "--vars", months
         )
@@ -278,7 +323,7 @@ def test_no_small_or_unrounded_count_anywhere(con, table):
     for numerator, denominator, suppressed, reason in rows:
         if suppressed:
             assert (numerator, denominator) == (None, None)
-            assert reason in ("primary", "secondary")
+            assert reason in ("primary", "contributors", "secondary")
         else:
             assert reason is None
             for count in (numerator, denominator):
@@ -345,9 +390,40 @@ def _text_columns(con, table: str) -> list[str]:
     ]
 
 
+def test_no_published_cell_has_fewer_than_three_contributing_organisations(con):
+    """Counted here straight from the organisation-level fact, the sample's months and the
+    planted one: every published cell has three or more organisations with figures in it,
+    and the two-trust mental-health sector is never published."""
+    levels = {
+        "pub_measure_by_region_monthly": ["measure_code", "period"],
+        "pub_measure_by_icb_monthly": ["icb_code", "measure_code", "period"],
+        "pub_measure_by_sector_monthly": ["icb_code", "sector_code", "measure_code", "period"],
+    }
+    for table, keys in levels.items():
+        on = " and ".join(f"f.{k} is not distinct from p.{k}" for k in keys)
+        rows = con.execute(
+            f"""select p.is_suppressed, p.suppression_reason, count(distinct f.org_code)
+            from public.{table} p join marts.fct_measure_monthly f on {on}
+            where f.numerator <> 0 or f.denominator <> 0
+            group by p.is_suppressed, p.suppression_reason, {", ".join(f"p.{k}" for k in keys)}"""
+        ).fetchall()
+        assert rows, table
+        assert all(n >= 3 for suppressed, _, n in rows if not suppressed), table
+        assert all(reason != "contributors" or n < 3 for _, reason, n in rows), table
+    [(published_mental_health,)] = con.execute(
+        "select count(*) from public.pub_measure_by_sector_monthly"
+        " where sector_code = 'mental_health_trust' and not is_suppressed"
+    ).fetchall()
+    assert published_mental_health == 0
+
+
 def test_scan_passes_the_real_output(con):
-    assert scan_public_tier(con, [f"public.{t}" for t in PUBLIC]) == []
-    assert scan_public_tier(con) == []  # discovery finds the same tables
+    assert scan_public_tier(con, [f"public.{t}" for t in PUBLIC], facts=FACTS) == []
+    assert scan_public_tier(con, facts=FACTS) == []  # discovery finds the same tables
+    # Without the organisation-level facts the contributors rule is unchecked: a problem.
+    unchecked = scan_public_tier(con)
+    assert len(unchecked) == len(PUBLIC)
+    assert all("cannot check contributing organisations" in p for p in unchecked)
 
 
 @pytest.mark.parametrize(
@@ -359,7 +435,7 @@ def test_scan_passes_the_real_output(con):
             "pub_measure_by_icb_monthly.numerator: 1 published count(s) in 1..7",
         ),
         (
-            "update public.pub_measure_by_region_monthly set denominator = 62701"
+            "update public.pub_measure_by_region_monthly set denominator = 77401"
             " where measure_code = 'FALLS_HARM' and period = '2023-01-01'",
             "pub_measure_by_region_monthly.denominator: 1 count(s) not a multiple",
         ),
@@ -373,16 +449,36 @@ def test_scan_passes_the_real_output(con):
             "pub_measure_by_sector_monthly: 1 group(s) with exactly one suppressed cell",
         ),
         (
-            # Unsuppress QYY's secondary sector: QYY is then the sum of its sectors.
-            "update public.pub_measure_by_sector_monthly set numerator = 10,"
-            " denominator = 2000, value = 5.0, is_suppressed = false,"
+            # Publish the two mental-health trusts' sector.
+            "update public.pub_measure_by_sector_monthly set numerator = 20,"
+            " denominator = 5000, value = 4.0, is_suppressed = false,"
+            " suppression_reason = null where sector_code = 'mental_health_trust'"
+            " and measure_code = 'MED_INCIDENTS_HARM' and period = '2023-01-01'",
+            "pub_measure_by_sector_monthly: 1 published cell(s) built from fewer than 3"
+            " organisations",
+        ),
+        (
+            # Unsuppress QYY's care homes: its one-hospital sector is then the only one
+            # suppressed under it, one organisation (with QXX's care home, through the
+            # region total less QHM).
+            "update public.pub_measure_by_sector_monthly set numerator = 20,"
+            " denominator = 4500, value = 20 * 1000 / 4500, is_suppressed = false,"
             " suppression_reason = null where icb_code = 'QYY' and sector_code = 'care_home'"
+            " and measure_code = 'FALLS_HARM' and period = '2023-01-01'",
+            "pub_measure_by_sector_monthly: 1 group(s) whose suppressed cells hold fewer"
+            " than 3 organisations",
+        ),
+        (
+            # Unsuppress both QYY sectors: QYY is then the sum of its sectors.
+            "update public.pub_measure_by_sector_monthly set numerator = 20,"
+            " denominator = 3000, value = 20 * 1000 / 3000, is_suppressed = false,"
+            " suppression_reason = null where icb_code = 'QYY'"
             " and measure_code = 'FALLS_HARM' and period = '2023-01-01'",
             "pub_measure_by_icb_monthly: 1 suppressed cell(s) whose children",
         ),
         (
             "update public.pub_measure_by_sector_monthly set numerator = 0"
-            " where suppression_reason = 'primary' and period = '2023-01-01'"
+            " where suppression_reason = 'contributors' and period = '2023-01-01'"
             " and icb_code = 'QXX'",
             "suppressed cell(s) still carry a figure",
         ),
@@ -395,15 +491,17 @@ def test_scan_passes_the_real_output(con):
         "small-count",
         "unrounded",
         "secondary-unsuppressed",
+        "contributors-unsuppressed",
+        "too-few-organisations-suppressed-together",
         "cascade-unsuppressed",
         "suppressed-as-zero",
         "org-column",
     ],
 )
 def test_scan_names_the_problem_when_a_public_table_is_tampered(scratch, tamper, expected):
-    assert scan_public_tier(scratch) == []
+    assert scan_public_tier(scratch, facts=FACTS) == []
     scratch.execute(tamper)
-    problems = scan_public_tier(scratch)
+    problems = scan_public_tier(scratch, facts=FACTS)
     assert any(expected in problem for problem in problems), problems
 
 
@@ -430,9 +528,10 @@ def _export(con, folder: Path) -> None:
                 )
 
 
-def test_scan_of_exported_files_passes_and_catches_tampering(con, tmp_path):
+def test_scan_of_exported_files_passes_and_catches_tampering(con, warehouse, tmp_path):
     _export(con, tmp_path)
-    assert scan_csv_and_parquet(tmp_path) == []
+    facts = OrganisationFacts(database=warehouse, schema="marts")
+    assert scan_csv_and_parquet(tmp_path, facts=facts) == []
 
     sector_csv = tmp_path / "csv" / "pub_measure_by_sector_monthly.csv"
     with sector_csv.open(newline="", encoding="utf-8") as handle:
@@ -449,7 +548,7 @@ def test_scan_of_exported_files_passes_and_catches_tampering(con, tmp_path):
         " from public.pub_measure_by_region_monthly)"
         f" to '{tmp_path / 'parquet' / 'pub_measure_by_region_monthly.parquet'}' (format parquet)"
     )
-    problems = scan_csv_and_parquet(tmp_path)
+    problems = scan_csv_and_parquet(tmp_path, facts=facts)
     joined = "\n".join(problems)
     assert "csv/pub_measure_by_sector_monthly.csv.numerator: 1 published count(s) in 1..7" in joined
     assert "csv/pub_measure_by_sector_monthly.csv.sector_code: 1 cell(s) open to formula" in joined

@@ -4,6 +4,7 @@ survey models only (so these tests do not depend on how the Dagster job is wired
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.organisations import load_register
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import PROJECT_ROOT, load_settings
 from pipelines.surveys.instrument import Instrument, load_instruments
 from pipelines.warehouse import connect
 
@@ -95,6 +96,9 @@ def dbt_build(working_db: Path, scratch: Path) -> subprocess.CompletedProcess:
             "+path:models/public/surveys",
             "--indirect-selection",
             "cautious",
+            # The deployment's settings, as the pipeline passes them (dbt has no defaults).
+            "--vars",
+            json.dumps(load_settings().dbt_vars()),
         ],
         env={**os.environ, "SAFETY_OBS_WORKING_DB": str(working_db)},
         capture_output=True,

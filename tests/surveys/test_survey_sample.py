@@ -117,6 +117,11 @@ def test_sample_small_groups_are_suppressed(sample_warehouse):
             " from public.pub_culture_survey_by_sector where is_suppressed",
         )
     )
-    # The independent hospital (8 respondents) and, so it cannot be derived from the ICB
-    # total, the next-smallest sector.
-    assert public == {"independent_provider": "primary", "ambulance_trust": "secondary"}
+    # The independent hospital (8 respondents); the ambulance and mental-health sectors,
+    # one trust each, are that trust's own results. Three organisations between them, so
+    # the ICB total less the published sectors gives no one's results away.
+    assert public == {
+        "independent_provider": "primary",
+        "ambulance_trust": "contributors",
+        "mental_health_trust": "contributors",
+    }

@@ -25,7 +25,7 @@ from survey_support import (
     write_wave,
 )
 
-from pipelines.publish.disclosure import scan_public_tier
+from pipelines.publish.disclosure import OrganisationFacts, scan_public_tier
 from pipelines.settings import load_settings
 from pipelines.surveys.ingest import ingest_surveys
 from pipelines.surveys.reconcile import survey_reconciliation_problems
@@ -282,9 +282,11 @@ def test_the_nine_respondent_care_home_is_suppressed_in_public_and_not_derivable
         )
     }
     assert public["care_home"] == [None, None, None, True, "primary"]
-    # Otherwise the ICB total minus the published sectors would give the care home away.
-    assert public["mental_health_trust"] == [None, None, None, True, "secondary"]
-    assert public["acute_trust"][0] == 15 and public["acute_trust"][3] is False
+    # One trust: the sector is that trust's own results.
+    assert public["mental_health_trust"] == [None, None, None, True, "contributors"]
+    # Otherwise the ICB total minus the acute trusts would be the care home and the mental
+    # health trust together, and either would read the other's results.
+    assert public["acute_trust"] == [None, None, None, True, "secondary"]
     [(icb_respondents, icb_suppressed)] = rows(
         warehouse,
         f"""
@@ -304,13 +306,14 @@ def test_the_nine_respondent_care_home_is_suppressed_in_public_and_not_derivable
 
 def test_no_public_group_can_be_derived_from_a_published_total(warehouse):
     """For every ICB, wave and domain whose total is published, the suppressed sectors are
-    none, or at least two holding at least 10 respondents between them."""
+    none, or at least two holding at least 10 respondents and 3 organisations between them."""
     groups = rows(
         warehouse,
         """
         select p.icb_code, p.wave_id, p.domain_code,
                count(*) filter (where p.is_suppressed) as suppressed,
                coalesce(sum(f.respondents) filter (where p.is_suppressed), 0) as hidden,
+               coalesce(sum(f.organisations) filter (where p.is_suppressed), 0) as orgs,
                bool_or(p.is_suppressed and p.respondents is not null) as leaked,
                bool_or(p.respondents = 0) as zero
         from public.pub_culture_survey_by_sector p
@@ -322,9 +325,13 @@ def test_no_public_group_can_be_derived_from_a_published_total(warehouse):
         """,
     )
     assert groups, "the scenario publishes ICB totals"
-    for icb, wave, domain, suppressed, hidden, leaked, zero in groups:
+    for icb, wave, domain, suppressed, hidden, orgs, leaked, zero in groups:
         assert not leaked and not zero, (icb, wave, domain)
-        assert suppressed == 0 or (suppressed >= 2 and hidden >= 10), (icb, wave, domain)
+        assert suppressed == 0 or (suppressed >= 2 and hidden >= 10 and orgs >= 3), (
+            icb,
+            wave,
+            domain,
+        )
 
 
 def test_planted_personal_data_is_nowhere_in_the_working_file(warehouse):
@@ -343,6 +350,8 @@ def test_planted_personal_data_is_nowhere_in_the_working_file(warehouse):
 def test_public_tables_pass_the_independent_disclosure_scan(warehouse):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         problems = scan_public_tier(
-            con, ["public.pub_culture_survey_by_sector", "public.pub_culture_survey_by_icb"]
+            con,
+            ["public.pub_culture_survey_by_sector", "public.pub_culture_survey_by_icb"],
+            facts=OrganisationFacts(schema="marts"),
         )
     assert problems == []

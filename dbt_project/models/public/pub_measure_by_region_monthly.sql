@@ -10,8 +10,9 @@
     )
 }}
 -- Public tier, top level: measure x month over every organisation in the warehouse.
--- Only primary suppression applies here (nothing above it to subtract from); the ICB model
--- reads this model's is_suppressed to decide its own secondary suppression.
+-- Only suppression on the cell's own figures applies here (small counts, too few
+-- contributing organisations; nothing above it to subtract from); the ICB model reads this
+-- model's is_suppressed to decide its own secondary suppression.
 with counts as (
     {{ disclosure_counts(ref('fct_measure_monthly'), ref('measure_catalogue'), ['measure_code', 'period']) }}
 ),
@@ -19,11 +20,8 @@ with counts as (
 flagged as (
     select
         counts.*,
-        case
-            when {{ disclosure_is_small('counts.numerator') }}
-                or {{ disclosure_is_small('counts.denominator') }}
-                then 'primary'
-        end as suppression_reason
+        {{ disclosure_own_reason('counts.numerator', 'counts.denominator', 'counts.contributors') }}
+            as suppression_reason
     from counts
 )
 

@@ -1,13 +1,20 @@
--- Public tier: ICB x sector x domain x survey wave. A group with fewer than
--- survey_public_min_respondents respondents is suppressed (figures null, flag set, never
--- zero). Secondary suppression, within each ICB x domain x wave: if any sector is
--- suppressed, further sectors are suppressed, smallest first, until the suppressed sectors
--- together number at least two and hold at least survey_public_min_respondents
--- respondents, so no small group can be worked out by subtracting the published sectors
--- from the published ICB total (pub_culture_survey_by_icb). Respondent counts are rounded
--- like every public count (disclosure_round: nearest public_rounding_base, halves up);
--- scores to one decimal place. Reasons use the public tier's words: primary, secondary.
+-- Public tier: ICB x sector x domain x survey wave. A group is suppressed on its own when
+-- it has fewer than survey_public_min_respondents respondents ('primary') or its
+-- respondents come from fewer than public_min_contributors organisations ('contributors':
+-- one organisation's group is its own result, and with two either can take away its own
+-- and read the other's). Figures null, flag set, never zero.
+--
+-- Secondary suppression, within each ICB x domain x wave: the published ICB total
+-- (pub_culture_survey_by_icb) minus the published sectors gives the suppressed sectors
+-- together, so if any sector is suppressed on its own, further sectors are suppressed,
+-- smallest first, until the suppressed sectors together number at least two, hold at
+-- least survey_public_min_respondents respondents and come from at least
+-- public_min_contributors organisations. Sectors suppressed on their own sort first, so
+-- the suppressed set is a prefix of that order. Respondent counts are rounded like every
+-- public count (disclosure_round: nearest public_rounding_base, halves up); scores to one
+-- decimal place. Reasons use the public tier's words: primary, contributors, secondary.
 {% set min_respondents = var('survey_public_min_respondents') %}
+{% set min_contributors = disclosure_rule('public_min_contributors') %}
 
 with cells as (
     select
@@ -16,40 +23,53 @@ with cells as (
         wave_id,
         domain_code,
         respondents,
+        organisations,
         pct_positive,
         mean_score,
-        is_suppressed or respondents < {{ min_respondents }} as is_small
+        case
+            when is_suppressed or respondents < {{ min_respondents }} then 'primary'
+            when {{ disclosure_has_few_contributors('organisations') }} then 'contributors'
+        end as own_reason
     from {{ ref('fct_culture_survey_by_sector') }}
 ),
 
 ranked as (
     select
         cells.*,
-        sum(case when is_small then 1 else 0 end) over (
+        sum(case when own_reason is not null then 1 else 0 end) over (
             partition by icb_code, wave_id, domain_code
-        ) as small_cells,
+        ) as own_cells,
         row_number() over (
-            partition by icb_code, wave_id, domain_code order by respondents, sector_code
-        ) as size_rank,
-        sum(respondents) over (
             partition by icb_code, wave_id, domain_code
-            order by respondents, sector_code
-            rows between unbounded preceding and current row
-        ) - respondents as smaller_respondents
+            order by case when own_reason is not null then 0 else 1 end, respondents, sector_code
+        ) - 1 as before,
+        coalesce(sum(respondents) over (
+            partition by icb_code, wave_id, domain_code
+            order by case when own_reason is not null then 0 else 1 end, respondents, sector_code
+            rows between unbounded preceding and 1 preceding
+        ), 0) as respondents_before,
+        coalesce(sum(organisations) over (
+            partition by icb_code, wave_id, domain_code
+            order by case when own_reason is not null then 0 else 1 end, respondents, sector_code
+            rows between unbounded preceding and 1 preceding
+        ), 0) as organisations_before
     from cells
 ),
 
--- Small cells are the smallest ones, so the suppressed set is a prefix in size order:
--- a cell is suppressed if it is small, or if the smaller cells before it (all suppressed)
--- are fewer than two or hold fewer than the threshold between them.
+-- A cell not suppressed on its own is suppressed when the cells before it (all
+-- suppressed) are fewer than two, or hold too few respondents or organisations.
 flagged as (
     select
         ranked.*,
         case
-            when is_small then 'primary'
+            when own_reason is not null then own_reason
             when
-                small_cells > 0
-                and (size_rank - 1 < 2 or smaller_respondents < {{ min_respondents }})
+                own_cells > 0
+                and (
+                    before < 2
+                    or respondents_before < {{ min_respondents }}
+                    or organisations_before < {{ min_contributors }}
+                )
                 then 'secondary'
         end as suppression_reason
     from ranked

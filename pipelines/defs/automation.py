@@ -7,7 +7,8 @@ from datetime import date
 import dagster as dg
 
 from pipelines.defs.partitions import add_months, range_tags
-from pipelines.ingest.measure_returns import logged_digest, periods_in_file
+from pipelines.ingest.files import content_digest
+from pipelines.ingest.measure_returns import periods_in_file
 from pipelines.settings import load_settings
 
 full_pipeline = dg.define_asset_job(
@@ -49,7 +50,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
         for path in _landing_files(folder) if folder and folder.exists() else []:
             rel = prefix + path.relative_to(folder).as_posix()
             try:
-                digest = logged_digest(path, settings)
+                digest = content_digest(path, folder, settings.max_file_bytes)
             except FileNotFoundError:  # archived by a run while we looked
                 continue
             present[rel] = digest

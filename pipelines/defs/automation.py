@@ -82,7 +82,8 @@ def _logged(working_db: Path, paths: list[str]) -> tuple[_Logged, _Logged]:
                 select coalesce(layout, '') like ? as is_survey, source_path, sha256,
                        status = 'loaded' as loaded
                 from raw.submission_log
-                where list_contains(?, source_path) or status = 'loaded'
+                -- a semi-join, not list_contains: landing may hold tens of thousands
+                where source_path in (select unnest(?::varchar[])) or status = 'loaded'
                 """,
                 [f"{SURVEY_LAYOUT_PREFIX}%", paths],
             ).fetchall()

@@ -61,8 +61,9 @@ bench: prepare
 test: prepare browser
 	$(PY) -m pytest -n 2 --dist loadfile
 
+# make ui PORT=3001 for another port.
 ui: prepare
-	$(PY) -m pipelines.cli ui
+	$(PY) -m pipelines.cli ui $(if $(PORT),--port $(PORT))
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -119,13 +119,61 @@ def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
         return subprocess.run([str(dbt), *args], env=env).returncode
 
 
-def run_ui(settings: Settings) -> int:
-    """``dagster dev`` for this deployment; replaces this process so Ctrl-C reaches it."""
+def run_ui(settings: Settings, *, port: int | None = None, grace_s: float = 6.0) -> int:
+    """``dagster dev`` for this deployment, stopped whole within seconds on Ctrl-C, SIGTERM
+    or SIGHUP.
+
+    Not exec'd, because that hung: a terminal's Ctrl-C reaches every process of the
+    foreground group at once, so the code server died before ``dagster dev`` began its own
+    shutdown, was restarted by it, and the new one lingered until its 45 s heartbeat ran
+    out; and ``dagster dev`` waits up to 60 s for a daemon busy with a sensor tick. Here
+    ``dagster dev`` runs in a session of its own: the first signal becomes one SIGINT to it
+    (its orderly shutdown), and whatever of that session is alive ``grace_s`` later (a
+    webserver, daemon, code server or run in progress) is killed; a second signal kills at
+    once. A run killed this way leaves the last publication whole, like any failed run.
+    """
+    import contextlib
+    import signal
+    import time
+
     dagster_home(settings)
     dagster = Path(sys.executable).parent / "dagster"
-    os.chdir(PROJECT_ROOT)
-    os.execv(str(dagster), [str(dagster), "dev", "-w", "workspace.yaml"])
-    return 0  # not reached
+    port_args = ["--port", str(port)] if port else []
+    received: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in stops
+    }
+    dev = None
+    try:
+        dev = subprocess.Popen(
+            [str(dagster), "dev", "-w", "workspace.yaml", *port_args],
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline: float | None = None
+        while True:
+            try:
+                dev.wait(timeout=0.2)
+                break  # dagster dev finished (its shutdown, or it failed on its own)
+            except subprocess.TimeoutExpired:
+                pass
+            if received and deadline is None:
+                print("Stopping Dagster (again to kill at once)...", file=sys.stderr, flush=True)
+                dev.send_signal(signal.SIGINT)
+                deadline = time.monotonic() + grace_s
+            if deadline is not None and (len(received) > 1 or time.monotonic() > deadline):
+                break
+    finally:
+        if dev is not None:
+            # The session's group: dagster dev and everything it started, if still there.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if received else dev.returncode
 
 
 def record_latest_failure() -> None:
@@ -205,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate the configuration and print it")
     demo = sub.add_parser("demo", help="run the full pipeline on the configured landing folder")
     sub.add_parser("summary", help="print where the published results are")
-    sub.add_parser("ui", help="the Dagster UI and daemon for this deployment")
+    ui = sub.add_parser("ui", help="the Dagster UI and daemon for this deployment")
+    ui.add_argument("--port", type=int, default=None, help="webserver port (default 3000)")
     dbt = sub.add_parser("dbt", help="run dbt by hand with this deployment's vars")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     backfill = sub.add_parser("backfill", help="rebuild and republish a range of months")
@@ -236,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dbt":
         return run_dbt_by_hand(settings, args.dbt_args)
     if args.command == "ui":
-        return run_ui(settings)
+        return run_ui(settings, port=args.port)
     if args.command in ("demo", "backfill"):
         first, last = (
             (args.first, args.last)

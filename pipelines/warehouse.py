@@ -219,10 +219,15 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 @contextmanager
 def working_connection(
-    path: Path, *, read_only: bool = False
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 3600.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the working file, holding the writer lock for as long as it is open."""
-    with writer_lock(path):
+    """A connection to the working file, holding the writer lock for as long as it is open.
+
+    Read-only connections take the lock too: DuckDB refuses a read-only open while another
+    process has the file open for writing. A caller that must not wait (the landing sensor)
+    passes a short ``lock_timeout_s`` and handles :class:`TimeoutError`.
+    """
+    with writer_lock(path, timeout_s=lock_timeout_s):
         con = connect(path, read_only=read_only)
         try:
             yield con

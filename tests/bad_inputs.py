@@ -32,12 +32,37 @@ def _row_case(name: str, bad_row: str, rule: str, *, submitter: str = "RTD") -> 
     return Case(f"{submitter}_{name}.csv", body.encode(), "loaded", rule, {3: rule}, loaded=1)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
+def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buf, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return buf.getvalue()
+
+
+def zip_bomb() -> bytes:
+    """50 MB of zeros in one worksheet entry: about 50 KB on disk, far over the test limit."""
+    return _zip({"xl/worksheets/sheet1.xml": b"\0" * 50_000_000})
+
+
+def zip_of_many_entries() -> bytes:
+    """10,001 empty entries (stored, short names: under the test's file size limit): cheap
+    to declare, costly to list and open; refused from the directory alone."""
+    members = {"xl/worksheets/sheet1.xml": b""} | {str(i): b"" for i in range(10_000)}
+    return _zip(members, zipfile.ZIP_STORED)
+
+
+def zip_that_lies_about_sizes() -> bytes:
+    """A workbook-shaped zip whose directory says its worksheet inflates to 100 bytes when it
+    inflates to 200,000: a reader trusting the directory would be fooled."""
+    data = bytearray(_zip({"xl/worksheets/sheet1.xml": b"\0" * 200_000}))
+    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (at := data.find(signature, start)) != -1:
+            if data[at + size_offset : at + size_offset + 4] == (200_000).to_bytes(4, "little"):
+                data[at + size_offset : at + size_offset + 4] = (100).to_bytes(4, "little")
+            start = at + 4
+    return bytes(data)
 
 
 ROW_CASES = [
@@ -125,11 +150,15 @@ FILE_CASES = [
     Case(
         "RTD_zip_without_worksheet.xlsx", _zip({"hello.txt": b"hi"}), "rejected", "unreadable_xlsx"
     ),
+    Case("RTD_zip_bomb.xlsx", zip_bomb(), "rejected", "xlsx_inflates_too_far"),
     Case(
-        "RTD_zip_bomb.xlsx",
-        _zip({"xl/worksheets/sheet1.xml": b"\0" * 50_000_000}),
+        "RTD_zip_of_many_entries.xlsx",
+        zip_of_many_entries(),
         "rejected",
         "xlsx_inflates_too_far",
+    ),
+    Case(
+        "RTD_zip_lies_about_sizes.xlsx", zip_that_lies_about_sizes(), "rejected", "unreadable_xlsx"
     ),
     Case("RTD_oversized.csv", (HEADER + GOOD * 40_000).encode(), "rejected", "oversized_file"),
     Case("RTD_unsupported_type.pdf", b"%PDF-1.4\n", "rejected", "unsupported_file_type"),

@@ -34,6 +34,10 @@ def corpus_run(tmp_path_factory):
     outside = tmp_path / "secret.csv"
     outside.write_text(HEADER + GOOD)
     os.symlink(outside, settings.landing_dir / "RTD_link_out_of_landing.csv")
+    # A link left behind when its target moved, and a link to a folder: neither is a file.
+    os.symlink(settings.landing_dir / "RTD_gone.csv", settings.landing_dir / "RTD_broken_link.csv")
+    (settings.landing_dir / "sub").mkdir()
+    os.symlink(settings.landing_dir / "sub", settings.landing_dir / "RTD_link_to_folder.csv")
     con = connect(settings.working_db)
     load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
     outcomes = {o.file_name: o for o in ingest_landing(con, settings, today=date(2025, 6, 1))}
@@ -72,8 +76,11 @@ def test_duplicates_links_and_reconciliation(corpus_run):
     assert outcomes["RTD_zz_identical_redrop.csv"].status == "duplicate"
     link = outcomes["RTD_link_out_of_landing.csv"]
     assert link.status == "rejected" and link.reason.startswith("outside_landing_folder")
+    for name in ("RTD_broken_link.csv", "RTD_link_to_folder.csv"):
+        assert outcomes[name].status == "rejected"
+        assert outcomes[name].reason.startswith("not_a_regular_file:"), outcomes[name].reason
     assert reconciliation_problems(con) == []
     good_rows = sum(c.loaded for c in CORPUS)
     assert con.execute("select count(*) from raw.measure_values").fetchone()[0] == good_rows
     logged = con.execute("select count(*) from raw.submission_log").fetchone()[0]
-    assert logged == len(CORPUS) + 2
+    assert logged == len(CORPUS) + 4

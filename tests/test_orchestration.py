@@ -9,14 +9,19 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import date, datetime
 
 import dagster as dg
 import duckdb
 
 from conftest import SAMPLES, run_full_pipeline
-from pipelines.defs.automation import landing_sensor, nightly_refresh
+from pipelines.defs.automation import BUSY, landing_sensor, nightly_refresh
+from pipelines.ingest.measure_returns import ingest_landing
+from pipelines.ingest.organisations import load_register
 from pipelines.settings import load_settings
+from pipelines.surveys.ingest import ingest_surveys
+from pipelines.warehouse import working_connection
 
 HEADER = "org_code,period,measure_code,numerator,denominator\n"
 
@@ -27,7 +32,15 @@ def evaluate(cursor: str | None = None):
     return result.run_requests, result.skip_message, result.cursor
 
 
-def test_sensor_requests_the_months_in_new_files_and_keys_on_content(settings):
+def ingest_now(settings) -> None:
+    """What the requested run's ingest step does to the working file (without the rest)."""
+    with working_connection(settings.working_db) as con:
+        load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+        ingest_landing(con, settings)
+
+
+def test_sensor_requests_the_months_in_new_files_and_keys_on_content(settings, monkeypatch):
+    monkeypatch.setenv("SAFETY_OBS_SURVEY_LANDING_DIR", "")  # measure returns only
     landing = settings.landing_dir
     (landing / "RTD_2024-03.csv").write_text(HEADER + "RTD,2024-03,FALLS_HARM,7,41000\n")
     (landing / "QHM_2024-01_gp.csv").write_text(
@@ -38,7 +51,11 @@ def test_sensor_requests_the_months_in_new_files_and_keys_on_content(settings):
     assert request.tags["dagster/asset_partition_range_end"] == "2024-03-01"
     first_key = request.run_key
 
-    requests, skip, cursor = evaluate(cursor)  # nothing new
+    requests, skip, cursor = evaluate(cursor)  # nothing new since the request
+    assert requests == [] and "no new" in skip
+
+    ingest_now(settings)  # the run: the working file now knows both files
+    requests, skip, _ = evaluate(None)  # known from the working file, not the cursor
     assert requests == [] and "no new" in skip
 
     shutil.copy(landing / "RTD_2024-03.csv", landing / "RTD_2024-03_copy.csv")
@@ -51,8 +68,9 @@ def test_sensor_requests_the_months_in_new_files_and_keys_on_content(settings):
     assert corrected.tags["dagster/asset_partition_range_end"] == "2024-05-01"
     assert corrected.run_key != first_key
 
-    # The cursor is plain JSON: what the daemon stores in DAGSTER_HOME and hands back after
-    # a restart; a fresh evaluation with it sees nothing new.
+    # The cursor is a small marker (the run key requested), plain JSON as the daemon stores
+    # it in DAGSTER_HOME and hands back after a restart: with it nothing is asked twice.
+    assert len(cursor) < 200
     assert evaluate(json.dumps(json.loads(cursor)))[0] == []
 
 
@@ -157,5 +175,82 @@ def test_sensor_also_watches_survey_exports(settings, tmp_path, monkeypatch):
     (surveys / "2025-spring" / "RTD_forms.csv").write_text("ID,Start time\n1,2025-03-01\n")
     [request], _, cursor = evaluate()
     assert request.tags["dagster/asset_partition_range_start"] <= date.today().isoformat()
-    assert "surveys/2025-spring/RTD_forms.csv" in json.loads(cursor)["files"]
     assert evaluate(cursor)[0] == []
+    # Once ingest has judged it (here: refused, the folder has no wave.yml), the working file
+    # knows it; a wave contract added beside it is not an export and starts nothing.
+    with working_connection(settings.working_db) as con:
+        load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+        [outcome] = ingest_surveys(con, load_settings(), landing_dir=surveys)
+    assert outcome.reason.startswith("no_wave_contract")
+    (surveys / "2025-spring" / "wave.yml").write_text("id: 2025-spring\n")
+    assert evaluate(None)[0] == []
+
+
+def test_after_a_run_the_sensor_knows_every_file_and_keeps_a_small_cursor(
+    settings, sample_landing, monkeypatch
+):
+    """`make demo` then `make ui`: the files the run loaded, read in place as the demo reads
+    the sample folder (returns and survey exports), start nothing; a new file still does."""
+    monkeypatch.setenv("SAFETY_OBS_ARCHIVE_PROCESSED", "false")
+    assert run_full_pipeline().success
+    assert len([p for p in sample_landing.rglob("*.csv")]) > 300  # still in landing
+
+    requests, skip, cursor = evaluate(None)
+    assert requests == [] and "no new" in skip
+    assert len(cursor or "") < 1024
+
+    # A sensor that ran before this change left every file's digest in its cursor: the
+    # first tick replaces it with the small marker.
+    legacy = json.dumps({"files": {f"f{i}.csv": "0" * 64 for i in range(500)}, "digests": []})
+    requests, _, cursor = evaluate(legacy)
+    assert requests == [] and len(cursor or "") < 1024
+
+    (sample_landing / "RTD_2025-04.csv").write_text(HEADER + "RTD,2025-04,FALLS_HARM,5,40000\n")
+    [request], _, cursor = evaluate(cursor)
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-04-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-04-01"
+    assert len(cursor) < 1024
+
+    # An identical re-drop of a loaded return, under a new name, is not new.
+    (sample_landing / "RTD_2025-04.csv").unlink()
+    shutil.copy(sample_landing / "2023-05" / "RTD_2023-04.csv", sample_landing / "RTD_again.csv")
+    assert evaluate(None)[0] == []
+
+
+HOLD_THE_WORKING_FILE = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    import duckdb
+    db = sys.argv[1]
+    fd = os.open(db + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    con = duckdb.connect(db)  # open for writing, as a run's step holds it
+    print("holding", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_sensor_skips_quickly_while_a_run_writes_the_working_file(settings, monkeypatch):
+    """DuckDB refuses a read-only open while another process writes: the tick waits a few
+    seconds for the writer lock at most, then skips, and never fails."""
+    monkeypatch.setenv("SAFETY_OBS_SURVEY_LANDING_DIR", "")  # measure returns only
+    (settings.landing_dir / "RTD_2024-03.csv").write_text(HEADER + "RTD,2024-03,FALLS_HARM,7,9\n")
+    ingest_now(settings)  # the working file exists and knows the file
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WORKING_FILE, str(settings.working_db)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        requests, skip, cursor = evaluate(None)
+        assert time.monotonic() - started < 10
+        assert requests == [] and skip == BUSY
+        assert cursor is None
+    finally:
+        holder.kill()
+        holder.wait()
+    requests, skip, _ = evaluate(None)  # the run has finished: a normal tick
+    assert requests == [] and "no new" in skip

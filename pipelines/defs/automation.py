@@ -2,13 +2,20 @@
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from pipelines.defs.partitions import add_months, range_tags
-from pipelines.ingest.measure_returns import logged_digest, periods_in_file
-from pipelines.settings import load_settings
+from pipelines.ingest.files import content_digest, landed_files
+from pipelines.ingest.measure_returns import periods_in_file
+from pipelines.settings import Settings, load_settings
+from pipelines.surveys.ingest import landed_exports
+from pipelines.surveys.store import SURVEY_LAYOUT_PREFIX
+from pipelines.warehouse import working_connection
 
 # Runs carrying this tag run one at a time (config/dagster.yaml's run queue).
 WRITES_WORKING_FILE_TAG = {"safety_observatory/writes_working_file": "true"}
@@ -23,13 +30,88 @@ full_pipeline = dg.define_asset_job(
     ),
 )
 
-# Enough to recognise an identical re-drop of any recent file; ingest catches older ones.
-_CURSOR_DIGESTS = 20_000
+# A tick waits this long at most for a run to release the working file, then tries again
+# next tick: a sensor must never hold up the daemon or fail on DuckDB's single writer.
+SENSOR_LOCK_TIMEOUT_S = 3.0
+BUSY = "a run is writing the working file; next tick"
 
 
-def _landing_files(landing):
-    candidates = (p for p in landing.rglob("*") if p.is_file() or p.is_symlink())
-    return sorted(p for p in candidates if not p.name.startswith("."))
+@dataclass
+class _Logged:
+    """What ``raw.submission_log`` says ingest has already judged in one landing folder,
+    with the same keys ingest uses, so the sensor and ingest agree on what is new."""
+
+    at_path: set[tuple[str, str]] = field(default_factory=set)  # (source_path, sha256)
+    loaded: set[str] = field(default_factory=set)  # digests a re-drop would duplicate
+
+    def knows(self, rel: str, digest: str) -> bool:
+        return (rel, digest) in self.at_path or bool(digest and digest in self.loaded)
+
+
+@dataclass(frozen=True)
+class _Folder:
+    prefix: str  # how the folder's files are named in run keys and logs
+    root: Path
+    files: list[Path]
+    measure_returns: bool
+
+
+def _watched(settings: Settings) -> list[_Folder]:
+    """The landing folders and the files in them that ingest would judge."""
+    folders = []
+    if settings.landing_dir.exists():
+        folders.append(_Folder("", settings.landing_dir, landed_files(settings.landing_dir), True))
+    surveys = settings.survey_landing_dir
+    if surveys is not None and surveys.exists():
+        folders.append(_Folder("surveys/", surveys, landed_exports(surveys), False))
+    return folders
+
+
+def _logged(working_db: Path, paths: list[str]) -> tuple[_Logged, _Logged]:
+    """(measure-return view, survey view) of the submission log, for the paths in landing.
+
+    Mirrors ingest: measure ingest matches a path against every row and a re-drop against
+    every loaded file; survey ingest only against survey rows. Takes the writer lock for a
+    few seconds at most (raises TimeoutError when a run holds it) and never creates the file.
+    """
+    measure, survey = _Logged(), _Logged()
+    if not working_db.exists():
+        return measure, survey
+    with working_connection(
+        working_db, read_only=True, lock_timeout_s=SENSOR_LOCK_TIMEOUT_S
+    ) as con:
+        try:
+            rows = con.execute(
+                """
+                select coalesce(layout, '') like ? as is_survey, source_path, sha256,
+                       status = 'loaded' as loaded
+                from raw.submission_log
+                -- a semi-join, not list_contains: landing may hold tens of thousands
+                where source_path in (select unnest(?::varchar[])) or status = 'loaded'
+                """,
+                [f"{SURVEY_LAYOUT_PREFIX}%", paths],
+            ).fetchall()
+        except duckdb.CatalogException:  # nothing ingested yet
+            return measure, survey
+    wanted = set(paths)
+    for is_survey, source_path, sha256, loaded in rows:
+        views = (measure, survey) if is_survey else (measure,)
+        for view in views:
+            if source_path in wanted:
+                view.at_path.add((source_path, sha256))
+            if loaded:
+                view.loaded.add(sha256)
+    return measure, survey
+
+
+def _cursor_marker(cursor: str | None) -> str | None:
+    """The run key last requested, from the cursor; anything else (an older, larger cursor
+    format) is dropped."""
+    try:
+        value = json.loads(cursor) if cursor else None
+    except ValueError:
+        return None
+    return value.get("requested") if isinstance(value, dict) else None
 
 
 @dg.sensor(
@@ -40,39 +122,55 @@ def _landing_files(landing):
 )
 def landing_sensor(context: dg.SensorEvaluationContext):
     """Keyed on content: a corrected file under an old name is new, an identical re-drop
-    under any name is not. The cursor (kept in DAGSTER_HOME) survives restarts."""
+    under any name is not.
+
+    What has been seen lives in the working file (``raw.submission_log``: path, SHA-256,
+    status), not in the cursor, so files loaded by ``make demo``, the CLI or any run are known
+    to the sensor, and the sensor's state cannot drift from ingest's. The cursor holds only
+    the key of the run last requested, so a tick before that run has ingested does not ask
+    again.
+    """
     settings = load_settings()
-    cursor = json.loads(context.cursor) if context.cursor else {"files": {}, "digests": []}
-    files: dict[str, str] = cursor["files"]
-    digests: list[str] = cursor["digests"]
-    known = set(digests)
+    folders = _watched(settings)
+    paths = sorted(
+        {f.relative_to(folder.root).as_posix() for folder in folders for f in folder.files}
+    )
+    try:
+        measure_log, survey_log = _logged(settings.working_db, paths)
+    except TimeoutError:
+        return dg.SkipReason(BUSY)
+    except duckdb.Error as error:  # e.g. a writer that did not take the lock
+        return dg.SkipReason(f"cannot read the working file ({type(error).__name__}); next tick")
     new: list[tuple[str, str, set[date]]] = []
-    present: dict[str, str] = {}
-    watched = [("", settings.landing_dir, True), ("surveys/", settings.survey_landing_dir, False)]
-    for prefix, folder, measure_returns in watched:
-        for path in _landing_files(folder) if folder and folder.exists() else []:
-            rel = prefix + path.relative_to(folder).as_posix()
+    for folder in folders:
+        log = measure_log if folder.measure_returns else survey_log
+        for path in folder.files:
+            rel = path.relative_to(folder.root).as_posix()
             try:
-                digest = logged_digest(path, settings)
+                digest = content_digest(path, folder.root, settings.max_file_bytes)
             except FileNotFoundError:  # archived by a run while we looked
                 continue
-            present[rel] = digest
-            if files.get(rel) == digest or (digest and digest in known):
+            except OSError as error:  # not readable now (permissions): not new until it is
+                context.log.warning(f"cannot read {folder.prefix}{rel}: {error.strerror}")
+                continue
+            if log.knows(rel, digest):
                 continue
             # Survey exports carry no reporting month: the run covers the latest month.
-            months = periods_in_file(path, settings) if measure_returns else set()
-            new.append((rel, digest, months))
-    cursor = {
-        "files": present,
-        "digests": [*digests, *(d for _, d, _ in new if d and d not in known)][-_CURSOR_DIGESTS:],
-    }
-    context.update_cursor(json.dumps(cursor))
+            months = periods_in_file(path, settings) if folder.measure_returns else set()
+            new.append((folder.prefix + rel, digest, months))
     if not new:
+        context.update_cursor(None)
         return dg.SkipReason("no new or changed files in landing")
+    run_key = hashlib.sha256("|".join(sorted(f"{r}:{d}" for r, d, _ in new)).encode()).hexdigest()
+    if run_key == _cursor_marker(context.cursor):
+        return dg.SkipReason(
+            f"no new or changed files since the last request: {len(new)} files wait for "
+            f"run key {run_key[:12]}"
+        )
+    context.update_cursor(json.dumps({"requested": run_key}))
     months = set().union(*(p for _, _, p in new))
     if not months:  # surveys or unreadable files only: a run still ingests or logs them
         months = {add_months(date.today().replace(day=1), -1)}
-    run_key = hashlib.sha256("|".join(sorted(f"{r}:{d}" for r, d, _ in new)).encode()).hexdigest()
     context.log.info(f"{len(new)} new files covering {min(months)}..{max(months)}")
     return dg.RunRequest(run_key=run_key, tags=range_tags(min(months), max(months)))
 

@@ -10,7 +10,6 @@ raw with ``superseded_by`` set.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pipelines.ingest.contracts import (
     match_contract,
 )
 from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.files import content_digest, landed_files, screen, sha256_of
 from pipelines.ingest.normalise import clean_code, is_blank, parse_count, parse_period
 from pipelines.ingest.organisations import region_label
 from pipelines.ingest.reading import read_table
@@ -48,10 +48,6 @@ class SubmissionOutcome:
     rows_quarantined: int
     periods: tuple[date, ...]
     reason: str | None = None
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def submitter_from_name(file_name: str) -> str | None:
@@ -230,39 +226,11 @@ class _Arrival:
         }
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,()&'+\-]*$")
-
-
-def file_name_problem(path: Path, landing_dir: Path) -> FileRejected | None:
-    """Names that could be read as paths, and links that lead out of the landing folder."""
-    name = path.name
-    if not _SAFE_NAME.match(name) or ".." in name:
-        return FileRejected(
-            repr(name)[1:-1],
-            "unsafe_file_name",
-            "file names may hold letters, digits, spaces and _ . , ( ) & ' + - only, "
-            "and no '..' (no path parts)",
-        )
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(landing_dir.resolve()):
-            return FileRejected(name, "outside_landing_folder", "a link to a file outside landing")
-    return None
-
-
 def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, settings: Settings):
-    problem = file_name_problem(path, settings.landing_dir)
-    if problem is not None:
-        arrival = _Arrival(path, source_path, 0, rejection=problem)
-        return arrival
-    arrival = _Arrival(path, source_path, path.stat().st_size)
-    if arrival.size > settings.max_file_bytes:
-        # Never read an oversized file into memory, not even to hash it.
-        arrival.rejection = FileRejected(
-            path.name,
-            "oversized_file",
-            f"{arrival.size} bytes exceeds the limit of {settings.max_file_bytes}",
-        )
+    # The shared file rules (pipelines.ingest.files) first: a file they refuse is never read.
+    screening = screen(path, settings.landing_dir, settings.max_file_bytes)
+    arrival = _Arrival(path, source_path, screening.size, rejection=screening.rejection)
+    if arrival.rejection is not None:
         return arrival
     data = path.read_bytes()
     arrival.digest = sha256_of(data)
@@ -427,28 +395,18 @@ _ZERO = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
 BATCH_ROWS = 500_000
 
 
-def logged_digest(path: Path, settings: Settings) -> str:
-    """The SHA-256 the submission log holds for this file: empty for files refused unread
-    (unsafe names, links out of landing, oversized), which are never opened."""
-    if file_name_problem(path, settings.landing_dir) is not None:
-        return ""
-    if path.stat().st_size > settings.max_file_bytes:
-        return ""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def pending_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple[Path, str]]:
     """Files under the landing folder not yet processed at this path with this content, in
     the order they must be applied: by folder, then name (a later file wins)."""
     seen = set(con.execute("select source_path, sha256 from raw.submission_log").fetchall())
     seen_paths = {p for p, _ in seen}
     landing = settings.landing_dir
-    candidates = (p for p in landing.rglob("*") if p.is_file() or p.is_symlink())
     pending = []
-    for path in sorted(p for p in candidates if not p.name.startswith(".")):
+    for path in landed_files(landing):
         rel = path.relative_to(landing).as_posix()
-        if rel in seen_paths and (rel, logged_digest(path, settings)) in seen:
+        if rel in seen_paths and (
+            (rel, content_digest(path, landing, settings.max_file_bytes)) in seen
+        ):
             continue
         pending.append((path, rel))
     return pending
@@ -549,10 +507,7 @@ def periods_in_file(path: Path, settings: Settings) -> set[date]:
 
     A file that cannot be read yields no months; ingest will log why.
     """
-    if (
-        file_name_problem(path, settings.landing_dir)
-        or path.stat().st_size > settings.max_file_bytes
-    ):
+    if screen(path, settings.landing_dir, settings.max_file_bytes).rejection is not None:
         return set()
     try:
         suffix = path.suffix.lower()

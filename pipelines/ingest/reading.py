@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from dataclasses import dataclass
 
 import fastexcel
 import polars as pl
 
 from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.files import check_xlsx_container
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF_ROWS = 30
@@ -100,27 +100,9 @@ def read_csv_table(data: bytes, file_name: str) -> RawTable:
     return RawTable(head=head, text=text)
 
 
-def check_xlsx_container(data: bytes, file_name: str, max_inflated_bytes: int) -> None:
-    """XLSX is a zip: refuse one that is not, or that would inflate past the limit (a zip
-    bomb), judged from the central directory before anything is decompressed."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise FileRejected(file_name, "unreadable_xlsx", f"not a valid XLSX (zip): {exc}") from exc
-    inflated = sum(member.file_size for member in members)
-    if inflated > max_inflated_bytes:
-        raise FileRejected(
-            file_name,
-            "xlsx_inflates_too_far",
-            f"declares {inflated} bytes uncompressed, over the limit of {max_inflated_bytes}",
-        )
-    if not any(m.filename.startswith("xl/worksheets/") for m in members):
-        raise FileRejected(file_name, "unreadable_xlsx", "zip holds no Excel worksheet")
-
-
 def read_xlsx_table(data: bytes, file_name: str, max_inflated_bytes: int) -> RawTable:
-    """The first sheet, every cell as text (dates arrive as Excel serial numbers)."""
+    """The first sheet, every cell as text (dates arrive as Excel serial numbers); the zip is
+    judged first by the shared container rule (zip bombs, lying sizes)."""
     check_xlsx_container(data, file_name, max_inflated_bytes)
     try:
         sheet = (

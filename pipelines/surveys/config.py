@@ -1,4 +1,5 @@
-"""Where survey exports land and how big an XLSX may expand: from the one settings object."""
+"""Where survey exports land: from the one settings object. (How big an export or its XLSX
+zip may be is a file rule shared with measure returns: ``pipelines.ingest.files``.)"""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ def survey_landing_dir() -> Path | None:
     """Folder of survey waves: one sub-folder per wave with its ``wave.yml`` and exports
     (None: this deployment takes no surveys)."""
     return load_settings().survey_landing_dir
-
-
-def max_unzipped_bytes() -> int:
-    """An XLSX is a zip: refuse any whose entries would expand beyond this (zip bombs)."""
-    return load_settings().max_xlsx_inflated_bytes
 
 
 # Environment variables behind the two settings (tests set them).

@@ -7,6 +7,10 @@ with a reason or with every response loaded or quarantined, so
 whole file back; an identical file dropped again is logged as a duplicate and changes
 nothing. Names, e-mail addresses, IP addresses and free-text answers are dropped while the
 file is read (:mod:`pipelines.surveys.responses`) and never stored.
+
+Before anything else an export passes the same file rules as a measure return
+(:mod:`pipelines.ingest.files`: unsafe names, links out of the landing folder, oversized
+files, zip bombs), refused with the same rule names and reasons.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.measure_returns import sha256_of
+from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
 from pipelines.ingest.rules import Rule
 from pipelines.settings import Settings
-from pipelines.surveys.config import max_unzipped_bytes, survey_landing_dir
+from pipelines.surveys.config import survey_landing_dir
 from pipelines.surveys.grid import read_grid
 from pipelines.surveys.instrument import load_instruments
 from pipelines.surveys.layouts import detect_layout
@@ -83,8 +87,14 @@ def survey_organisations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
+def landed_exports(landing_dir: Path) -> list[Path]:
+    """The files under the survey landing folder that are exports to judge (every file but
+    the wave contracts), in path order; links included, so a link out is logged as refused."""
+    return landed_files(landing_dir, ignore=WAVE_FILE_NAMES)
+
+
 def pending_survey_files(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path
+    con: duckdb.DuckDBPyConnection, landing_dir: Path, max_file_bytes: int
 ) -> list[tuple[Path, str]]:
     """Exports under ``landing_dir`` not yet processed at this path with this content, in
     path order (a later export of the same response supersedes an earlier one)."""
@@ -96,11 +106,11 @@ def pending_survey_files(
     )
     seen_paths = {path for path, _ in seen}
     pending = []
-    for path in sorted(p for p in landing_dir.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.name in WAVE_FILE_NAMES:
-            continue
+    for path in landed_exports(landing_dir):
         relative = path.relative_to(landing_dir).as_posix()
-        if relative in seen_paths and (relative, sha256_of(path.read_bytes())) in seen:
+        if relative in seen_paths and (
+            (relative, content_digest(path, landing_dir, max_file_bytes)) in seen
+        ):
             continue
         pending.append((path, relative))
     return pending
@@ -108,18 +118,15 @@ def pending_survey_files(
 
 def _read(
     path: Path,
+    screening: Screening,
     wave: Wave | WaveContractError | None,
     organisations: pl.DataFrame,
     settings: Settings,
 ) -> tuple[bytes, TypedExport]:
     """(file bytes, typed export); raises FileRejected for anything wrong with the file."""
     name = path.name
-    size = path.stat().st_size
-    if size > settings.max_file_bytes:
-        # Never read an oversized file into memory, not even to hash it.
-        raise FileRejected(
-            name, "oversized_file", f"{size} bytes exceeds the limit of {settings.max_file_bytes}"
-        )
+    if screening.rejection is not None:  # the shared file rules: never read
+        raise screening.rejection
     if wave is None:
         raise FileRejected(name, "no_wave_contract", "no wave.yml in its folder or above it")
     if isinstance(wave, WaveContractError):
@@ -133,7 +140,7 @@ def _read(
             f"'{submitter}' is not in the organisation register",
         )
     data = path.read_bytes()
-    grid = read_grid(data, name, max_unzipped_bytes=max_unzipped_bytes())
+    grid = read_grid(data, name, max_unzipped_bytes=settings.max_xlsx_inflated_bytes)
     layout = detect_layout(grid, name)
     typed = type_export(
         grid, layout, file_name=name, wave=wave, submitter=submitter, organisations=organisations
@@ -166,6 +173,8 @@ def ingest_surveys(
 ) -> list[SurveyOutcome]:
     """Ingest every pending export under the survey landing folder (or the given files)."""
     landing = landing_dir or survey_landing_dir()
+    if landing is None and files is not None:
+        raise ValueError("survey files are judged against their landing folder: give landing_dir")
     ensure_survey_tables(con)
     instruments = load_instruments()
     present = landing is not None and landing.exists()
@@ -193,12 +202,13 @@ def ingest_surveys(
     if files is not None:
         todo = list(files)
     else:
-        todo = pending_survey_files(con, landing) if present else []
+        todo = pending_survey_files(con, landing, settings.max_file_bytes) if present else []
     return [
         _ingest_one(
             con,
             path,
             source_path,
+            landing,
             wave_for(path, landing, waves),
             organisations,
             rules,
@@ -215,6 +225,7 @@ def _ingest_one(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     source_path: str,
+    landing: Path,
     wave: Wave | WaveContractError | None,
     organisations: pl.DataFrame,
     rules: list[Rule],
@@ -225,11 +236,12 @@ def _ingest_one(
     run_id: str | None,
 ) -> SurveyOutcome:
     name = path.name
+    screening = screen(path, landing, settings.max_file_bytes)
     base = {
         "file_name": name,
         "source_path": source_path,
         "submitter_code": submitter_from_name(name),
-        "size_bytes": path.stat().st_size,
+        "size_bytes": screening.size,
         "received_at": now,
         "run_id": run_id,
     }
@@ -238,7 +250,7 @@ def _ingest_one(
     typed: TypedExport | None = None
     rejection: FileRejected | None = None
     try:
-        data, typed = _read(path, wave, organisations, settings)
+        data, typed = _read(path, screening, wave, organisations, settings)
     except FileRejected as error:
         rejection = error
     except Exception as error:  # no export may stop the run (DESIGN §11)
@@ -246,9 +258,12 @@ def _ingest_one(
         rejection = FileRejected(
             name, "unreadable_export", f"{type(error).__name__} while reading the export"
         )
-    digest = ""
-    if rejection is None or rejection.rule != "oversized_file":
-        digest = sha256_of(data if data is not None else path.read_bytes())
+    digest = ""  # files the shared rules refuse are never opened, not even to hash them
+    if screening.rejection is None:
+        if data is not None:
+            digest = sha256_of(data)
+        else:
+            digest = content_digest(path, landing, settings.max_file_bytes)
     base["sha256"] = digest
     earlier = known.get(digest) if digest else None
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from bad_inputs import zip_that_lies_about_sizes
 from survey_support import (
     WAVE_ID,
     every_cell,
@@ -21,6 +22,7 @@ from survey_support import (
     write_wave,
 )
 
+from pipelines.settings import load_settings
 from pipelines.surveys.config import MAX_UNZIPPED_ENV
 from pipelines.surveys.ingest import ingest_surveys
 from pipelines.surveys.reconcile import survey_reconciliation_problems
@@ -170,26 +172,14 @@ def _zip_bomb(expanded_bytes: int) -> bytes:
     return buffer.getvalue()
 
 
-def _lying_zip() -> bytes:
-    """A zip whose directory claims an entry is far smaller than it inflates to."""
-    data = bytearray(_zip_bomb(200_000))
-    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
-        start = 0
-        while (at := data.find(signature, start)) != -1:
-            if data[at + size_offset : at + size_offset + 4] == (200_000).to_bytes(4, "little"):
-                data[at + size_offset : at + size_offset + 4] = (100).to_bytes(4, "little")
-            start = at + 4
-    return bytes(data)
-
-
 @pytest.mark.parametrize(
     ("name", "body", "rule"),
     [
         ("RTD_empty.csv", b"", "empty_file"),
         ("RTD_wrong_layout.csv", b"org_code,period,measure_code\nRTD,2024-03,X\n", "wrong_layout"),
         ("RTD_headerless.csv", b"1,2024-03-05,jo@example.org,Agree\n", "wrong_layout"),
-        ("RTD_bomb.xlsx", _zip_bomb(3_000_000), "zip_bomb"),
-        ("RTD_lying.xlsx", _lying_zip(), "unreadable_xlsx"),
+        ("RTD_bomb.xlsx", _zip_bomb(3_000_000), "xlsx_inflates_too_far"),
+        ("RTD_lying.xlsx", zip_that_lies_about_sizes(), "unreadable_xlsx"),
         ("RTD_not_a_zip.xlsx", b"PK\x03\x04notreally", "unreadable_xlsx"),
         ("RTD_export.pdf", b"%PDF-1.4", "unsupported_file_type"),
         ("ZZZ_export.csv", b"ID,Start time,Completion time\n1,x,y\n", "unknown_submitter"),
@@ -199,6 +189,7 @@ def test_bad_files_are_rejected_whole_and_the_run_goes_on(
     con, settings, landing, wave, monkeypatch, name, body, rule
 ):
     monkeypatch.setenv(MAX_UNZIPPED_ENV, str(1_000_000))
+    settings = load_settings()
     (wave / name).write_bytes(body)
     good = survey_exports.qualtrics(instrument(), people(2), spec())
     (wave / "RTF_good.csv").write_bytes(good)

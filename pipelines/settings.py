@@ -202,6 +202,12 @@ class Settings(BaseSettings):
     max_xlsx_inflated_bytes: int = Field(
         500 * 1024 * 1024, ge=1, description="An XLSX that unzips beyond this is refused."
     )
+    settle_seconds: float = Field(
+        30,
+        ge=0,
+        description="A landed file is taken only once it has not been written for this many "
+        "seconds (a file still being written is left for a later run).",
+    )
     # -- schedule -------------------------------------------------------------------------
     nightly_cron: str = Field("30 2 * * *", description="When the nightly refresh runs.")
     timezone: str = Field("Europe/London", description="Time zone of the schedule.")

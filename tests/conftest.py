@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -10,6 +11,11 @@ import dagster as dg
 import pytest
 
 from pipelines.settings import PROJECT_ROOT, Settings, load_settings
+
+# Tests write a file and ingest it at once: nothing waits for files to settle unless a test
+# sets its own interval (tests/test_ingest_reading.py). In os.environ, so the subprocess runs
+# some tests start inherit it.
+os.environ.setdefault("SAFETY_OBS_SETTLE_SECONDS", "0")
 
 SAMPLES = PROJECT_ROOT / "data_samples"
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -60,10 +60,12 @@ def _watched(settings: Settings) -> list[_Folder]:
     """The landing folders and the files in them that ingest would judge."""
     folders = []
     if settings.landing_dir.exists():
-        folders.append(_Folder("", settings.landing_dir, landed_files(settings.landing_dir), True))
+        files = landed_files(settings.landing_dir, settle_seconds=settings.settle_seconds)
+        folders.append(_Folder("", settings.landing_dir, files, True))
     surveys = settings.survey_landing_dir
     if surveys is not None and surveys.exists():
-        folders.append(_Folder("surveys/", surveys, landed_exports(surveys), False))
+        exports = landed_exports(surveys, settle_seconds=settings.settle_seconds)
+        folders.append(_Folder("surveys/", surveys, exports, False))
     return folders
 
 
@@ -112,6 +114,15 @@ def _cursor_marker(cursor: str | None) -> str | None:
     except ValueError:
         return None
     return value.get("requested") if isinstance(value, dict) else None
+
+
+def months_to_request(claimed: set[date], catalogue_start: date, today: date) -> set[date]:
+    """The months a run may be asked for: those the files carry inside the partitioned
+    window (catalogue start to the current month). Rows for 1900-01 or 2099-12 are
+    quarantined by ingest; asking for their partitions would fail the launch, before
+    ingest, and take every other file of the batch with it."""
+    current = today.replace(day=1)
+    return {m.replace(day=1) for m in claimed if catalogue_start <= m.replace(day=1) <= current}
 
 
 @dg.sensor(
@@ -168,9 +179,16 @@ def landing_sensor(context: dg.SensorEvaluationContext):
             f"run key {run_key[:12]}"
         )
     context.update_cursor(json.dumps({"requested": run_key}))
-    months = set().union(*(p for _, _, p in new))
-    if not months:  # surveys or unreadable files only: a run still ingests or logs them
-        months = {add_months(date.today().replace(day=1), -1)}
+    claimed = set().union(*(p for _, _, p in new))
+    months = months_to_request(claimed, settings.catalogue_start, date.today())
+    if claimed - months:
+        context.log.info(
+            f"{len(claimed - months)} months the files claim are outside the catalogue "
+            f"window {settings.catalogue_start:%Y-%m}..{date.today():%Y-%m}; ingest "
+            "quarantines their rows, the run does not ask for them"
+        )
+    if not months:  # surveys, unreadable files or no month in the window: still ingest them
+        months = {max(add_months(date.today().replace(day=1), -1), settings.catalogue_start)}
     context.log.info(f"{len(new)} new files covering {min(months)}..{max(months)}")
     return dg.RunRequest(run_key=run_key, tags=range_tags(min(months), max(months)))
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import stat
+import time
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -29,7 +30,13 @@ from pathlib import Path
 
 from pipelines.ingest.errors import FileRejected
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,()&'+\-]*$")
+# Besides letters and digits (any script: "Hôpital_2024-03.csv" is a fine name), only these.
+_NAME_PUNCTUATION = frozenset(" _.,()&'+-")
+# Names of files that are not (yet) files to ingest: a transfer in progress that is renamed
+# when complete (``.part``, ``.tmp``, ``.crdownload``), and the lock file Excel keeps beside an
+# open workbook (``~$name.xlsx``).
+IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload")
+IN_PROGRESS_PREFIXES = ("~$",)
 # More entries than any real workbook has: a directory of millions of empty entries costs
 # memory and time without ever declaring many bytes.
 MAX_ZIP_ENTRIES = 10_000
@@ -50,19 +57,32 @@ class Screening:
 
 def file_name_problem(path: Path, landing_dir: Path) -> FileRejected | None:
     """Names that could be read as paths, and links that lead out of the landing folder."""
-    name = path.name
-    if not _SAFE_NAME.match(name) or ".." in name:
+    name = unicodedata.normalize("NFC", path.name)
+    if not _safe_name(name):
         return FileRejected(
             repr(name)[1:-1],
             "unsafe_file_name",
-            "file names may hold letters, digits, spaces and _ . , ( ) & ' + - only, "
-            "and no '..' (no path parts)",
+            "file names may hold letters (accented letters too), digits, spaces and "
+            "_ . , ( ) & ' + - only, start with a letter or digit, and hold no '..' "
+            "(no path parts)",
         )
     if path.is_symlink():
         target = path.resolve()
         if not target.is_relative_to(landing_dir.resolve()):
             return FileRejected(name, "outside_landing_folder", "a link to a file outside landing")
     return None
+
+
+def _safe_name(name: str) -> bool:
+    """Letters and digits of any script are safe; control and invisible formatting
+    characters (which can hide an extension, e.g. a right-to-left override), path
+    separators and '..' are not."""
+    return (
+        bool(name)
+        and name[0].isalnum()
+        and ".." not in name
+        and all(c.isalnum() or c in _NAME_PUNCTUATION for c in name)
+    )
 
 
 def screen(path: Path, landing_dir: Path, max_file_bytes: int) -> Screening:
@@ -109,14 +129,70 @@ def content_digest(path: Path, landing_dir: Path, max_file_bytes: int) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def landed_files(folder: Path, *, ignore: Iterable[str] = ()) -> list[Path]:
+def in_progress_name(name: str) -> bool:
+    """A name that says the file is not finished: hidden (``.DS_Store``, an rsync or SFTP
+    temporary), a ``.part``/``.tmp`` transfer or an Excel lock file ``~$...``."""
+    lowered = name.lower()
+    return (
+        name.startswith(".")
+        or lowered.endswith(IN_PROGRESS_SUFFIXES)
+        or name.startswith(IN_PROGRESS_PREFIXES)
+    )
+
+
+def settled(path: Path, settle_seconds: float, now: float | None = None) -> bool:
+    """Whether nothing has written ``path`` for ``settle_seconds``: its modification time
+    (which every write moves, and with it the size) is at least that old.
+
+    A writer still copying a file keeps moving its modification time, so a file is taken only
+    once it has been quiet for the interval. A modification time in the future (a sender's
+    clock, a timestamp preserved from another machine) says nothing about writing now: such
+    a file is taken, and the check after reading (:func:`file_state`) still catches a write
+    during the read. The link itself is judged, never its target, so a broken link is still
+    listed (and refused).
+    """
+    if settle_seconds <= 0:
+        return True
+    now = time.time() if now is None else now
+    try:
+        modified = path.lstat().st_mtime
+    except OSError:  # gone while we looked: the next listing will not show it
+        return False
+    age = now - modified
+    return age >= settle_seconds or age < -1
+
+
+def file_state(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of the file ``path`` leads to, or None if it cannot
+    be stat'ed: compared before and after reading, a difference means a writer was busy."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def landed_files(
+    folder: Path,
+    *,
+    ignore: Iterable[str] = (),
+    settle_seconds: float = 0,
+    now: float | None = None,
+) -> list[Path]:
     """Every file under ``folder`` that ingest must judge, in the order it is applied (by
     folder, then name). Links are included, even broken ones, so that a link out of landing
-    is logged as refused rather than silently followed or skipped; hidden files (a transfer
-    in progress, ``.DS_Store``) and the names in ``ignore`` are not files to ingest."""
+    is logged as refused rather than silently followed or skipped; hidden files, transfers
+    in progress and Excel lock files (:func:`in_progress_name`), the names in ``ignore``, and
+    files written less than ``settle_seconds`` ago (:func:`settled`) are not files to ingest
+    yet. Ingest and the landing sensor both list through here, so neither takes a file the
+    other would leave."""
     skip = set(ignore)
     candidates = (p for p in folder.rglob("*") if p.is_symlink() or p.is_file())
-    return sorted(p for p in candidates if not p.name.startswith(".") and p.name not in skip)
+    return sorted(
+        p
+        for p in candidates
+        if not in_progress_name(p.name) and p.name not in skip and settled(p, settle_seconds, now)
+    )
 
 
 def check_xlsx_container(data: bytes, file_name: str, max_inflated_bytes: int) -> None:

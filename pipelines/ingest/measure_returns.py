@@ -10,6 +10,7 @@ raw with ``superseded_by`` set.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,14 +28,15 @@ from pipelines.ingest.contracts import (
     match_contract,
 )
 from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.files import content_digest, landed_files, screen, sha256_of
+from pipelines.ingest.files import content_digest, file_state, landed_files, screen, sha256_of
 from pipelines.ingest.normalise import clean_code, is_blank, parse_count, parse_period
 from pipelines.ingest.organisations import region_label
-from pipelines.ingest.reading import read_table
+from pipelines.ingest.reading import RawTable, read_tables
 from pipelines.ingest.rules import apply_rules, measure_row_rules
 from pipelines.settings import Settings
 
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,8 @@ def read_measure_file(
     (``apply_rules``), because validation has a fixed cost per call.
     """
     suffix = Path(file_name).suffix.lower()
-    table = read_table(data, file_name, suffix, settings.max_xlsx_inflated_bytes)
-    match, problems = match_contract(table.head, suffix)
-    if match is None:
-        headers = [h for h in (table.head[0] if table.head else []) if h]
-        raise FileRejected(
-            file_name, "wrong_layout", f"headers {headers} match no contract: {'; '.join(problems)}"
-        )
+    tables = read_tables(data, file_name, suffix, settings.max_xlsx_inflated_bytes)
+    table, match = choose_table(tables, suffix, file_name)
     long = _to_long(table.read_below(match.header_row, file_name), match)
     if long.height == 0:
         raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
@@ -151,6 +148,33 @@ def read_measure_file(
         .sort("source_line", "raw_measure_code")
     )
     return typed, match.contract.name
+
+
+def choose_table(
+    tables: list[RawTable], suffix: str, file_name: str
+) -> tuple[RawTable, ContractMatch]:
+    """The first table (a CSV's only one, or a workbook's worksheets in order) whose header
+    a source contract reads, so an instructions sheet in front of the data is passed over.
+
+    None matching is ``wrong_layout``, naming how each table was read (the CSV's separator,
+    each sheet's name) and its first row, so the provider sees what was found where.
+    """
+    found = []
+    problems: list[str] = []
+    for table in tables:
+        match, problems = match_contract(table.head, suffix)
+        if match is not None:
+            return table, match
+        headers = [h for h in (table.head[0] if table.head else []) if h]
+        found.append(f"{table.describe()} starts {headers}")
+    if len(tables) == 1 and tables[0].sheet is None and tables[0].delimiter == ",":
+        headers = [h for h in (tables[0].head[0] if tables[0].head else []) if h]
+        detail = f"headers {headers} match no contract: {'; '.join(problems)}"
+    elif len(tables) == 1:
+        detail = f"headers read as {found[0]} match no contract: {'; '.join(problems)}"
+    else:
+        detail = f"no worksheet holds a header a contract reads ({'; '.join(found)})"
+    raise FileRejected(file_name, "wrong_layout", detail)
 
 
 def _to_long(body: pl.DataFrame, match: ContractMatch) -> pl.DataFrame:
@@ -226,13 +250,37 @@ class _Arrival:
         }
 
 
-def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, settings: Settings):
+def unreadable(file_name: str, error: BaseException) -> FileRejected:
+    """A failure no file rule foresaw, as the file's rejection: the exception's type and
+    first line name it for the provider's contact; the traceback goes to the run log."""
+    message = (str(error).strip().splitlines() or [""])[0][:300]
+    detail = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return FileRejected(file_name, "unreadable_file", f"could not be read ({detail})")
+
+
+def _read_arrival(
+    path: Path, source_path: str, organisations: pl.DataFrame, settings: Settings
+) -> _Arrival | None:
+    """Read and type one file, or say why it is refused; None when it changed while being
+    read (a writer is still at it): it is left in landing, unlogged, for a later run.
+
+    Any exception at all, not only a file rule, refuses this file alone (``unreadable_file``,
+    traceback logged): a reader's bug on one hostile file must not stop the other files.
+    """
     # The shared file rules (pipelines.ingest.files) first: a file they refuse is never read.
     screening = screen(path, settings.landing_dir, settings.max_file_bytes)
     arrival = _Arrival(path, source_path, screening.size, rejection=screening.rejection)
     if arrival.rejection is not None:
         return arrival
-    data = path.read_bytes()
+    before = file_state(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # vanished or locked since listing: not this run's file
+        logger.warning("%s could not be read now (%s); left for a later run", source_path, error)
+        return None
+    if file_state(path) != before or len(data) != screening.size:
+        logger.warning("%s changed while being read; left for a later run", source_path)
+        return None
     arrival.digest = sha256_of(data)
     try:
         arrival.typed, arrival.layout = read_measure_file(
@@ -240,6 +288,9 @@ def _read_arrival(path: Path, source_path: str, organisations: pl.DataFrame, set
         )
     except FileRejected as rejection:
         arrival.rejection = rejection
+    except Exception as error:
+        logger.exception("reading %s failed; the file is rejected, the others go on", source_path)
+        arrival.rejection = unreadable(path.name, error)
     return arrival
 
 
@@ -402,7 +453,7 @@ def pending_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tu
     seen_paths = {p for p, _ in seen}
     landing = settings.landing_dir
     pending = []
-    for path in landed_files(landing):
+    for path in landed_files(landing, settle_seconds=settings.settle_seconds):
         rel = path.relative_to(landing).as_posix()
         if rel in seen_paths and (
             (rel, content_digest(path, landing, settings.max_file_bytes)) in seen
@@ -443,10 +494,12 @@ def ingest_landing(
     outcomes: list[SubmissionOutcome] = []
     batch: list[_Arrival] = []
 
-    def flush() -> None:
+    def write(items: list[_Arrival]) -> list[SubmissionOutcome]:
+        """Validate ``items`` and record them in one transaction; on any failure it is
+        rolled back and ``known`` is left as it was, so the files can be written again."""
         typed = [
             a.typed.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
-            for i, a in enumerate(batch)
+            for i, a in enumerate(items)
             if a.typed is not None and a.digest not in known
         ]
         good = bad = None
@@ -456,11 +509,16 @@ def ingest_landing(
             bad_by = bad.partition_by("file_index", as_dict=True, include_key=False)
         loaded: list[pl.DataFrame] = []
         quarantined: list[pl.DataFrame] = []
+        written: dict[str, int] = {}
         con.execute("begin")
         try:
             logged = []
-            for i, arrival in enumerate(batch):
-                earlier = known.get(arrival.digest) if arrival.digest else None
+            for i, arrival in enumerate(items):
+                earlier = (
+                    known.get(arrival.digest, written.get(arrival.digest))
+                    if arrival.digest
+                    else None
+                )
                 if earlier is None and arrival.typed is not None:
                     file_good = good_by.get((i,), good.clear().drop("file_index"))
                     file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
@@ -470,7 +528,7 @@ def ingest_landing(
                     con, arrival, file_good, file_bad, now=now, run_id=run_id, earlier=earlier
                 )
                 if outcome.status == "loaded":
-                    known[arrival.digest] = outcome.submission_id
+                    written[arrival.digest] = outcome.submission_id
                     loaded.append(_lineage(file_good, outcome, arrival.digest))
                     quarantined.append(_lineage(file_bad, outcome, arrival.digest))
                 logged.append(outcome)
@@ -479,7 +537,29 @@ def ingest_landing(
         except BaseException:
             con.execute("rollback")
             raise
-        outcomes.extend(logged)
+        known.update(written)
+        return logged
+
+    def flush() -> None:
+        """Write the batch in one transaction; if that fails, each file in its own, so the
+        one file that breaks validation or storage is rejected (``unreadable_file``, with
+        the traceback in the run log) and every other file of the batch still lands."""
+        if not batch:
+            return
+        try:
+            outcomes.extend(write(batch))
+        except Exception:
+            logger.exception(
+                "writing %d files together failed; writing them one by one", len(batch)
+            )
+            for arrival in batch:
+                try:
+                    outcomes.extend(write([arrival]))
+                except Exception as error:
+                    logger.exception("writing %s failed; the file is rejected", arrival.source_path)
+                    arrival.typed = None
+                    arrival.rejection = unreadable(arrival.path.name, error)
+                    outcomes.extend(write([arrival]))
         batch.clear()
 
     rows = 0
@@ -487,6 +567,8 @@ def ingest_landing(
     todo = list(files) if files is not None else pending_files(con, settings)
     for path, source_path in todo:
         arrival = _read_arrival(path, source_path, organisations, settings)
+        if arrival is None:  # changed while being read: left in landing for a later run
+            continue
         if arrival.digest in seen_in_batch:
             flush()  # an identical file later in the batch: let the first one get its id
             seen_in_batch.clear()
@@ -505,19 +587,22 @@ def ingest_landing(
 def periods_in_file(path: Path, settings: Settings) -> set[date]:
     """The reporting months a file carries, read without the warehouse (for the sensor).
 
-    A file that cannot be read yields no months; ingest will log why.
+    A file that cannot be read yields no months, whatever goes wrong (a reader's own bug
+    included, logged with its traceback): ingest will log why, and the sensor's tick must
+    never fail on a file.
     """
     if screen(path, settings.landing_dir, settings.max_file_bytes).rejection is not None:
         return set()
     try:
         suffix = path.suffix.lower()
-        table = read_table(path.read_bytes(), path.name, suffix, settings.max_xlsx_inflated_bytes)
-        match, _ = match_contract(table.head, suffix)
-        if match is None:
-            return set()
+        tables = read_tables(path.read_bytes(), path.name, suffix, settings.max_xlsx_inflated_bytes)
+        table, match = choose_table(tables, suffix, path.name)
         long = _to_long(table.read_below(match.header_row, path.name), match)
         return set(long.select(parse_period("raw_period")).drop_nulls()["raw_period"].to_list())
     except (FileRejected, OSError):
+        return set()
+    except Exception:
+        logger.exception("reading the months of %s failed; ingest will judge the file", path)
         return set()
 
 

@@ -3,6 +3,12 @@
 CSV and XLSX are read into the same shape: a list of the first rows (to find the header
 under any title rows) and then an all-text frame below the header, with ``source_line``
 (the 1-based line or sheet row an engineer would look at).
+
+Before either, the bytes are asked what they are (:func:`real_format`): a legacy ``.xls``
+renamed ``.xlsx`` or a PDF named ``.csv`` is refused naming what it is, so the provider
+knows what to do, instead of a reader's error. Text may be UTF-16 (Excel's "Unicode text")
+and separated by commas, semicolons (Excel's CSV in many European locales), tabs or pipes:
+the separator is sniffed (:func:`sniff_delimiter`) and named in any layout message.
 """
 
 from __future__ import annotations
@@ -18,7 +24,21 @@ from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import check_xlsx_container
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
 SNIFF_ROWS = 30
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+# Leading bytes of formats providers send by mistake, with what to tell them.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "legacy Excel 97-2003 workbook (.xls)"),
+    (b"%PDF", "PDF document"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!", "RAR archive"),
+    (b"\x89PNG", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"{\\rtf", "RTF document"),
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,14 @@ class RawTable:
     head: list[list[str | None]]
     text: str | None = None  # CSV
     sheet: pl.DataFrame | None = None  # XLSX, every cell as text, no header
+    delimiter: str = ","  # CSV: the sniffed field separator
+    sheet_name: str | None = None  # XLSX: which worksheet this is
+
+    def describe(self) -> str:
+        """How the file was read, for messages: "semicolon-separated", "sheet 'Data'"."""
+        if self.sheet is not None:
+            return f"sheet {self.sheet_name!r}"
+        return f"{DELIMITERS.get(self.delimiter, repr(self.delimiter))}-separated"
 
     def read_below(self, header_row: int, file_name: str) -> pl.DataFrame:
         """Rows under ``header_row`` with the header's names, plus ``source_line``."""
@@ -40,6 +68,7 @@ class RawTable:
             try:
                 body = pl.read_csv(
                     io.StringIO(self.text or ""),
+                    separator=self.delimiter,
                     skip_rows=header_row,
                     infer_schema=False,
                     truncate_ragged_lines=True,
@@ -89,40 +118,158 @@ def decode(data: bytes, file_name: str) -> str:
         ) from exc
 
 
+def utf16_encoding(data: bytes) -> str | None:
+    """The UTF-16 flavour of ``data``, if it is UTF-16 text: by its byte-order mark (Excel's
+    "Unicode text" writes one), or, without one, by the NUL high bytes of ASCII text."""
+    for bom, encoding in _UTF16_BOMS.items():
+        if data.startswith(bom):
+            return encoding
+    sample = data[:4096]
+    if len(sample) >= 4 and len(sample) % 2 == 0:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) == len(odd) and even.count(0) == 0:
+            return "utf-16-le"
+        if even.count(0) == len(even) and odd.count(0) == 0:
+            return "utf-16-be"
+    return None
+
+
+def real_format(data: bytes) -> str | None:
+    """What the bytes are, when they are a known format that is not CSV text: the name a
+    provider would recognise, or None (text, or an XLSX zip, or unknown)."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data.startswith(b"PK\x03\x04"):
+        return "Excel workbook (.xlsx)" if b"xl/" in data[:65536] else "ZIP archive"
+    start = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<table")):
+        return "web page (HTML)"
+    if start.startswith(b"<?xml"):
+        return "XML document"
+    return None
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The field separator that splits the most lines into the same number (>1) of fields.
+
+    Title rows hold no separator and do not vote; a decimal comma inside a semicolon file
+    splits only some lines, so commas lose to the semicolon that splits every line alike.
+    Ties go to the comma, then ``;``, tab, ``|`` (the order of :data:`DELIMITERS`).
+    """
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter) if len(row) > 1]
+        if not counts:
+            continue
+        modal = max(set(counts), key=lambda n: (counts.count(n), n))
+        score = (counts.count(modal), modal)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
 def read_csv_table(data: bytes, file_name: str) -> RawTable:
-    if b"\x00" in data:
-        raise FileRejected(file_name, "binary_content", "file contains NUL bytes; not a CSV")
-    text = decode(data, file_name)
+    encoding = utf16_encoding(data)
+    if encoding is not None:
+        try:
+            text = data.decode(encoding).removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise FileRejected(
+                file_name, "unreadable_encoding", f"starts as {encoding} text but is not: {exc}"
+            ) from exc
+        if "\x00" in text:
+            raise FileRejected(file_name, "binary_content", "file contains NUL characters")
+    else:
+        if b"\x00" in data:
+            raise FileRejected(
+                file_name,
+                "binary_content",
+                "file contains NUL bytes and is not UTF-16 text; not a CSV",
+            )
+        text = decode(data, file_name)
     if not text.strip():
         raise FileRejected(file_name, "empty_file", "file has no header and no rows")
-    head_text = "\n".join(text.splitlines()[:SNIFF_ROWS])
-    head = [[c or None for c in row] for row in csv.reader(io.StringIO(head_text))]
-    return RawTable(head=head, text=text)
+    lines = text.splitlines()[:SNIFF_ROWS]
+    delimiter = sniff_delimiter(lines)
+    head = [[c or None for c in row] for row in csv.reader(lines, delimiter=delimiter)]
+    return RawTable(head=head, text=text, delimiter=delimiter)
+
+
+def read_xlsx_tables(data: bytes, file_name: str, max_inflated_bytes: int) -> list[RawTable]:
+    """Every non-empty worksheet, in workbook order, every cell as text (dates arrive as
+    Excel serial numbers): the caller picks the one whose header a contract reads, so an
+    instructions sheet in front of the data is no longer "the file". The zip is judged first
+    by the shared container rule (zip bombs, lying sizes)."""
+    check_xlsx_container(data, file_name, max_inflated_bytes)
+    tables = []
+    try:
+        reader = fastexcel.read_excel(data)
+        for index, name in enumerate(reader.sheet_names):
+            sheet = reader.load_sheet(
+                index, header_row=None, dtypes="string", skip_whitespace_tail_rows=True
+            ).to_polars()
+            if sheet.height:
+                head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
+                tables.append(RawTable(head=head, sheet=sheet, sheet_name=name))
+    except Exception as exc:  # fastexcel raises its own hierarchy; any failure = unreadable
+        raise FileRejected(file_name, "unreadable_xlsx", str(exc).splitlines()[0]) from exc
+    if not tables:
+        raise FileRejected(file_name, "empty_file", "every worksheet is empty")
+    return tables
 
 
 def read_xlsx_table(data: bytes, file_name: str, max_inflated_bytes: int) -> RawTable:
-    """The first sheet, every cell as text (dates arrive as Excel serial numbers); the zip is
-    judged first by the shared container rule (zip bombs, lying sizes)."""
-    check_xlsx_container(data, file_name, max_inflated_bytes)
+    """The first non-empty worksheet (see :func:`read_xlsx_tables` to choose among them)."""
+    return read_xlsx_tables(data, file_name, max_inflated_bytes)[0]
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    """Printable text in any of the encodings we read (a CSV saved under an .xlsx name)."""
+    encoding = utf16_encoding(sample)
     try:
-        sheet = (
-            fastexcel.read_excel(data)
-            .load_sheet(0, header_row=None, dtypes="string", skip_whitespace_tail_rows=True)
-            .to_polars()
-        )
-    except Exception as exc:  # fastexcel raises its own hierarchy; any failure = unreadable
-        raise FileRejected(file_name, "unreadable_xlsx", str(exc).splitlines()[0]) from exc
-    if sheet.height == 0:
-        raise FileRejected(file_name, "empty_file", "first worksheet is empty")
-    head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
-    return RawTable(head=head, sheet=sheet)
+        text = sample.decode(encoding) if encoding else decode(sample, "")
+    except (UnicodeDecodeError, FileRejected):
+        return False
+    return all(c.isprintable() or c in "\r\n\t\ufeff" for c in text)
+
+
+def _misnamed(file_name: str, suffix: str, what: str) -> FileRejected:
+    advice = {
+        "Excel workbook (.xlsx)": "rename it .xlsx",
+        "legacy Excel 97-2003 workbook (.xls)": "save it as .xlsx or CSV",
+    }.get(what, "send CSV or XLSX")
+    return FileRejected(
+        file_name,
+        "unsupported_file_type",
+        f"a {what} named {suffix or 'without extension'}: {advice}",
+    )
+
+
+def read_tables(
+    data: bytes, file_name: str, suffix: str, max_inflated_bytes: int
+) -> list[RawTable]:
+    """The candidate tables of a file: one for a CSV, one per non-empty worksheet for an
+    XLSX. A file whose bytes are another format than its name says is refused naming it."""
+    what = real_format(data)
+    if suffix == ".xlsx":
+        if what is not None and what != "Excel workbook (.xlsx)" and what != "ZIP archive":
+            raise _misnamed(file_name, suffix, what)
+        if what is None and data and _looks_like_text(data[:4096]):
+            raise _misnamed(file_name, suffix, "text file (CSV?)")
+        return read_xlsx_tables(data, file_name, max_inflated_bytes)
+    if suffix in (".csv", ".txt"):
+        if what is not None:
+            raise _misnamed(file_name, suffix, what)
+        return [read_csv_table(data, file_name)]
+    raise FileRejected(
+        file_name,
+        "unsupported_file_type",
+        f"'{suffix}' files are not read; send CSV or XLSX"
+        + (f" (this one is a {what})" if what else ""),
+    )
 
 
 def read_table(data: bytes, file_name: str, suffix: str, max_inflated_bytes: int) -> RawTable:
-    if suffix == ".xlsx":
-        return read_xlsx_table(data, file_name, max_inflated_bytes)
-    if suffix in (".csv", ".txt"):
-        return read_csv_table(data, file_name)
-    raise FileRejected(
-        file_name, "unsupported_file_type", f"'{suffix}' files are not read; send CSV or XLSX"
-    )
+    """The first candidate table of a file (:func:`read_tables`)."""
+    return read_tables(data, file_name, suffix, max_inflated_bytes)[0]

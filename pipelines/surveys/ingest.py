@@ -87,14 +87,19 @@ def survey_organisations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
-def landed_exports(landing_dir: Path) -> list[Path]:
+def landed_exports(landing_dir: Path, *, settle_seconds: float = 0) -> list[Path]:
     """The files under the survey landing folder that are exports to judge (every file but
-    the wave contracts), in path order; links included, so a link out is logged as refused."""
-    return landed_files(landing_dir, ignore=WAVE_FILE_NAMES)
+    the wave contracts and files still being written), in path order; links included, so a
+    link out is logged as refused."""
+    return landed_files(landing_dir, ignore=WAVE_FILE_NAMES, settle_seconds=settle_seconds)
 
 
 def pending_survey_files(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path, max_file_bytes: int
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    max_file_bytes: int,
+    *,
+    settle_seconds: float = 0,
 ) -> list[tuple[Path, str]]:
     """Exports under ``landing_dir`` not yet processed at this path with this content, in
     path order (a later export of the same response supersedes an earlier one)."""
@@ -106,7 +111,7 @@ def pending_survey_files(
     )
     seen_paths = {path for path, _ in seen}
     pending = []
-    for path in landed_exports(landing_dir):
+    for path in landed_exports(landing_dir, settle_seconds=settle_seconds):
         relative = path.relative_to(landing_dir).as_posix()
         if relative in seen_paths and (
             (relative, content_digest(path, landing_dir, max_file_bytes)) in seen
@@ -202,7 +207,13 @@ def ingest_surveys(
     if files is not None:
         todo = list(files)
     else:
-        todo = pending_survey_files(con, landing, settings.max_file_bytes) if present else []
+        todo = (
+            pending_survey_files(
+                con, landing, settings.max_file_bytes, settle_seconds=settings.settle_seconds
+            )
+            if present
+            else []
+        )
     return [
         _ingest_one(
             con,

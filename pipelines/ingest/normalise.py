@@ -6,11 +6,43 @@ both the raw text and the parsed value, and say exactly what was wrong.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
+from itertools import chain
 
 import polars as pl
 
 SUPPRESSION_MARKERS = ("*", "<5", "c", "x", "~", "<3", "suppressed")
+# What Excel writes in a cell whose formula failed; a CSV export writes the same text.
+SPREADSHEET_ERRORS = (
+    "#DIV/0!",
+    "#N/A",
+    "#VALUE!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#NULL!",
+    "#SPILL!",
+    "#CALC!",
+    "#GETTING_DATA",
+)
+
+
+def _invisible_characters() -> dict[str, str]:
+    """Characters that print as nothing (or as a space) and so make a code look valid when
+    it is not: controls, format characters (zero-width space and joiners, BOM, soft
+    hyphen, direction marks) and every space but the ASCII one, each with its name."""
+    found = {}
+    for point in chain(range(0x10000), range(0xE0000, 0xE0080)):
+        char = chr(point)
+        if char != " " and unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            name = unicodedata.name(char, "CONTROL CHARACTER")
+            found[char] = f"U+{point:04X} {name}"
+    return found
+
+
+INVISIBLE_CHARACTERS = _invisible_characters()
+_INVISIBLE_CLASS = "[" + "".join(f"\\x{{{ord(c):X}}}" for c in INVISIBLE_CHARACTERS) + "]"
 
 
 def clean_code(column: str) -> pl.Expr:
@@ -60,3 +92,29 @@ def is_blank(column: str) -> pl.Expr:
 
 def is_suppression_marker(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().str.to_lowercase().is_in(list(SUPPRESSION_MARKERS))
+
+
+def is_spreadsheet_error(column: str) -> pl.Expr:
+    """A spreadsheet's error value (``#DIV/0!``, ``#N/A``...): a formula that failed, which is
+    neither a blank nor a number the provider meant."""
+    return pl.col(column).str.strip_chars().str.to_uppercase().is_in(list(SPREADSHEET_ERRORS))
+
+
+def has_invisible_character(column: str) -> pl.Expr:
+    """An invisible character left inside a value once its outer whitespace is trimmed."""
+    return pl.col(column).str.strip_chars().str.contains(_INVISIBLE_CLASS).fill_null(False)
+
+
+def describe_invisible(column: str, value: str | None) -> str:
+    """``org_code 'RTD\\u200b' contains an invisible character U+200B ZERO WIDTH SPACE``:
+    the value shown with the character escaped, since printed as is it looks valid."""
+    text = (value or "").strip()
+    shown = "".join(
+        (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        if c in INVISIBLE_CHARACTERS
+        else c
+        for c in text
+    )
+    names = list(dict.fromkeys(INVISIBLE_CHARACTERS[c] for c in text if c in INVISIBLE_CHARACTERS))
+    kind = "an invisible character" if len(names) == 1 else "invisible characters"
+    return f"{column} '{shown}' contains {kind} {', '.join(names)}; retype it"

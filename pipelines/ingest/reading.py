@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
+import posixpath
+import re
+import zipfile
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import fastexcel
 import polars as pl
@@ -196,6 +200,71 @@ def read_csv_table(data: bytes, file_name: str) -> RawTable:
     return RawTable(head=head, text=text, delimiter=delimiter)
 
 
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _cell_position(ref: str) -> tuple[int, int] | None:
+    match = _CELL_REF.fullmatch(ref or "")
+    if not match:
+        return None
+    column = 0
+    for letter in match[1]:
+        column = column * 26 + ord(letter) - 64
+    return int(match[2]) - 1, column - 1
+
+
+def _sheet_error_cells(data: bytes) -> dict[str, list[tuple[int, int, str]]]:
+    """Per sheet name, the cells holding an Excel error value (``#DIV/0!``...) as (row,
+    column, value) relative to the sheet's first used cell, as the reader's frame is.
+
+    The spreadsheet reader gives such cells as empty, which would make a failed formula
+    "blank"; they are read from the sheet XML instead (only sheets that hold one).
+    """
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+            return found
+        targets = {
+            rel.get("Id"): rel.get("Target", "")
+            for rel in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        }
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        for sheet in workbook.iter(f"{_MAIN_NS}sheet"):
+            target = targets.get(sheet.get(f"{_REL_NS}id"), "")
+            path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+            path = posixpath.normpath(path)
+            if path not in names:
+                continue
+            xml = archive.read(path)
+            if b't="e"' not in xml:
+                continue
+            used, errors = [], []
+            for cell in ElementTree.fromstring(xml).iter(f"{_MAIN_NS}c"):
+                position = _cell_position(cell.get("r", ""))
+                value = cell.find(f"{_MAIN_NS}v")
+                if position is None or (value is None and cell.find(f"{_MAIN_NS}is") is None):
+                    continue
+                used.append(position)
+                if cell.get("t") == "e" and value is not None and value.text:
+                    errors.append((*position, value.text))
+            if errors:
+                top = min(r for r, _ in used)
+                left = min(c for _, c in used)
+                found[sheet.get("name", "")] = [(r - top, c - left, v) for r, c, v in errors]
+    return found
+
+
+def _with_error_values(sheet: pl.DataFrame, cells: list[tuple[int, int, str]]) -> pl.DataFrame:
+    columns = {name: sheet[name].to_list() for name in sheet.columns}
+    for row, column, value in cells:
+        if 0 <= row < sheet.height and 0 <= column < sheet.width:
+            columns[sheet.columns[column]][row] = value
+    return pl.DataFrame(columns, schema=sheet.schema)
+
+
 def read_xlsx_tables(data: bytes, file_name: str, max_inflated_bytes: int) -> list[RawTable]:
     """Every non-empty worksheet, in workbook order, every cell as text (dates arrive as
     Excel serial numbers): the caller picks the one whose header a contract reads, so an
@@ -205,10 +274,13 @@ def read_xlsx_tables(data: bytes, file_name: str, max_inflated_bytes: int) -> li
     tables = []
     try:
         reader = fastexcel.read_excel(data)
+        error_cells = _sheet_error_cells(data)
         for index, name in enumerate(reader.sheet_names):
             sheet = reader.load_sheet(
                 index, header_row=None, dtypes="string", skip_whitespace_tail_rows=True
             ).to_polars()
+            if name in error_cells:
+                sheet = _with_error_values(sheet, error_cells[name])
             if sheet.height:
                 head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
                 tables.append(RawTable(head=head, sheet=sheet, sheet_name=name))

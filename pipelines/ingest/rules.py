@@ -13,7 +13,13 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from pipelines.ingest.normalise import is_blank, is_suppression_marker
+from pipelines.ingest.normalise import (
+    describe_invisible,
+    has_invisible_character,
+    is_blank,
+    is_spreadsheet_error,
+    is_suppression_marker,
+)
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,31 @@ def _raw(column: str) -> pl.Expr:
     return pl.col(f"raw_{column}").fill_null("")
 
 
+def _invisible_rule(column: str) -> Rule:
+    """A code holding a zero-width space, a no-break space, a BOM...: printed, it looks
+    like a valid code, so the message escapes the character and names its code point."""
+    return Rule(
+        f"{column}_invisible_character",
+        ~has_invisible_character(f"raw_{column}"),
+        pl.col(f"raw_{column}").map_elements(
+            lambda value: describe_invisible(column, value), return_dtype=pl.String
+        ),
+    )
+
+
 def _count_rules(column: str) -> list[Rule]:
     raw, parsed = f"raw_{column}", column
     return [
         Rule(f"{column}_missing", ~is_blank(raw), pl.lit(f"{column} is blank")),
+        Rule(
+            f"{column}_spreadsheet_error",
+            ~is_spreadsheet_error(raw).fill_null(False),
+            pl.format(
+                "{} is the spreadsheet error '{}' (its formula failed); send the count",
+                pl.lit(column),
+                _raw(column).str.strip_chars(),
+            ),
+        ),
         Rule(
             f"{column}_suppressed",
             is_blank(raw) | ~is_suppression_marker(raw),
@@ -43,7 +70,10 @@ def _count_rules(column: str) -> list[Rule]:
         ),
         Rule(
             f"{column}_not_a_whole_number",
-            is_blank(raw) | is_suppression_marker(raw) | pl.col(parsed).is_not_null(),
+            is_blank(raw)
+            | is_suppression_marker(raw)
+            | is_spreadsheet_error(raw)
+            | pl.col(parsed).is_not_null(),
             pl.format("{} '{}' is not a whole number", pl.lit(column), _raw(column)),
         ),
         Rule(
@@ -60,6 +90,7 @@ def measure_row_rules(*, current_month: date, catalogue_start: date, region: str
     period = pl.col("period")
     return [
         Rule("org_code_missing", ~is_blank("raw_org_code"), pl.lit("org_code is blank")),
+        _invisible_rule("org_code"),
         Rule(
             "unknown_organisation",
             pl.col("org_code").is_null() | pl.col("org_known") | pl.col("org_outside_region"),
@@ -110,6 +141,7 @@ def measure_row_rules(*, current_month: date, catalogue_start: date, region: str
         Rule(
             "measure_code_missing", ~is_blank("raw_measure_code"), pl.lit("measure_code is blank")
         ),
+        _invisible_rule("measure_code"),
         Rule(
             "unknown_measure",
             pl.col("measure_code").is_null() | pl.col("measure_known"),

@@ -78,6 +78,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "SAFETY_OBS_ODS_DIR": str(NATIONAL.relative_to(PROJECT_ROOT)),
         "SAFETY_OBS_VAR_DIR": str(root / "var"),
         "SAFETY_OBS_LANDING_DIR": str(landing),
+        "SAFETY_OBS_SETTLE_SECONDS": "0",  # copied just now, and complete
         "SAFETY_OBS_DBT_TARGET_DIR": str(root / "dbt_target"),
         "DBT_LOG_PATH": str(root / "dbt_logs"),
     }

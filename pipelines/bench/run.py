@@ -108,6 +108,8 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
     env.update(
         {
             "SAFETY_OBS_REGION_ICBS": ALL_ENGLAND,
+            # Every file is complete before a run starts: nothing to wait for.
+            "SAFETY_OBS_SETTLE_SECONDS": "0",
             "SAFETY_OBS_VAR_DIR": str(paths.var),
             "SAFETY_OBS_WORKING_DB": str(paths.working_db),
             "SAFETY_OBS_PUBLISHED_DIR": str(paths.published),

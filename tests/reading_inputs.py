@@ -218,6 +218,12 @@ ODD_BUT_GOOD = [
         loaded=1,
     ),
     Case("RTD_H\u00f4pital_accented_name.csv", (HEADER + GOOD).encode(), "loaded", loaded=1),
+    Case(  # the same accent decomposed (as a Mac writes it): logged under its NFC name
+        "RTD_Ho\u0302pital_decomposed_accent.csv",
+        (HEADER + GOOD.replace("2024-03", "2024-01")).encode(),
+        "loaded",
+        loaded=1,
+    ),
     Case(
         "RTD_no_break_space_padding.csv",  # padding, not inside: the same code
         (HEADER + "\u00a0RTD\u00a0,2024-03,FALLS_HARM,7,41000\n").encode(),

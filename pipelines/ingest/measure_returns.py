@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -240,11 +241,17 @@ class _Arrival:
     duplicate_of_digest: bool = False
 
     @property
+    def name(self) -> str:
+        """The file name as logged: NFC, so a name typed on a Mac (decomposed accents) and
+        the same name typed on Windows are one name in the submission log."""
+        return unicodedata.normalize("NFC", self.path.name)
+
+    @property
     def base(self) -> dict:
         return {
-            "file_name": self.path.name,
+            "file_name": self.name,
             "source_path": self.source_path,
-            "submitter_code": submitter_from_name(self.path.name),
+            "submitter_code": submitter_from_name(self.name),
             "sha256": self.digest,
             "size_bytes": self.size,
         }
@@ -315,7 +322,7 @@ def _log_arrival(
     earlier: int | None,
 ) -> SubmissionOutcome:
     """The file's row in the submission log (inside the batch's transaction)."""
-    name = arrival.path.name
+    name = arrival.name
     base = {**arrival.base, "received_at": _received_at(arrival, now), "run_id": run_id}
     if earlier is not None:
         reason = f"identical to submission {earlier}"

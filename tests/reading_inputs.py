@@ -143,7 +143,7 @@ FILE_CASES = [
         (HEADER + GOOD.replace("2024-03", "2024-02")).encode(),
         "rejected",
         "unsupported_file_type",
-        "a text file (CSV?) named .xlsx",
+        "a text file (CSV?) named .xlsx: rename it .csv",
     ),
     Case(
         "RTD_xlsx_named_csv.csv",

@@ -310,6 +310,7 @@ def _misnamed(file_name: str, suffix: str, what: str) -> FileRejected:
     advice = {
         "Excel workbook (.xlsx)": "rename it .xlsx",
         "legacy Excel 97-2003 workbook (.xls)": "save it as .xlsx or CSV",
+        "text file (CSV?)": "rename it .csv",
     }.get(what, "send CSV or XLSX")
     return FileRejected(
         file_name,

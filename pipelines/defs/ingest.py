@@ -75,9 +75,14 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
     with working_connection(settings.working_db) as con:
         outcomes = ingest_landing(con, settings, run_id=context.run.run_id)
         problems = reconciliation_problems(con)
+    archive_problems: tuple[str, ...] = ()
     if settings.archive_processed:
-        moved = archive_processed(outcomes, settings, datetime.now(UTC).date())
-        context.log.info(f"moved {moved} processed files to {settings.archive_dir}")
+        # After the commit: archiving never fails the run (see archive_processed).
+        archived = archive_processed(outcomes, settings, datetime.now(UTC).date())
+        archive_problems = archived.problems
+        context.log.info(f"moved {archived.moved} processed files to {settings.archive_dir}")
+        for problem in archive_problems:
+            context.log.warning(f"archiving: {problem}")
     by_status: dict[str, int] = {}
     for outcome in outcomes:
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
@@ -88,7 +93,10 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
         **{f"files_{status}": n for status, n in sorted(by_status.items())},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),
         "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        "files_not_archived": len(archive_problems),
     }
+    if archive_problems:
+        metadata["archive_problems"] = list(archive_problems[:50])
     for key in RETURNS_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
     yield dg.AssetCheckResult(

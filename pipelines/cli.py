@@ -121,11 +121,31 @@ def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
 
 def run_ui(settings: Settings) -> int:
     """``dagster dev`` for this deployment; replaces this process so Ctrl-C reaches it."""
-    dagster_home(settings)
+    clear_dead_runs(settings)
     dagster = Path(sys.executable).parent / "dagster"
     os.chdir(PROJECT_ROOT)
     os.execv(str(dagster), [str(dagster), "dev", "-w", "workspace.yaml"])
     return 0  # not reached
+
+
+def clear_dead_runs(settings: Settings) -> None:
+    """Before launching: a run that died (``kill -9``, out of memory, a lost machine) is
+    still ``STARTED`` in the instance and holds the writer slot, so this run would wait for
+    it forever. Mark each such run failed, free its slot, and log it as a refused
+    publication, saying so on the console (:mod:`pipelines.run_health`)."""
+    import dagster as dg
+
+    from pipelines.run_health import fail_dead_runs
+
+    def record_refusal(instance: dg.DagsterInstance, run_id: str, reasons: list[str]) -> None:
+        from pipelines.defs.publish import log_refused_run
+
+        log_refused_run(instance, run_id, reasons)
+
+    dagster_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        for run in fail_dead_runs(instance, record_refusal=record_refusal):
+            print(f"Cleared a run that died: {run.reason}.")
 
 
 def record_latest_failure() -> None:
@@ -245,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if first > last:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
+        clear_dead_runs(settings)
         code = run_job(
             "full_pipeline", first, last, settings=settings, allow_shrink=args.allow_shrink
         )

@@ -66,18 +66,26 @@ def prepare(settings: Settings) -> None:
 
 
 def run_job(
-    job: str, first: date, last: date, *, settings: Settings, allow_shrink: bool = False
+    job: str,
+    first: date,
+    last: date,
+    *,
+    settings: Settings,
+    allow_shrink: bool = False,
+    confirm_register: bool = False,
 ) -> int:
     """Run ``job`` over the reporting months ``first``..``last`` in one run, recorded in the
     deployment's Dagster instance (visible in `make ui`). The console gets one line per
     step; the full log goes to ``<var_dir>/logs/<run id>.log``."""
-    from pipelines.defs.partitions import ALLOW_SHRINK_TAG, range_tags
+    from pipelines.defs.partitions import ALLOW_SHRINK_TAG, CONFIRM_REGISTER_TAG, range_tags
     from pipelines.defs.run_logging import cli_run_config
 
     dagster_home(settings)
     tags = range_tags(first, last)
     if allow_shrink:
         tags[ALLOW_SHRINK_TAG] = "true"
+    if confirm_register:
+        tags[CONFIRM_REGISTER_TAG] = "true"
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     run_config = settings.log_dir / "cli_run_config.json"  # JSON is valid YAML
     run_config.write_text(json.dumps(cli_run_config(settings.log_dir)))
@@ -238,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
             help="publish even if facts fall sharply or an organisation disappears "
             "(recorded in the publication log)",
         )
+        runner.add_argument(
+            "--confirm-register",
+            action="store_true",
+            help="accept a new organisation register that is older than the one in place "
+            "or drops or moves more than max_register_change_share of its organisations "
+            "(recorded in raw.register_log)",
+        )
     args = parser.parse_args(argv)
     try:
         settings = validated_settings() if args.command != "summary" else load_settings()
@@ -267,7 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
         clear_dead_runs(settings)
         code = run_job(
-            "full_pipeline", first, last, settings=settings, allow_shrink=args.allow_shrink
+            "full_pipeline",
+            first,
+            last,
+            settings=settings,
+            allow_shrink=args.allow_shrink,
+            confirm_register=args.confirm_register,
         )
         if code != 0:
             record_latest_failure()

@@ -215,6 +215,30 @@ def trusts_as_practices() -> bytes:
     return national("etr.csv")
 
 
+def practitioners_as_practices() -> bytes:
+    """A GP *practitioner* file under the practice file's name: the layout of ODS's
+    ``egpcur.csv`` (27 fields, field 1 an 8-character practitioner code ``G`` + 7 digits,
+    field 15 the practice), here with synthetic practitioner codes and names over the real
+    practices' rows, one practitioner each."""
+    rows = records(national("epraccur.csv"))
+    for n, row in enumerate(rows):
+        row[14] = row[0]
+        row[0] = f"G{8100000 + n:07d}"
+        row[1] = f"PRACTITIONER {n + 1:05d}"
+    return ods_bytes(rows)
+
+
+def zip_saved_as_csv() -> bytes:
+    """ODS publishes the practice file zipped (``epraccur.zip``); the zip itself saved under
+    the CSV's name."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("epraccur.csv", national("epraccur.csv"))
+    return out.getvalue()
+
+
 @dataclass(frozen=True)
 class RegisterCase:
     """``files``: what the ODS folder holds (name -> bytes builder); the sample's local
@@ -333,6 +357,25 @@ BAD_CASES = [
             "its codes are NHS trust codes (R0A, R0B, R0D and 215 more), not GP practice "
             "codes: this is ODS's etr.csv under the name of epraccur.csv",
         ),
+    ),
+    RegisterCase(
+        "epraccur_is_a_gp_practitioner_file",
+        _national_with(epraccur__csv=practitioners_as_practices),
+        "refused",
+        "invalid_codes",
+        "epraccur.csv",
+        (
+            "15971 of 15971 lines have a code that is not an ODS GP practice code (line 1: "
+            "'G8100000', line 2: 'G8100001', line 3: 'G8100002' and 15968 more)",
+        ),
+    ),
+    RegisterCase(
+        "epraccur_zip_saved_as_csv",
+        _national_with(epraccur__csv=zip_saved_as_csv),
+        "refused",
+        "binary_content",
+        "epraccur.csv",
+        ("the file holds binary data, not CSV text",),
     ),
     RegisterCase(
         "etr_truncated_download",

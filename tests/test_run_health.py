@@ -100,3 +100,31 @@ def test_a_reused_pid_is_not_taken_for_the_run():
         newer.kill()
         newer.wait()
     assert not process_alive(newer.pid)
+
+
+def test_the_daemon_sensor_clears_a_dead_run_and_logs_it(instance, settings):
+    """Runs the daemon launched (schedule, landing sensor, UI) have no command line to
+    clear them: the dead-run sensor does it every minute, and the publication log says
+    why the run never published."""
+    import duckdb
+
+    from pipelines.defs.run_health import dead_run_sensor
+
+    run_id = started_run(instance, dead_pid())
+    instance.event_log_storage.claim_concurrency_slot(POOL, run_id, "measure_returns")
+
+    result = dead_run_sensor(dg.build_sensor_context(instance=instance))
+
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == f"marked 1 dead run(s) failed: {run_id}"
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert slot_holders(instance) == []
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        [(status, reasons)] = con.execute(
+            "select status, reasons from audit.publication_log where run_id = ?", [run_id]
+        ).fetchall()
+    assert status == "refused"
+    assert len(reasons) == 1 and "died without finishing" in reasons[0]
+    assert dead_run_sensor(dg.build_sensor_context(instance=instance)).skip_message == (
+        "no run has died"
+    )

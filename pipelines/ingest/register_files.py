@@ -39,6 +39,13 @@ File rules (``RegisterVerdict.rule``), in the order they are tried:
 ``unplaceable_practices``
     a CCG-era practice file whose CCG codes (field 15) the sub-ICB mapping does not know
     for most active practices.
+
+Rules of the register as a whole (:func:`pipelines.ingest.organisations.load_register`):
+``ods_missing`` (no ``etr*.csv`` or ``epraccur*.csv``), ``nothing_in_region`` (a file with
+none of the region's organisations), ``older_than_register`` and
+``register_change_too_large`` (against the register in place; ``--confirm-register``
+accepts them), and ``register_not_replaced`` for a file that passed but goes down with
+the others, since the register is replaced whole or not at all.
 """
 
 from __future__ import annotations

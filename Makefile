@@ -32,7 +32,8 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(shell find dbt_project/mo
 prepare: dbt_project/target/manifest.json
 
 # ALLOW_SHRINK=1: publish even if facts fall sharply or an organisation disappears.
-RUN_FLAGS := $(if $(ALLOW_SHRINK),--allow-shrink,)
+# CONFIRM_REGISTER=1: accept a register change larger than max_register_change_share.
+RUN_FLAGS := $(if $(ALLOW_SHRINK),--allow-shrink,) $(if $(CONFIRM_REGISTER),--confirm-register,)
 
 demo: prepare
 	$(PY) -m pipelines.cli demo $(RUN_FLAGS)

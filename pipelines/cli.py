@@ -66,18 +66,26 @@ def prepare(settings: Settings) -> None:
 
 
 def run_job(
-    job: str, first: date, last: date, *, settings: Settings, allow_shrink: bool = False
+    job: str,
+    first: date,
+    last: date,
+    *,
+    settings: Settings,
+    allow_shrink: bool = False,
+    confirm_register: bool = False,
 ) -> int:
     """Run ``job`` over the reporting months ``first``..``last`` in one run, recorded in the
     deployment's Dagster instance (visible in `make ui`). The console gets one line per
     step; the full log goes to ``<var_dir>/logs/<run id>.log``."""
-    from pipelines.defs.partitions import ALLOW_SHRINK_TAG, range_tags
+    from pipelines.defs.partitions import ALLOW_SHRINK_TAG, CONFIRM_REGISTER_TAG, range_tags
     from pipelines.defs.run_logging import cli_run_config
 
     dagster_home(settings)
     tags = range_tags(first, last)
     if allow_shrink:
         tags[ALLOW_SHRINK_TAG] = "true"
+    if confirm_register:
+        tags[CONFIRM_REGISTER_TAG] = "true"
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     run_config = settings.log_dir / "cli_run_config.json"  # JSON is valid YAML
     run_config.write_text(json.dumps(cli_run_config(settings.log_dir)))
@@ -137,6 +145,7 @@ def run_ui(settings: Settings, *, port: int | None = None, grace_s: float = 6.0)
     import time
 
     dagster_home(settings)
+    clear_dead_runs(settings)
     dagster = Path(sys.executable).parent / "dagster"
     port_args = ["--port", str(port)] if port else []
     received: list[int] = []
@@ -174,6 +183,26 @@ def run_ui(settings: Settings, *, port: int | None = None, grace_s: float = 6.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0 if received else dev.returncode
+
+
+def clear_dead_runs(settings: Settings) -> None:
+    """Before launching: a run that died (``kill -9``, out of memory, a lost machine) is
+    still ``STARTED`` in the instance and holds the writer slot, so this run would wait for
+    it forever. Mark each such run failed, free its slot, and log it as a refused
+    publication, saying so on the console (:mod:`pipelines.run_health`)."""
+    import dagster as dg
+
+    from pipelines.run_health import fail_dead_runs
+
+    def record_refusal(instance: dg.DagsterInstance, run_id: str, reasons: list[str]) -> None:
+        from pipelines.defs.publish import log_refused_run
+
+        log_refused_run(instance, run_id, reasons)
+
+    dagster_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        for run in fail_dead_runs(instance, record_refusal=record_refusal):
+            print(f"Cleared a run that died: {run.reason}.")
 
 
 def record_latest_failure() -> None:
@@ -267,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
             help="publish even if facts fall sharply or an organisation disappears "
             "(recorded in the publication log)",
         )
+        runner.add_argument(
+            "--confirm-register",
+            action="store_true",
+            help="accept a new organisation register that is older than the one in place "
+            "or drops or moves more than max_register_change_share of its organisations "
+            "(recorded in raw.register_log)",
+        )
     args = parser.parse_args(argv)
     try:
         settings = validated_settings() if args.command != "summary" else load_settings()
@@ -294,8 +330,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         if first > last:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
+        clear_dead_runs(settings)
         code = run_job(
-            "full_pipeline", first, last, settings=settings, allow_shrink=args.allow_shrink
+            "full_pipeline",
+            first,
+            last,
+            settings=settings,
+            allow_shrink=args.allow_shrink,
+            confirm_register=args.confirm_register,
         )
         if code != 0:
             record_latest_failure()

@@ -18,6 +18,7 @@ def defs() -> dg.Definitions:
         publish,
         quality,
         resources,
+        run_health,
         spc,
         surveys,
     )
@@ -36,6 +37,7 @@ def defs() -> dg.Definitions:
         publish.defs,
         automation.defs,
         resources.defs,
+        run_health.defs,
         # Used when a run's config selects them (the CLI does); otherwise Dagster's own.
         dg.Definitions(loggers=LOGGERS),
     )

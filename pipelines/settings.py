@@ -197,6 +197,14 @@ class Settings(BaseSettings):
         description="Refuse a publication whose facts fall by more than this share against "
         "the current one (or lose an organisation) unless the run allows it.",
     )
+    max_register_change_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Refuse a new organisation register that drops, or moves to another "
+        "ICB, more than this share of the region's organisations in place, unless the run "
+        "confirms it (--confirm-register).",
+    )
     # -- ingest limits --------------------------------------------------------------------
     max_file_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused.")
     max_xlsx_inflated_bytes: int = Field(

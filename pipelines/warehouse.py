@@ -77,6 +77,38 @@ create table if not exists raw.local_organisations (
     source_file varchar, source_line bigint, sha256 varchar, loaded_at timestamp
 );
 
+-- Every register file judged (pipelines.ingest.register_files, organisations.load_register):
+-- one row per file per judgement of the whole register (the files judged together share
+-- judged_at). Register files are not returns, so not in submission_log: that table keys
+-- landing files by path and content for duplicates and pending files, reconciles rows
+-- read against raw.measure_values and feeds completeness; a register file has no
+-- submitter or period, is judged with the others (it can be refused because another one
+-- was), and carries a layout, vintage and region that submission_log has no columns for.
+create sequence if not exists raw.register_log_id_seq start 1;
+
+create table if not exists raw.register_log (
+    register_log_id bigint primary key,
+    judged_at       timestamp not null,
+    run_id          varchar,
+    region          varchar not null,   -- the ICB codes it was judged for, or ENGLAND
+    file_name       varchar not null,
+    source_path     varchar not null,
+    record_type     varchar not null,   -- trust | gp_practice | local_register | ods_folder
+    sha256          varchar,
+    size_bytes      bigint,
+    layout          varchar,            -- register_etr_27, register_etr_24,
+                                        -- register_epraccur_27, register_epraccur_27_ccg,
+                                        -- register_local
+    vintage         date,               -- the latest date it records (up to the day judged)
+    rows_read       bigint not null,
+    rows_in_region  bigint not null,
+    status          varchar not null,   -- loaded | refused
+    rule            varchar,
+    reason          varchar,            -- rule: detail
+    notes           varchar,            -- e.g. ICB derived from CCG codes; changes
+    confirmed       boolean not null    -- loaded with --confirm-register
+);
+
 -- Organisations in the register files but outside the configured region (not loaded
 -- above): kept only so that a return from one is refused as outside the region, with its
 -- ICB named, rather than as unknown.

@@ -42,7 +42,7 @@ def test_older_24_field_layout_loads(tmp_path):
 
 def test_truncated_ods_file_is_rejected(tmp_path):
     (tmp_path / "etr.csv").write_text('"R0A","NAME","Y62"\n')
-    with pytest.raises(FileRejected, match="ods_layout"):
+    with pytest.raises(FileRejected, match="wrong_field_count: 3 fields a line"):
         read_ods_file(tmp_path / "etr.csv", "trust")
 
 

@@ -209,6 +209,38 @@ def test_a_build_changed_behind_the_runs_back_is_not_published(built, monkeypatc
     assert any("changed by dbt by hand (pid 4242) after this run" in r for r in reasons), reasons
 
 
+@pytest.mark.e2e
+def test_a_full_disk_refuses_publication_naming_the_error(built, monkeypatch):
+    """ENOSPC while the snapshot is written (a 200 MB disk): the run fails at publish, the
+    publication log's reason carries the operating system's words, and the last good
+    publication is untouched, byte for byte, with no half-written snapshot left."""
+    import errno
+    import os
+
+    from pipelines.publish import snapshot as snapshot_module
+
+    settings, instance = built
+    current = settings.published_current.resolve()
+    before = tree_digest(current)
+
+    def no_space(working_db, tier_dir, tables):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tier_dir / "warehouse.duckdb"))
+
+    monkeypatch.setattr(snapshot_module, "build_tier", no_space)
+    result = run_full_pipeline(instance, months=JUNE)
+    assert not result.success
+    assert [e.step_key for e in result.all_events if e.is_step_failure] == ["published_snapshot"]
+    status, snapshot_id, reasons = publication_log(settings)[-1]
+    assert (status, snapshot_id) == ("refused", None)
+    [reason] = reasons
+    assert reason.startswith(
+        "writing the snapshot failed: OSError: [Errno 28] No space left on device: '"
+    ), reason
+    assert settings.published_current.resolve() == current
+    assert tree_digest(current) == before
+    assert not list((settings.published_dir / "snapshots").glob(".building-*"))
+
+
 def test_an_empty_build_is_never_published(tmp_path, monkeypatch):
     """A landing folder that exists but holds nothing must not publish an empty warehouse."""
     point_settings_at(monkeypatch, tmp_path)

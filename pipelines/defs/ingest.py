@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.partitions import CONFIRM_REGISTER_TAG
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.ingest.measure_returns import archive_processed, ingest_landing
-from pipelines.ingest.organisations import load_register
+from pipelines.ingest.organisations import RegisterRefused, load_register
 from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection
 
@@ -26,30 +27,97 @@ RETURNS_KEYS = [
     specs=[
         dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}) for key in REGISTER_KEYS
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "register_files_accepted",
+            asset=REGISTER_KEYS[0],
+            blocking=False,
+            description="Every register file was recognised and the register as a whole "
+            "accepted (raw.register_log). A warning: when the new register is refused, the "
+            "previous one stays in place and the run goes on with it.",
+        )
+    ],
     pool=DUCKDB_WRITER_POOL,
-    description="Load the configured region's organisations from the ODS extracts and the "
-    "local register into raw (replaced whole).",
+    description="Judge the ODS extracts and the local register, and if they pass, load the "
+    "configured region's organisations into raw (replaced whole); else keep the register "
+    "in place.",
 )
 def organisation_register(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
+    confirm = context.run.tags.get(CONFIRM_REGISTER_TAG, "").lower() == "true"
+    refused: RegisterRefused | None = None
+    counts: dict[str, int] = {}
     with working_connection(settings.working_db) as con:
-        counts = load_register(
-            con, settings.ods_dir, settings.local_register, region_icbs=settings.region_icbs
-        )
+        try:
+            counts = load_register(
+                con,
+                settings.ods_dir,
+                settings.local_register,
+                region_icbs=settings.region_icbs,
+                run_id=context.run.run_id,
+                confirm=confirm,
+            )
+        except RegisterRefused as refusal:
+            refused = refusal
+        [(held,)] = con.execute("select count(*) from raw.ods_organisations").fetchall()
         [(outside,)] = con.execute(
             "select count(*) from raw.organisations_outside_region"
         ).fetchall()
-    context.log.info(
-        f"organisation register rows by file for {', '.join(settings.region_icbs)}: {counts}; "
-        f"{outside} organisations outside the region left out"
-    )
+        verdicts = con.execute(
+            "select file_name, status, layout, vintage, rows_in_region, reason, notes"
+            " from raw.register_log"
+            " where judged_at = (select max(judged_at) from raw.register_log)"
+            " order by register_log_id"
+        ).fetchall()
+    if refused is not None:
+        for verdict in refused.causes:
+            context.log.error(f"register file refused: {verdict.file_name}: {verdict.reason}")
+        if not held:
+            raise dg.Failure(
+                description="The organisation register was refused and there is no earlier "
+                f"register to keep: {refused}",
+                metadata={"verdicts": [list(map(str, v)) for v in verdicts]},
+            )
+        context.log.warning(
+            "The new organisation register was refused (see raw.register_log); the previous "
+            f"register ({held} ODS organisations of {', '.join(settings.region_icbs)}) stays "
+            "in place and this run goes on with it."
+        )
+    else:
+        for _, _, _, _, _, _, notes in verdicts:
+            if notes:
+                context.log.info(f"register: {notes}")
+        context.log.info(
+            f"organisation register rows by file for {', '.join(settings.region_icbs)}: "
+            f"{counts}; {outside} organisations outside the region left out"
+        )
     metadata = {
+        "register": "refused, previous register kept" if refused else "loaded",
         "rows_by_file": counts,
         "region_icbs": list(settings.region_icbs),
         "organisations_outside_region": outside,
+        "register_files": {
+            name: {
+                "status": status,
+                "layout": layout,
+                "vintage": str(vintage) if vintage else None,
+                "rows_in_region": rows,
+                "reason": reason,
+            }
+            for name, status, layout, vintage, rows, reason, _ in verdicts
+        },
     }
     for key in REGISTER_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name="register_files_accepted",
+        asset_key=REGISTER_KEYS[0],
+        passed=refused is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "refused": [f"{v.file_name}: {v.reason}" for v in (refused.causes if refused else [])]
+        },
+    )
 
 
 @dg.multi_asset(
@@ -75,9 +143,14 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
     with working_connection(settings.working_db) as con:
         outcomes = ingest_landing(con, settings, run_id=context.run.run_id)
         problems = reconciliation_problems(con)
+    archive_problems: tuple[str, ...] = ()
     if settings.archive_processed:
-        moved = archive_processed(outcomes, settings, datetime.now(UTC).date())
-        context.log.info(f"moved {moved} processed files to {settings.archive_dir}")
+        # After the commit: archiving never fails the run (see archive_processed).
+        archived = archive_processed(outcomes, settings, datetime.now(UTC).date())
+        archive_problems = archived.problems
+        context.log.info(f"moved {archived.moved} processed files to {settings.archive_dir}")
+        for problem in archive_problems:
+            context.log.warning(f"archiving: {problem}")
     by_status: dict[str, int] = {}
     for outcome in outcomes:
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
@@ -88,7 +161,10 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
         **{f"files_{status}": n for status, n in sorted(by_status.items())},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),
         "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        "files_not_archived": len(archive_problems),
     }
+    if archive_problems:
+        metadata["archive_problems"] = list(archive_problems[:50])
     for key in RETURNS_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
     yield dg.AssetCheckResult(

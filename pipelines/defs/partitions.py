@@ -18,6 +18,9 @@ reporting_months = dg.MonthlyPartitionsDefinition(
 
 # Run tag: publish even if the facts shrink sharply or an organisation disappears.
 ALLOW_SHRINK_TAG = "safety_observatory/allow_shrink"
+# Run tag: accept a new organisation register that is older than the one in place, or
+# drops or moves more than max_register_change_share of the region's organisations.
+CONFIRM_REGISTER_TAG = "safety_observatory/confirm_register"
 
 
 def month_key(month: date) -> str:

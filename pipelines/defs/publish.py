@@ -254,9 +254,12 @@ def step_failure_text(event: dg.DagsterEvent) -> str:
     return " <- caused by: ".join(parts)
 
 
-def log_refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
+def log_refused_run(
+    instance: dg.DagsterInstance, run_id: str, reasons: list[str] | None = None
+) -> bool:
     """Record a failed run as a refused publication, unless the publish step already did.
-    Returns whether a row was written."""
+    ``reasons`` default to the run's failed steps and checks (a run that died has none:
+    whoever found it dead says why). Returns whether a row was written."""
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         con.execute(PUBLICATION_LOG_DDL)
@@ -267,7 +270,11 @@ def log_refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
         return False
     log_publication(
         settings.working_db,
-        {"run_id": run_id, "status": "refused", "reasons": failed_run_reasons(instance, run_id)},
+        {
+            "run_id": run_id,
+            "status": "refused",
+            "reasons": reasons or failed_run_reasons(instance, run_id),
+        },
     )
     return True
 

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from pipelines.run_health import process_tags
 from pipelines.settings import load_settings
 from pipelines.warehouse import whole_run_lock
 
@@ -18,12 +19,19 @@ class WorkingFileRun(dg.ConfigurableResource):
     dbt, checks and publish: a second run started meanwhile (the CLI, a sensor, a
     schedule, the UI) waits for it instead of interleaving its steps. The run also claims
     the build as its own; publish refuses if anyone else claimed it since.
+
+    Before anything else the run tags itself with its process id and host
+    (:func:`pipelines.run_health.process_tags`): if the process dies without ending the
+    run (``kill -9``), the next command-line run can tell that it is gone and mark it
+    failed, freeing the writer slot it held (:func:`pipelines.run_health.fail_dead_runs`).
     """
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WorkingFileRun"]:
         settings = load_settings()
-        with whole_run_lock(settings.working_db, context.run_id, on_wait=context.log.info):
+        run_id = context.run.run_id
+        context.instance.add_run_tags(run_id, process_tags())
+        with whole_run_lock(settings.working_db, run_id, on_wait=context.log.info):
             yield self
 
 

@@ -10,8 +10,11 @@ raw with ``superseded_by`` set.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import shutil
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -613,18 +616,71 @@ def periods_in_file(path: Path, settings: Settings) -> set[date]:
         return set()
 
 
-def archive_processed(outcomes: list[SubmissionOutcome], settings: Settings, today: date) -> int:
+@dataclass(frozen=True)
+class Archived:
+    """What :func:`archive_processed` did: files moved, and one line per file it could not
+    move (left in landing, where the submission log already marks it processed)."""
+
+    moved: int
+    problems: tuple[str, ...] = ()
+
+
+def archive_processed(
+    outcomes: list[SubmissionOutcome], settings: Settings, today: date
+) -> Archived:
     """Move every processed file to ``archive/<date>/<path in landing>``: landing then holds
-    only what has not been seen, and the archive keeps every file as received."""
+    only what has not been seen, and the archive keeps every file as received.
+
+    Archiving runs after the batch is committed, so it must never fail the run: the data is
+    already in the warehouse and the submission log, and a file left in landing is not read
+    twice (``pending_files`` skips a logged path with the same content). Landing and the
+    archive are often on different filesystems (an SFTP mount and local disk), where
+    ``rename(2)`` fails with EXDEV; then the file is copied (with its modification time,
+    which is its ``received_at``) and the original removed. Any other failure (a full
+    archive disk, a permission) is returned as a problem naming the file and the error,
+    and a half-written copy is removed.
+    """
     moved = 0
+    problems: list[str] = []
     for outcome in outcomes:
         source = settings.landing_dir / outcome.source_path
         if not (source.exists() or source.is_symlink()):
             continue
         target = settings.archive_dir / today.isoformat() / outcome.source_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target = target.with_name(f"{target.stem}.{outcome.submission_id}{target.suffix}")
-        source.rename(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target = target.with_name(f"{target.stem}.{outcome.submission_id}{target.suffix}")
+            _move(source, target)
+        except OSError as error:
+            problems.append(
+                f"{outcome.source_path}: not archived, left in landing ({describe_os_error(error)})"
+            )
+            continue
         moved += 1
-    return moved
+    return Archived(moved, tuple(problems))
+
+
+def _move(source: Path, target: Path) -> None:
+    """``rename(2)``, or copy then delete when source and target are on different
+    filesystems (EXDEV). A failed copy leaves no partial target behind."""
+    try:
+        os.rename(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    try:
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    source.unlink()
+
+
+def describe_os_error(error: OSError) -> str:
+    """``[Errno 28] No space left on device: '/path'``: the errno, its text and the file."""
+    return str(error) if error.strerror else f"{type(error).__name__}: {error}"

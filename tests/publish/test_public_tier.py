@@ -207,6 +207,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
         mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
         mp.setenv("SAFETY_OBS_LOCAL_REGISTER", str(root / "local_register.csv"))
+        # The two planted ICBs are test codes, not England's: part of the region here.
+        mp.setenv("SAFETY_OBS_REGION_ICBS", "QHM,QXX,QYY")
         for folder in SAMPLE_FOLDERS:  # half a year of the sample keeps the test fast
             shutil.copytree(SAMPLES / "landing" / folder, root / "landing" / folder)
         _plant(root / "landing", root / "local_register.csv")

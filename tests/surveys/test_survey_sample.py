@@ -13,8 +13,11 @@ import duckdb
 import pytest
 from survey_support import SURVEY_SAMPLES, dbt_build, working_file
 
+from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.surveys import RECONCILED_KEY, SURVEY_KEYS, survey_exports
 from pipelines.surveys.config import LANDING_ENV
+
+RESOURCES = {"working_file_run": WorkingFileRun()}
 
 # data_samples/surveys is on sys.path once survey_support is imported.
 generate_surveys = importlib.import_module("generate_surveys")
@@ -62,13 +65,17 @@ def sample_warehouse(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SAFETY_OBS_WORKING_DB", str(working_db))
         mp.setenv(LANDING_ENV, str(landing))
-        result = dg.materialize([survey_exports], instance=dg.DagsterInstance.ephemeral())
+        result = dg.materialize(
+            [survey_exports], instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES
+        )
         assert result.success
         materialized = {e.asset_key for e in result.get_asset_materialization_events()}
         assert materialized == set(SURVEY_KEYS)
         [check] = result.get_asset_check_evaluations()
         assert check.asset_key == RECONCILED_KEY and check.passed
-        again = dg.materialize([survey_exports], instance=dg.DagsterInstance.ephemeral())
+        again = dg.materialize(
+            [survey_exports], instance=dg.DagsterInstance.ephemeral(), resources=RESOURCES
+        )
         assert again.success  # nothing new: every file already seen
         built = dbt_build(working_db, root / "dbt")
     assert built.returncode == 0, built.stdout[-4000:]

@@ -1,8 +1,13 @@
 """Turn a provider's bytes into rows of text, whatever tool and encoding produced them.
 
 CSV and XLSX are read into the same shape: a list of the first rows (to find the header
-under any title rows) and then an all-text frame below the header, with ``source_line``
-(the 1-based line or sheet row an engineer would look at).
+under any title rows) and then an all-text frame below the header, columns named by
+position (``c0``, ``c1``, ...), with ``source_line`` (the 1-based line or sheet row an
+engineer would look at).
+
+Every table can also count its data records a second, independent way (Python's csv
+module over the text; the sheet's XML for XLSX), so a record the parser loses shows up in
+the reconciliation instead of vanishing.
 """
 
 from __future__ import annotations
@@ -16,9 +21,15 @@ import fastexcel
 import polars as pl
 
 from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.xlsx_facts import SheetFacts, read_sheet_facts
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF_ROWS = 30
+
+
+def column_name(position: int) -> str:
+    """The name of the column at ``position`` (0-based) in a frame from ``read_below``."""
+    return f"c{position}"
 
 
 @dataclass(frozen=True)
@@ -26,21 +37,26 @@ class RawTable:
     """A file as text: ``head`` for header detection, ``read_below`` for the data."""
 
     head: list[list[str | None]]
-    text: str | None = None  # CSV
+    text: str | None = None  # CSV, line endings normalised to \n
+    head_lines: tuple[int, ...] = ()  # CSV: the 0-based line each head record starts on
     sheet: pl.DataFrame | None = None  # XLSX, every cell as text, no header
+    facts: SheetFacts | None = None  # XLSX: hidden rows, formulas, errors (from the XML)
+
+    def header_line(self, header_row: int) -> int:
+        """0-based physical line (CSV) or sheet row (XLSX) of the header."""
+        return self.head_lines[header_row] if self.text is not None else header_row
 
     def read_below(self, header_row: int, file_name: str) -> pl.DataFrame:
-        """Rows under ``header_row`` with the header's names, plus ``source_line``."""
+        """Rows under ``header_row``, columns named by position, plus ``source_line``."""
         if self.sheet is not None:
-            names = _unique_names(self.head[header_row])
             body = self.sheet.slice(header_row + 1)
-            body = body.select(body.columns[: len(names)])
-            body.columns = names[: body.width]
+            body.columns = [column_name(i) for i in range(body.width)]
+            body = self._with_error_text(body, header_row)
         else:
             try:
                 body = pl.read_csv(
                     io.StringIO(self.text or ""),
-                    skip_rows=header_row,
+                    skip_lines=self.header_line(header_row),
                     infer_schema=False,
                     truncate_ragged_lines=True,
                 )
@@ -49,23 +65,90 @@ class RawTable:
             except pl.exceptions.ComputeError as exc:
                 detail = str(exc).splitlines()[0]
                 raise FileRejected(file_name, "unparseable_csv", detail) from exc
-        first_line = header_row + 2
+            body.columns = [column_name(i) for i in range(body.width)]
+        first_line = self.header_line(header_row) + 2
         return body.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("source_line")
         )
 
+    def _with_error_text(self, body: pl.DataFrame, header_row: int) -> pl.DataFrame:
+        """fastexcel reads an error cell (``#DIV/0!``, ``#REF!``) as empty; put the error
+        back, so the row is refused for what the provider sees instead of read as blank."""
+        if self.facts is None:
+            return body
+        for row, position, text in self.facts.errors(header_row, range(body.width)):
+            index = row - header_row - 2
+            if index >= body.height:  # a last row of errors only: fastexcel trimmed it
+                padding = pl.DataFrame(schema=body.schema).clear(index + 1 - body.height)
+                body = pl.concat([body, padding])
+            if index >= 0:
+                name = column_name(position)
+                body = body.with_columns(
+                    pl.when(pl.int_range(pl.len()) == index)
+                    .then(pl.lit(text))
+                    .otherwise(pl.col(name))
+                    .alias(name)
+                )
+        return body
 
-def _unique_names(row: list[str | None]) -> list[str]:
-    names, seen = [], {}
-    for i, cell in enumerate(row):
-        name = (cell or "").strip() or f"column_{i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_duplicated_{seen[name]}"
-        else:
-            seen[name] = 0
-        names.append(name)
-    return names
+    def scan_records(self, header_row: int, positions: list[int]) -> tuple[int, str | None]:
+        """(data records under the header with a value in any column read, why the file
+        looks cut off or None), found without the parser ``read_below`` uses: the sheet's
+        XML for XLSX, Python's csv module for CSV.
+
+        A CSV looks cut off when a quoted field never closes, or when its last line stops
+        before the last column read and has no line end."""
+        if self.facts is not None:
+            return len(self.facts.records(header_row, positions)), None
+        skip = self.header_line(header_row) + 1
+        try:
+            records, last, _ = self._count(skip, positions, strict=True)
+        except _Unclosed as unclosed:
+            return unclosed.records, (
+                f"the record starting on line {unclosed.line} opens a quoted field that never "
+                "closes: the file ends inside it"
+            )
+        except csv.Error:
+            # An irregularity strict mode refuses and the parser tolerates (a stray quote
+            # inside a field): count the way a lenient reader does.
+            records, last, _ = self._count(skip, positions, strict=False)
+        needed = max(positions, default=-1) + 1
+        if last and not (self.text or "").endswith("\n") and len(last) < needed:
+            return records, (
+                f"its last line has {len(last)} of the {needed} fields the header needs, "
+                "and no line end"
+            )
+        return records, None
+
+    def _count(
+        self, skip: int, positions: list[int], *, strict: bool
+    ) -> tuple[int, list[str], int]:
+        lines = io.StringIO(self.text or "")
+        for _ in range(skip):
+            lines.readline()
+        reader = csv.reader(lines, strict=strict)
+        records, last, start = 0, [], skip + 1
+        try:
+            for record in reader:
+                if record:
+                    last = record
+                if any(p < len(record) and record[p].strip() for p in positions):
+                    records += 1
+                start = skip + reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise _Unclosed(records, start) from exc
+            raise
+        return records, last, start
+
+
+class _Unclosed(Exception):
+    """The text ends inside a quoted field."""
+
+    def __init__(self, records: int, line: int) -> None:
+        super().__init__(f"quoted field from line {line} never closes")
+        self.records = records
+        self.line = line
 
 
 def decode(data: bytes, file_name: str) -> str:
@@ -89,15 +172,30 @@ def decode(data: bytes, file_name: str) -> str:
         ) from exc
 
 
+def normalise_line_endings(text: str) -> str:
+    """CRLF (Windows), LF (Unix) and a lone CR (classic Mac OS, some exports) all end a line,
+    even mixed in one file; the parser is given plain LF. A CR inside a quoted field
+    becomes LF too, which changes no value we read."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_csv_table(data: bytes, file_name: str) -> RawTable:
     if b"\x00" in data:
         raise FileRejected(file_name, "binary_content", "file contains NUL bytes; not a CSV")
-    text = decode(data, file_name)
+    text = normalise_line_endings(decode(data, file_name))
     if not text.strip():
         raise FileRejected(file_name, "empty_file", "file has no header and no rows")
-    head_text = "\n".join(text.splitlines()[:SNIFF_ROWS])
-    head = [[c or None for c in row] for row in csv.reader(io.StringIO(head_text))]
-    return RawTable(head=head, text=text)
+    head_text = "\n".join(text.split("\n", SNIFF_ROWS)[:SNIFF_ROWS])
+    reader = csv.reader(io.StringIO(head_text))
+    head, starts, line = [], [], 0
+    try:
+        for row in reader:
+            head.append([c or None for c in row])
+            starts.append(line)
+            line = reader.line_num
+    except csv.Error:
+        pass  # a quoted field running past the sniffed lines: the rows before it are the head
+    return RawTable(head=head, text=text, head_lines=tuple(starts))
 
 
 def check_xlsx_container(data: bytes, file_name: str, max_inflated_bytes: int) -> None:
@@ -120,20 +218,32 @@ def check_xlsx_container(data: bytes, file_name: str, max_inflated_bytes: int) -
 
 
 def read_xlsx_table(data: bytes, file_name: str, max_inflated_bytes: int) -> RawTable:
-    """The first sheet, every cell as text (dates arrive as Excel serial numbers)."""
+    """The first sheet, every cell as text (dates arrive as Excel serial numbers), from its
+    first row (``skip_rows=0``: frame row i is sheet row i + 1), and the sheet's facts."""
     check_xlsx_container(data, file_name, max_inflated_bytes)
     try:
         sheet = (
             fastexcel.read_excel(data)
-            .load_sheet(0, header_row=None, dtypes="string", skip_whitespace_tail_rows=True)
+            .load_sheet(
+                0, header_row=None, skip_rows=0, dtypes="string", skip_whitespace_tail_rows=True
+            )
             .to_polars()
         )
     except Exception as exc:  # fastexcel raises its own hierarchy; any failure = unreadable
         raise FileRejected(file_name, "unreadable_xlsx", str(exc).splitlines()[0]) from exc
     if sheet.height == 0:
         raise FileRejected(file_name, "empty_file", "first worksheet is empty")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        facts = read_sheet_facts(archive, file_name)
+    if facts.last_col and sheet.width != facts.last_col - facts.first_col + 1:
+        raise FileRejected(
+            file_name,
+            "unreadable_xlsx",
+            f"the sheet's cells span columns {facts.first_col}-{facts.last_col} but "
+            f"{sheet.width} columns were read",
+        )
     head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
-    return RawTable(head=head, sheet=sheet)
+    return RawTable(head=head, sheet=sheet, facts=facts)
 
 
 def read_table(data: bytes, file_name: str, suffix: str, max_inflated_bytes: int) -> RawTable:

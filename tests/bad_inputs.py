@@ -296,7 +296,8 @@ MISREAD_ROW_CASES = [
         "numerator_decimal_comma",
         'RTD,2024-03,PU_CAT2PLUS,"2,5",100',
         "numerator_separator_not_in_locale",
-        reason="numerator '2,5' does not fit the source contract's number format en-GB",
+        reason="numerator '2,5' uses ',' as a decimal separator, which the source contract's "
+        "number format en-GB (decimal '.', thousands ',') does not",
     ),
     _row_case(
         "denominator_thousands_point",

@@ -25,18 +25,16 @@ from pipelines.ingest.contracts import (
     LONG_COLUMNS,
     WIDE_ID_COLUMNS,
     ContractMatch,
-    SourceContract,
     match_contract,
 )
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.normalise import (
     clean_code,
+    date_context,
     is_blank,
-    parse_period,
-    period_ambiguity,
-    period_hint,
+    number_context,
     read_count,
-    settle_date_order,
+    read_period,
 )
 from pipelines.ingest.organisations import region_label
 from pipelines.ingest.reading import RawTable, column_name, read_table
@@ -63,9 +61,10 @@ class SubmissionOutcome:
 
 @dataclass(frozen=True)
 class MeasureFile:
-    """One file read: typed long rows, and what the submission log records beside them."""
+    """One file read: long rows joined to the register and catalogue, still text (typed a
+    batch at a time, ``type_values``), and what the submission log records beside them."""
 
-    typed: pl.DataFrame
+    rows: pl.DataFrame
     layout: str
     # Data records in the file, counted apart from the parser (reading.scan_records); the
     # reconciliation proves every one reached raw (as rows) or is a wide-layout record
@@ -140,8 +139,9 @@ def _submitter_problem(
 def read_measure_file(
     data: bytes, file_name: str, *, organisations: pl.DataFrame, settings: Settings
 ) -> MeasureFile:
-    """Bytes of one file -> typed long rows joined to the register and catalogue, and the
-    file's record count and warnings.
+    """Bytes of one file -> long rows joined to the register and catalogue, with the
+    contract's number format and the file's date order as columns (``type_values`` reads
+    values by them), and the file's record count and warnings.
 
     File rules raise :class:`FileRejected`; row rules are applied later, to many files at once
     (``apply_rules``), because validation has a fixed cost per call.
@@ -181,21 +181,13 @@ def read_measure_file(
     problem = _submitter_problem(file_name, submitter, organisations, settings)
     if problem is not None:
         raise problem
-    contract = match.contract
-    numerator = read_count("raw_numerator", contract.number_format)
-    denominator = read_count("raw_denominator", contract.number_format)
-    typed = (
+    rows = (
         long.with_columns(
             clean_code("raw_org_code").alias("org_code"),
-            *_period_columns(long, contract),
             clean_code("raw_measure_code").alias("measure_code"),
-            numerator.value.alias("numerator"),
-            numerator.issue.alias("numerator_issue"),
-            numerator.detail.alias("numerator_issue_detail"),
-            denominator.value.alias("denominator"),
-            denominator.issue.alias("denominator_issue"),
-            denominator.detail.alias("denominator_issue_detail"),
             pl.lit(submitter).alias("submitter_code"),
+            *number_context(match.contract.number_format),
+            *date_context(long, "raw_period", match.contract.date_order),
         )
         .join(organisations, on="org_code", how="left")
         .join(_measure_lookup(), on="measure_code", how="left")
@@ -208,23 +200,22 @@ def read_measure_file(
         .sort("source_line", "raw_measure_code")
     )
     return MeasureFile(
-        typed,
-        contract.name,
+        rows,
+        match.contract.name,
         records_in_file,
         _records_without_rows(body, match),
         tuple(warnings),
     )
 
 
-def _period_columns(long: pl.DataFrame, contract: SourceContract) -> list[pl.Expr]:
-    """``period``, and for the rules ``period_ambiguity`` (why a numeric date's order is
-    unsettled in this file) and ``period_hint`` (the declared order, for invalid dates)."""
-    settled, why = settle_date_order(long, "raw_period", contract.date_order)
-    return [
-        parse_period("raw_period", contract.date_order, settled=settled).alias("period"),
-        period_ambiguity("raw_period", settled, why).alias("period_ambiguity"),
-        period_hint("raw_period", contract.date_order).alias("period_hint"),
-    ]
+def type_values(rows: pl.DataFrame) -> pl.DataFrame:
+    """``period``, ``numerator`` and ``denominator`` read as each file's contract declares,
+    with the columns the rules need to say why a value was not read (``period_ambiguity``,
+    ``period_hint``, ``{numerator,denominator}_issue[_detail]``). Many files at once: the
+    reading has a fixed cost per call."""
+    typed = read_period(rows, "raw_period", "period")
+    typed = read_count(typed, "raw_numerator", "numerator")
+    return read_count(typed, "raw_denominator", "denominator")
 
 
 def _sheet_problems(table: RawTable, match: ContractMatch, file_name: str) -> list[str]:
@@ -394,8 +385,8 @@ class _Arrival:
     duplicate_of_digest: bool = False
 
     @property
-    def typed(self) -> pl.DataFrame | None:
-        return self.read.typed if self.read is not None else None
+    def rows(self) -> pl.DataFrame | None:
+        return self.read.rows if self.read is not None else None
 
     @property
     def base(self) -> dict:
@@ -671,13 +662,13 @@ def ingest_landing(
 
     def flush() -> None:
         typed = [
-            a.typed.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
+            a.rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
             for i, a in enumerate(batch)
-            if a.typed is not None and a.digest not in known
+            if a.rows is not None and a.digest not in known
         ]
         good = bad = None
         if typed:
-            good, bad = apply_rules(pl.concat(typed, how="vertical_relaxed"), rules)
+            good, bad = apply_rules(type_values(pl.concat(typed, how="vertical_relaxed")), rules)
             good_by = good.partition_by("file_index", as_dict=True, include_key=False)
             bad_by = bad.partition_by("file_index", as_dict=True, include_key=False)
         loaded: list[pl.DataFrame] = []
@@ -687,7 +678,7 @@ def ingest_landing(
             logged = []
             for i, arrival in enumerate(batch):
                 earlier = known.get(arrival.digest) if arrival.digest else None
-                if earlier is None and arrival.typed is not None:
+                if earlier is None and arrival.rows is not None:
                     file_good = good_by.get((i,), good.clear().drop("file_index"))
                     file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
                 else:
@@ -719,7 +710,7 @@ def ingest_landing(
             rows = 0
         batch.append(arrival)
         seen_in_batch.add(arrival.digest)
-        rows += arrival.typed.height if arrival.typed is not None else 0
+        rows += arrival.rows.height if arrival.rows is not None else 0
         if rows >= BATCH_ROWS:
             flush()
             seen_in_batch.clear()
@@ -745,8 +736,8 @@ def periods_in_file(path: Path, settings: Settings) -> set[date]:
         if match is None:
             return set()
         long = _to_long(table.read_below(match.header_row, path.name), match)
-        period = _period_columns(long, match.contract)[0]
-        return set(long.select(period).drop_nulls()["period"].to_list())
+        context = long.with_columns(*date_context(long, "raw_period", match.contract.date_order))
+        return set(read_period(context, "raw_period", "period")["period"].drop_nulls().to_list())
     except (FileRejected, OSError):
         return set()
 

@@ -1,4 +1,4 @@
-"""Polars expressions that turn provider text into typed values, or null when they cannot.
+"""Turn provider text into typed values (polars), or null when they cannot be read.
 
 Nulls here are not errors by themselves: the row rules (``rules.py``) decide, looking at
 both the raw text and the parsed value, and say exactly what was wrong. Where a value has
@@ -10,7 +10,6 @@ with the ambiguity explained, for the rules to refuse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -36,18 +35,28 @@ def clean_code(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().str.to_uppercase().replace("", None)
 
 
-@dataclass(frozen=True)
-class CountExprs:
-    """A count read from text: ``value`` (Int64, null when not a whole number or refused),
-    ``issue`` (null, or why the text was refused) and ``detail`` (the issue explained)."""
+def number_context(number_format: NumberFormat | None) -> list[pl.Expr]:
+    """One file's declared number format as columns (``NUMBER_CONTEXT``), so ``read_count``
+    can read many files, each as its contract says, in one pass."""
+    return [
+        pl.lit(number_format.decimal if number_format else None, pl.String).alias("number_decimal"),
+        pl.lit(number_format.thousands if number_format else None, pl.String).alias(
+            "number_thousands"
+        ),
+        pl.lit(number_format.describe() if number_format else "none declared").alias(
+            "number_format"
+        ),
+    ]
 
-    value: pl.Expr
-    issue: pl.Expr
-    detail: pl.Expr
+
+NUMBER_CONTEXT = ("number_decimal", "number_thousands", "number_format")
 
 
-def read_count(column: str, number_format: NumberFormat | None = None) -> CountExprs:
-    """Read a count, with the separators ``number_format`` declares (None: undeclared).
+def read_count(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
+    """``frame`` with the count in text ``column`` read into ``name`` (Int64, null unless a
+    whole number read without doubt), ``{name}_issue`` (null, or why the text was refused)
+    and ``{name}_issue_detail`` (the issue explained), with the separators each row's
+    ``number_context`` declares (null: undeclared).
 
     A count is digits, optionally grouped into thousands, optionally with a decimal part of
     zeros (Excel's ``12.0``). A ``.`` or ``,`` is read only when its role is certain:
@@ -65,84 +74,111 @@ def read_count(column: str, number_format: NumberFormat | None = None) -> CountE
     (``separator_not_in_locale``: ``2,5`` in en-GB). Scientific notation (``1.23E+08``,
     Excel's display of a long number in a narrow column) is refused in any locale: it has
     already rounded the count.
+
+    Hand-rolled with regular expressions (Babel's ``parse_decimal`` knows locales but reads
+    one Python string at a time, and would guess where this refuses). Computed in stages
+    of materialised columns: one nested expression would evaluate its shared parts again
+    at every use (a million rows took half a minute; staged, well under a second). Run
+    once per batch of files, not per file: each stage has a fixed cost.
     """
+    t = f"__{name}_"  # temporary columns, dropped at the end
+    decimal, thousands = pl.col("number_decimal"), pl.col("number_thousands")
+    undeclared = decimal.is_null()
+
+    def col(part: str) -> pl.Expr:
+        return pl.col(t + part)
+
+    def fits(ok: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(undeclared | ok.fill_null(False))
+            .then(pl.lit(None, pl.String))
+            .otherwise(pl.lit(SEPARATOR_NOT_IN_LOCALE))
+        )
+
     text = pl.col(column).str.strip_chars()
-    negative = text.str.starts_with("-")
-    unsigned = text.str.replace(r"^[+-]", "")
-    space_grouped = unsigned.str.contains(rf"^\d{{1,3}}({_SPACE}\d{{3}})+([.,]\d+)?$")
-    body = pl.when(space_grouped).then(unsigned.str.replace_all(_SPACE, "")).otherwise(unsigned)
-
-    scientific = body.str.contains(r"^(\d+([.,]\d*)?|[.,]\d+)[eE][+-]?\d+$")
-    lone_three = body.str.contains(r"^[1-9]\d{0,2}[.,]\d{3}$")
-    separator = body.str.extract(r"([.,])", 1)
-    comma_groups = body.str.contains(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
-    point_groups = body.str.contains(r"^\d{1,3}(\.\d{3})+(,\d+)?$")
-    point_decimal = body.str.contains(r"^\d+\.\d+$")
-    comma_decimal = body.str.contains(r"^\d+,\d+$")
-
-    declared = number_format is not None
-    thousands = number_format.thousands if number_format else None
-    decimal = number_format.decimal if number_format else None
-
-    def fits(ok: bool) -> pl.Expr:
-        return pl.lit(None, pl.String) if ok else pl.lit(SEPARATOR_NOT_IN_LOCALE)
-
-    issue = (
-        pl.when(scientific)
+    frame = frame.with_columns(
+        text.str.starts_with("-").alias(t + "negative"),
+        text.str.replace(r"^[+-]", "").alias(t + "unsigned"),
+    ).with_columns(
+        pl.when(col("unsigned").str.contains(rf"^\d{{1,3}}({_SPACE}\d{{3}})+([.,]\d+)?$"))
+        .then(col("unsigned").str.replace_all(_SPACE, ""))
+        .otherwise(col("unsigned"))
+        .alias(t + "body")
+    )
+    body = col("body")
+    frame = frame.with_columns(
+        body.str.contains(r"^(\d+([.,]\d*)?|[.,]\d+)[eE][+-]?\d+$").alias(t + "scientific"),
+        body.str.contains(r"^\d+$").alias(t + "plain"),
+        body.str.contains(r"^[1-9]\d{0,2}[.,]\d{3}$").alias(t + "lone_three"),
+        body.str.extract(r"([.,])", 1).alias(t + "separator"),
+        body.str.contains(r"^\d{1,3}(,\d{3})+(\.\d+)?$").alias(t + "comma_groups"),
+        body.str.contains(r"^\d{1,3}(\.\d{3})+(,\d+)?$").alias(t + "point_groups"),
+        body.str.contains(r"^\d+\.\d+$").alias(t + "point_decimal"),
+        body.str.contains(r"^\d+,\d+$").alias(t + "comma_decimal"),
+    )
+    lone_three, separator = col("lone_three"), col("separator")
+    groups = col("comma_groups") | col("point_groups")
+    decimals = col("point_decimal") | col("comma_decimal")
+    frame = frame.with_columns(
+        pl.when(col("scientific"))
         .then(pl.lit(SCIENTIFIC_NOTATION))
-        .when(lone_three & (separator == pl.lit(thousands or "")))
+        .when(lone_three & (separator == thousands).fill_null(False))
         .then(pl.lit(None, pl.String))
-        .when(lone_three & (pl.lit(not declared) | (separator == pl.lit(decimal or ""))))
+        .when(lone_three & (undeclared | (separator == decimal).fill_null(False)))
         .then(pl.lit(AMBIGUOUS_SEPARATOR))
         .when(lone_three)
         .then(pl.lit(SEPARATOR_NOT_IN_LOCALE))
-        .when(comma_groups)
-        .then(fits(not declared or thousands == ","))
-        .when(point_groups)
-        .then(fits(not declared or thousands == "."))
-        .when(point_decimal)
-        .then(fits(not declared or decimal == "."))
-        .when(comma_decimal)
-        .then(fits(not declared or decimal == ","))
+        .when(col("comma_groups"))
+        .then(fits(thousands == ","))
+        .when(col("point_groups"))
+        .then(fits(thousands == "."))
+        .when(col("point_decimal"))
+        .then(fits(decimal == "."))
+        .when(col("comma_decimal"))
+        .then(fits(decimal == ","))
         .otherwise(pl.lit(None, pl.String))
-    )
-    decimal_char = (
+        .alias(t + "issue"),
         pl.when(lone_three)
         .then(pl.lit(None, pl.String))
-        .when(comma_groups | point_decimal)
+        .when(col("comma_groups") | col("point_decimal"))
         .then(pl.lit("."))
-        .when(point_groups | comma_decimal)
+        .when(col("point_groups") | col("comma_decimal"))
         .then(pl.lit(","))
         .otherwise(pl.lit(None, pl.String))
+        .alias(t + "decimal_char"),
+        (col("plain") | lone_three | groups | decimals).alias(t + "shaped"),
     )
-    shaped = body.str.contains(r"^\d+$") | lone_three | comma_groups | point_groups
-    shaped = shaped | point_decimal | comma_decimal
-    whole_part = (
+    decimal_char = col("decimal_char")
+    frame = frame.with_columns(
         pl.when(decimal_char == ".")
         .then(body.str.replace(r"\.\d+$", ""))
         .when(decimal_char == ",")
         .then(body.str.replace(r",\d+$", ""))
         .otherwise(body)
         .str.replace_all(r"[.,]", "")
-    )
-    fraction = (
+        .alias(t + "whole"),
         pl.when(decimal_char == ".")
         .then(body.str.extract(r"\.(\d+)$", 1))
         .when(decimal_char == ",")
         .then(body.str.extract(r",(\d+)$", 1))
         .otherwise(pl.lit(""))
         .fill_null("")  # grouped thousands with no decimal part
+        .alias(t + "fraction"),
     )
-    too_long = shaped & issue.is_null() & (whole_part.str.len_chars() > _MAX_DIGITS)
-    issue = pl.when(too_long).then(pl.lit(TOO_MANY_DIGITS)).otherwise(issue)
-    magnitude = whole_part.cast(pl.Int64, strict=False)
-    value = (
-        pl.when(shaped & issue.is_null() & fraction.str.contains(r"^0*$"))
-        .then(pl.when(negative).then(-magnitude).otherwise(magnitude))
+    whole, shaped = col("whole"), col("shaped")
+    frame = frame.with_columns(
+        pl.when(shaped & col("issue").is_null() & (whole.str.len_chars() > _MAX_DIGITS))
+        .then(pl.lit(TOO_MANY_DIGITS))
+        .otherwise(col("issue"))
+        .alias(f"{name}_issue"),
+        whole.cast(pl.Int64, strict=False).alias(t + "magnitude"),
+    )
+    issue, magnitude = pl.col(f"{name}_issue"), col("magnitude")
+    return frame.with_columns(
+        pl.when(shaped & issue.is_null() & col("fraction").str.contains(r"^0*$"))
+        .then(pl.when(col("negative")).then(-magnitude).otherwise(magnitude))
         .otherwise(pl.lit(None, pl.Int64))
-    )
-    locale = number_format.describe() if number_format else "none declared"
-    detail = (
+        .alias(name),
         pl.when(issue == SCIENTIFIC_NOTATION)
         .then(
             pl.lit(
@@ -155,31 +191,34 @@ def read_count(column: str, number_format: NumberFormat | None = None) -> CountE
             pl.format(
                 "could be {}.{} or {}: '{}' may be a decimal or a thousands separator, and "
                 "the source contract does not settle it (number format: {})",
-                whole_part.str.slice(0, whole_part.str.len_chars() - 3),
-                whole_part.str.slice(-3),
-                whole_part,
+                whole.str.slice(0, whole.str.len_chars() - 3),
+                whole.str.slice(-3),
+                whole,
                 separator,
-                pl.lit(locale),
+                pl.col("number_format"),
             )
         )
         .when(issue == SEPARATOR_NOT_IN_LOCALE)
         .then(
             pl.format(
-                "does not fit the source contract's number format {}; a count is written "
-                "with digits and thousands separators only",
-                pl.lit(locale),
+                "uses '{}' as {}, which the source contract's number format {} does not; "
+                "a count is whole digits, grouped by the thousands separator if at all",
+                separator,
+                pl.when(lone_three)
+                .then(pl.lit("a separator"))
+                .when(decimals)
+                .then(pl.lit("a decimal separator"))
+                .when(groups)
+                .then(pl.lit("a thousands separator"))
+                .otherwise(pl.lit("a separator")),
+                pl.col("number_format"),
             )
         )
         .when(issue == TOO_MANY_DIGITS)
         .then(pl.lit(f"has more than {_MAX_DIGITS} digits"))
         .otherwise(pl.lit(None, pl.String))
-    )
-    return CountExprs(value=value, issue=issue, detail=detail)
-
-
-def parse_count(column: str, number_format: NumberFormat | None = None) -> pl.Expr:
-    """The count's value alone (null unless it is a whole number read without doubt)."""
-    return read_count(column, number_format).value
+        .alias(f"{name}_issue_detail"),
+    ).drop(pl.selectors.starts_with(t))
 
 
 # --- reporting months --------------------------------------------------------------------
@@ -200,119 +239,47 @@ def _ymd(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
     ).str.to_date("%Y-%m-%d", strict=False)
 
 
-@dataclass(frozen=True)
-class NumericDate:
-    """A year-last numeric date's two readings: day first and month first."""
-
-    day_first: pl.Expr
-    month_first: pl.Expr
-
-    @property
-    def ambiguous(self) -> pl.Expr:
-        """Both readings exist and fall in different months (01/03 vs 03/01; 05/05 is not)."""
-        return (
-            self.day_first.is_not_null()
-            & self.month_first.is_not_null()
-            & (self.day_first.dt.truncate("1mo") != self.month_first.dt.truncate("1mo"))
-        )
-
-
-def numeric_date(column: str) -> NumericDate:
+def _with_numeric_dates(frame: pl.DataFrame, column: str, t: str) -> pl.DataFrame:
+    """Temporary columns ``{t}day_first`` / ``{t}month_first`` (the two readings of a
+    year-last numeric date, null where that reading is not a date), ``{t}ambiguous`` (both
+    exist, in different months: 01/03 vs 03/01; 05/05 is not ambiguous), ``{t}only_dmy``
+    and ``{t}only_mdy`` (the value itself shows its order)."""
     text = pl.col(column).str.strip_chars()
-    first = text.str.extract(_YEAR_LAST, 1).cast(pl.Int32, strict=False)
-    second = text.str.extract(_YEAR_LAST, 2).cast(pl.Int32, strict=False)
-    year = text.str.extract(_YEAR_LAST, 3).cast(pl.Int32, strict=False)
-    return NumericDate(_ymd(year, second, first), _ymd(year, first, second))
-
-
-def parse_period(
-    column: str, date_order: str | None = None, *, settled: str | None = "declared"
-) -> pl.Expr:
-    """Reporting month from ``2024-03``, ``Mar-24``, ``March 2024``, ``2024-03-01``, an
-    Excel date serial, or a year-last numeric date (``01/03/2024``, ``1-3-2024``,
-    ``01.03.2024``); any day is taken as its month.
-
-    ``date_order`` is the contract's declaration (DMY, MDY, YMD or None); ``settled`` is
-    the order that applies to *ambiguous* year-last dates in this file (DMY, MDY or None:
-    leave them null), by default the declaration. A year-last date with one valid reading
-    (25/03/2024) takes it, unless it contradicts a declared DMY or MDY.
-    """
-    if settled == "declared":
-        settled = date_order if date_order in ("DMY", "MDY") else None
-    text = pl.col(column).str.strip_chars()
-    serial = text.cast(pl.Float64, strict=False)
-    numeric = numeric_date(column)
-    if settled == "DMY":
-        ambiguous_reading = numeric.day_first
-    elif settled == "MDY":
-        ambiguous_reading = numeric.month_first
-    else:
-        ambiguous_reading = pl.lit(None, pl.Date)
-    only_day_first = numeric.day_first.is_not_null() & numeric.month_first.is_null()
-    only_month_first = numeric.month_first.is_not_null() & numeric.day_first.is_null()
-    year_last = (
-        pl.when(numeric.ambiguous)
-        .then(ambiguous_reading)
-        .when(only_day_first & pl.lit(date_order != "MDY"))
-        .then(numeric.day_first)
-        .when(only_month_first & pl.lit(date_order != "DMY"))
-        .then(numeric.month_first)
-        .when(~numeric.ambiguous & ~only_day_first & ~only_month_first)
-        .then(numeric.day_first)  # both readings in one month (05/05/2024)
-        .otherwise(pl.lit(None, pl.Date))
+    parts = [text.str.extract(_YEAR_LAST, i).cast(pl.Int32, strict=False) for i in (1, 2, 3)]
+    frame = frame.with_columns(
+        parts[0].alias(t + "first"), parts[1].alias(t + "second"), parts[2].alias(t + "year")
     )
-    attempts = [
-        # XLSX date cells read as text arrive as Excel serial day numbers (1900 system).
-        pl.when(serial.is_between(20_000, 80_000)).then(
-            pl.lit(date(1899, 12, 30)) + pl.duration(days=serial.floor().cast(pl.Int64))
-        ),
-        (text + "-01").str.to_date("%Y-%m-%d", strict=False),
-        text.str.to_date("%Y-%m-%d", strict=False),
-        year_last,
-        ("01-" + text).str.to_date("%d-%b-%y", strict=False),
-        ("01-" + text).str.to_date("%d-%b-%Y", strict=False),
-        ("01 " + text).str.to_date("%d %B %Y", strict=False),
-        ("01 " + text).str.to_date("%d %b %Y", strict=False),
-        text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
-    ]
-    if date_order == "YMD":
-        attempts.append(
-            _ymd(
-                text.str.extract(_YEAR_FIRST, 1).cast(pl.Int32, strict=False),
-                text.str.extract(_YEAR_FIRST, 2).cast(pl.Int32, strict=False),
-                text.str.extract(_YEAR_FIRST, 3).cast(pl.Int32, strict=False),
-            )
-        )
-    # chrono's %Y accepts two-digit years ("24-03" would be AD 24): keep plausible ones only.
-    plausible = [pl.when(a.dt.year().is_between(1990, 2100)).then(a) for a in attempts]
-    return pl.coalesce(plausible).dt.truncate("1mo").alias(column)
+    first, second, year = pl.col(t + "first"), pl.col(t + "second"), pl.col(t + "year")
+    frame = frame.with_columns(
+        _ymd(year, second, first).alias(t + "day_first"),
+        _ymd(year, first, second).alias(t + "month_first"),
+    )
+    day_first, month_first = pl.col(t + "day_first"), pl.col(t + "month_first")
+    return frame.with_columns(
+        (
+            day_first.is_not_null()
+            & month_first.is_not_null()
+            & (day_first.dt.truncate("1mo") != month_first.dt.truncate("1mo"))
+        ).alias(t + "ambiguous"),
+        (day_first.is_not_null() & month_first.is_null()).alias(t + "only_dmy"),
+        (month_first.is_not_null() & day_first.is_null()).alias(t + "only_mdy"),
+    )
 
 
-def settle_date_order(
-    frame: pl.DataFrame, column: str, date_order: str | None
+def _settle(
+    parts: pl.DataFrame, column: str, t: str, date_order: str | None
 ) -> tuple[str | None, str]:
-    """The order for this file's ambiguous year-last dates, decided from the file itself:
-    (DMY, MDY or None, why None).
-
-    A date with a day above 12 shows the order (25/03/2024 is day first). If the file's
-    dates show one order that does not contradict the declaration, it applies; with no
-    evidence the declaration applies; if the file contradicts itself or the declaration,
-    or nothing declares or shows the order, ambiguous dates are left unread.
-    """
-    numeric = numeric_date(column)
-    shown = frame.select(
-        pl.col(column),
-        pl.col("source_line"),
-        (numeric.day_first.is_not_null() & numeric.month_first.is_null()).alias("dmy"),
-        (numeric.month_first.is_not_null() & numeric.day_first.is_null()).alias("mdy"),
+    """``settle_date_order`` on a frame already holding ``_with_numeric_dates``' columns."""
+    lines = (
+        pl.col("source_line")
+        if "source_line" in parts.columns
+        else pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
     examples = {}
     for order in ("dmy", "mdy"):
-        found = shown.filter(pl.col(order)).head(1)
+        found = parts.select(pl.col(column), lines.alias("line")).filter(parts[t + f"only_{order}"])
         if found.height:
-            examples[order.upper()] = (
-                f"'{found[column][0].strip()}' (line {found['source_line'][0]})"
-            )
+            examples[order.upper()] = f"'{found[column][0].strip()}' (line {found['line'][0]})"
     declared = date_order if date_order in ("DMY", "MDY") else None
     if declared:
         other = "MDY" if declared == "DMY" else "DMY"
@@ -335,35 +302,118 @@ def settle_date_order(
     )
 
 
-def period_ambiguity(column: str, settled: str | None, why: str) -> pl.Expr:
-    """For a year-last date left unread because its order is unsettled: both readings and
-    why (null for every other value)."""
-    numeric = numeric_date(column)
-    return (
-        pl.when(numeric.ambiguous & pl.lit(settled is None))
+def settle_date_order(
+    frame: pl.DataFrame, column: str, date_order: str | None
+) -> tuple[str | None, str]:
+    """The order for one file's ambiguous year-last dates, decided from the file itself:
+    (DMY, MDY or None, why None).
+
+    A date with a day above 12 shows the order (25/03/2024 is day first). If the file's
+    dates show one order that does not contradict the declaration, it applies; with no
+    evidence the declaration applies; if the file contradicts itself or the declaration,
+    or nothing declares or shows the order, ambiguous dates are left unread.
+    """
+    numeric = frame.filter(pl.col(column).str.strip_chars().str.contains(_YEAR_LAST))
+    if numeric.height == 0:  # most files: no such dates, nothing to settle
+        return (date_order if date_order in ("DMY", "MDY") else None), ""
+    return _settle(
+        _with_numeric_dates(numeric, column, "__settle_"), column, "__settle_", date_order
+    )
+
+
+def date_context(frame: pl.DataFrame, column: str, date_order: str | None) -> list[pl.Expr]:
+    """One file's date order as columns (``DATE_CONTEXT``): declared, settled for its
+    ambiguous dates (``settle_date_order``), and why not when not; so ``read_period`` can
+    read many files in one pass."""
+    settled, why = settle_date_order(frame, column, date_order)
+    return [
+        pl.lit(date_order, pl.String).alias("date_order"),
+        pl.lit(settled, pl.String).alias("date_settled"),
+        pl.lit(why).alias("date_unsettled_why"),
+    ]
+
+
+DATE_CONTEXT = ("date_order", "date_settled", "date_unsettled_why")
+
+
+def read_period(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
+    """``frame`` with the reporting month of text ``column`` in ``name``, and for the rules
+    ``{name}_ambiguity`` (a year-last numeric date left unread because its order is
+    unsettled: both readings and why) and ``{name}_hint`` (for an unreadable numeric date,
+    the declared order). Each row's ``date_context`` says how its file reads dates.
+
+    Months from ``2024-03``, ``Mar-24``, ``March 2024``, ``2024-03-01``, an Excel date
+    serial, or a year-last numeric date (``01/03/2024``, ``1-3-2024``, ``01.03.2024``); any
+    day is taken as its month. ``date_order`` may be DMY, MDY, YMD (which also reads
+    ``2024/03/01``) or null. Ambiguous year-last dates follow the file's settled order; a
+    date with one valid reading (25/03/2024) takes it, unless it contradicts a declared
+    DMY or MDY. Staged in columns, once per batch, for the same reasons as ``read_count``.
+    """
+    t = f"__{name}_"
+    frame = _with_numeric_dates(frame, column, t)
+    declared, settled = pl.col("date_order"), pl.col("date_settled")
+    day_first, month_first = pl.col(t + "day_first"), pl.col(t + "month_first")
+    ambiguous = pl.col(t + "ambiguous")
+    only_dmy, only_mdy = pl.col(t + "only_dmy"), pl.col(t + "only_mdy")
+    year_last = (
+        pl.when(ambiguous & (settled == "DMY").fill_null(False))
+        .then(day_first)
+        .when(ambiguous & (settled == "MDY").fill_null(False))
+        .then(month_first)
+        .when(ambiguous)
+        .then(pl.lit(None, pl.Date))
+        .when(only_dmy & (declared != "MDY").fill_null(True))
+        .then(day_first)
+        .when(only_mdy & (declared != "DMY").fill_null(True))
+        .then(month_first)
+        .when(~only_dmy & ~only_mdy)
+        .then(day_first)  # both readings in one month (05/05/2024), or not such a date
+        .otherwise(pl.lit(None, pl.Date))
+    )
+    text = pl.col(column).str.strip_chars()
+    serial = text.cast(pl.Float64, strict=False)
+    year_first = [text.str.extract(_YEAR_FIRST, i).cast(pl.Int32, strict=False) for i in (1, 2, 3)]
+    attempts = [
+        # XLSX date cells read as text arrive as Excel serial day numbers (1900 system).
+        pl.when(serial.is_between(20_000, 80_000)).then(
+            pl.lit(date(1899, 12, 30)) + pl.duration(days=serial.floor().cast(pl.Int64))
+        ),
+        (text + "-01").str.to_date("%Y-%m-%d", strict=False),
+        text.str.to_date("%Y-%m-%d", strict=False),
+        year_last,
+        ("01-" + text).str.to_date("%d-%b-%y", strict=False),
+        ("01-" + text).str.to_date("%d-%b-%Y", strict=False),
+        ("01 " + text).str.to_date("%d %B %Y", strict=False),
+        ("01 " + text).str.to_date("%d %b %Y", strict=False),
+        text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
+        pl.when(declared == "YMD").then(_ymd(*year_first)),
+    ]
+    # chrono's %Y accepts two-digit years ("24-03" would be AD 24): keep plausible ones only.
+    plausible = [pl.when(a.dt.year().is_between(1990, 2100)).then(a) for a in attempts]
+    return frame.with_columns(
+        pl.coalesce(plausible).dt.truncate("1mo").alias(name),
+        pl.when(ambiguous & settled.is_null())
         .then(
             pl.format(
                 "could be {} (day first) or {} (month first); {}",
-                numeric.day_first.dt.strftime("%B %Y"),
-                numeric.month_first.dt.strftime("%B %Y"),
-                pl.lit(why),
+                day_first.dt.strftime("%B %Y"),
+                month_first.dt.strftime("%B %Y"),
+                pl.col("date_unsettled_why"),
             )
         )
         .otherwise(pl.lit(None, pl.String))
-    )
-
-
-def period_hint(column: str, date_order: str | None) -> pl.Expr:
-    """For an unreadable year-last numeric date (3/13/2024 where DMY is declared): the
-    declared order, so the reason says why a real-looking date was refused."""
-    if date_order not in ("DMY", "MDY"):
-        return pl.lit(None, pl.String)
-    first = "day" if date_order == "DMY" else "month"
-    return (
-        pl.when(pl.col(column).str.strip_chars().str.contains(_YEAR_LAST))
-        .then(pl.lit(f" ({first} first, as the source contract declares {date_order})"))
+        .alias(f"{name}_ambiguity"),
+        pl.when(pl.col(t + "year").is_not_null() & declared.is_in(["DMY", "MDY"]))
+        .then(
+            pl.format(
+                " ({} first, as the source contract declares {})",
+                pl.when(declared == "DMY").then(pl.lit("day")).otherwise(pl.lit("month")),
+                declared,
+            )
+        )
         .otherwise(pl.lit(None, pl.String))
-    )
+        .alias(f"{name}_hint"),
+    ).drop(pl.selectors.starts_with(t))
 
 
 def is_blank(column: str) -> pl.Expr:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
+from operator import itemgetter
 
 import fastexcel
 import polars as pl
@@ -102,7 +104,7 @@ class RawTable:
             return len(self.facts.records(header_row, positions)), None
         skip = self.header_line(header_row) + 1
         try:
-            records, last, _ = self._count(skip, positions, strict=True)
+            records, last = self._count(skip, positions, strict=True)
         except _Unclosed as unclosed:
             return unclosed.records, (
                 f"the record starting on line {unclosed.line} opens a quoted field that never "
@@ -111,7 +113,7 @@ class RawTable:
         except csv.Error:
             # An irregularity strict mode refuses and the parser tolerates (a stray quote
             # inside a field): count the way a lenient reader does.
-            records, last, _ = self._count(skip, positions, strict=False)
+            records, last = self._count(skip, positions, strict=False)
         needed = max(positions, default=-1) + 1
         if last and not (self.text or "").endswith("\n") and len(last) < needed:
             return records, (
@@ -120,26 +122,32 @@ class RawTable:
             )
         return records, None
 
-    def _count(
-        self, skip: int, positions: list[int], *, strict: bool
-    ) -> tuple[int, list[str], int]:
+    def _count(self, skip: int, positions: list[int], *, strict: bool) -> tuple[int, list[str]]:
+        """(records with a value in a column read, the last non-empty record)."""
         lines = io.StringIO(self.text or "")
         for _ in range(skip):
             lines.readline()
         reader = csv.reader(lines, strict=strict)
         records, last, start = 0, [], skip + 1
+        width = max(positions, default=-1) + 1
+        pick = itemgetter(*positions, 0)  # 0: always a tuple, whatever len(positions)
         try:
             for record in reader:
                 if record:
                     last = record
-                if any(p < len(record) and record[p].strip() for p in positions):
+                values = (
+                    pick(record)[:-1]
+                    if len(record) >= width
+                    else ([record[p] for p in positions if p < len(record)])
+                )
+                if "".join(values).strip():
                     records += 1
                 start = skip + reader.line_num + 1
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
                 raise _Unclosed(records, start) from exc
             raise
-        return records, last, start
+        return records, last
 
 
 class _Unclosed(Exception):
@@ -233,8 +241,13 @@ def read_xlsx_table(data: bytes, file_name: str, max_inflated_bytes: int) -> Raw
         raise FileRejected(file_name, "unreadable_xlsx", str(exc).splitlines()[0]) from exc
     if sheet.height == 0:
         raise FileRejected(file_name, "empty_file", "first worksheet is empty")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        facts = read_sheet_facts(archive, file_name)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            facts = read_sheet_facts(archive, file_name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # A member that does not inflate to what the zip directory says (fastexcel may
+        # not have needed it): the workbook is damaged.
+        raise FileRejected(file_name, "unreadable_xlsx", f"damaged workbook part: {exc}") from exc
     if facts.last_col and sheet.width != facts.last_col - facts.first_col + 1:
         raise FileRejected(
             file_name,

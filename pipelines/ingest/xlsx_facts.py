@@ -38,8 +38,14 @@ FORMULA_UNCACHED = "formula_uncached"  # a formula whose result was never stored
 @dataclass(frozen=True)
 class Cell:
     kind: str
-    text: str = ""  # the value as written (errors: the error code)
+    text: str = ""  # errors only: the error code as Excel shows it
     formula: bool = False
+
+
+# Shared instances: a sheet's cells hold references, not one object per cell.
+_VALUE = Cell(VALUE)
+_FORMULA = Cell(FORMULA, formula=True)
+_UNCACHED = Cell(FORMULA_UNCACHED, formula=True)
 
 
 @dataclass
@@ -251,7 +257,8 @@ def read_sheet_facts(archive: zipfile.ZipFile, file_name: str) -> SheetFacts:
                     element.clear()
                 elif tag == "row":
                     element.clear()
-        except ElementTree.ParseError as exc:
+        except (ElementTree.ParseError, ValueError) as exc:
+            # ValueError: a row number, cell reference or height that is not a number.
             raise FileRejected(file_name, "unreadable_xlsx", f"{part}: {exc}") from exc
     facts.first_col = first_col or 1
     facts.last_col = last_col or 0
@@ -283,7 +290,7 @@ def _cell(element: ElementTree.Element, blank_strings: list[bool]) -> tuple[Cell
             inline = "".join(t.text or "" for t in child.iter() if _local(t.tag) == "t")
     has_value = value is not None or inline is not None
     if formula is not None and not value:
-        return Cell(FORMULA_UNCACHED, formula=True), has_value
+        return _UNCACHED, has_value
     if kind == "e":
         return Cell(ERROR, value or "", formula=formula is not None), has_value
     if kind == "inlineStr":
@@ -298,4 +305,4 @@ def _cell(element: ElementTree.Element, blank_strings: list[bool]) -> tuple[Cell
         text = value or ""
     if not text.strip():
         return None, has_value
-    return Cell(FORMULA if formula is not None else VALUE, text, formula is not None), has_value
+    return (_FORMULA if formula is not None else _VALUE), has_value

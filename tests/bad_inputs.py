@@ -524,6 +524,12 @@ MISREAD_GOOD_CASES = [
         loaded=3,
     ),
     Case(
+        "RTD_title_cell_with_a_line_break.csv",
+        ('"Monthly safety return\nThe Newcastle upon Tyne Hospitals"\n' + HEADER + GOOD).encode(),
+        "loaded",
+        loaded=1,
+    ),
+    Case(
         "RTD_no_line_end_after_a_complete_record.csv",
         (HEADER + GOOD.strip()).encode(),
         "loaded",

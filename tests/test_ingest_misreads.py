@@ -151,6 +151,8 @@ def test_declared_locales_and_the_files_own_dates_load_the_right_facts(
         ("RTD", april, "FALLS_HARM", 5, 39500, 8),
         ("RTD", april, "PU_CAT2PLUS", 47, 39500, 8),
     ]
+    # The title's line break is line 2: the header is line 3, the row line 4.
+    assert [f[-1] for f in facts("RTD_title_cell_with_a_line_break.csv")] == [4]
     hidden = outcomes["R0B_hidden_row_loaded_with_warning.xlsx"]
     assert hidden.warnings == ("hidden_cells: row 5 holds data but is hidden",)
     assert reconciliation_problems(con) == []

@@ -24,6 +24,12 @@ class Measure:
     is_proportion: bool
     target: float | None
     applies_to_sectors: tuple[str, ...]
+    # Plausibility bounds, enforced at ingest: no numerator or denominator of one
+    # organisation's month above ``max_count``; no value (numerator x multiplier /
+    # denominator) above ``max_value``. They catch misreads (a pasted phone number, a
+    # thousands point read as digits), not outliers: both sit far above any real month.
+    max_count: int | None = None
+    max_value: float | None = None
 
 
 @cache
@@ -41,6 +47,8 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, Measure]:
             is_proportion=row["is_proportion"].strip().lower() == "true",
             target=float(row["target"]) if row["target"] else None,
             applies_to_sectors=tuple((row["applies_to_sectors"] or "").split("|")),
+            max_count=int(row["max_count"]) if row.get("max_count") else None,
+            max_value=float(row["max_value"]) if row.get("max_value") else None,
         )
         for row in frame.iter_rows(named=True)
     }

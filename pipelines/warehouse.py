@@ -38,6 +38,13 @@ create table if not exists raw.submission_log (
     duplicate_of      bigint,
     run_id            varchar
 );
+-- Added after the first release: working files made before get them here.
+-- records_in_file: the file's data records, counted apart from the parser; with
+-- records_without_rows (wide records whose measures were all blank) the reconciliation
+-- proves none was lost. warnings: what a loaded file was accepted despite (hidden cells).
+alter table raw.submission_log add column if not exists records_in_file bigint;
+alter table raw.submission_log add column if not exists records_without_rows bigint;
+alter table raw.submission_log add column if not exists warnings varchar;
 
 create table if not exists raw.measure_values (
     submission_id   bigint not null,

@@ -37,7 +37,9 @@ def _row_case(name: str, bad_row: str, rule: str, reason_has: str) -> Case:
 
 def workbook(sheets: dict[str, list[list[object]]], errors: dict[str, str] | None = None) -> bytes:
     """An XLSX with the given sheets; ``errors`` maps ``Sheet!D3``-style cells to an error
-    formula result (a formula whose cached value is the error, as Excel saves it)."""
+    formula result (a formula whose cached value is the error, as Excel saves it: without
+    the recalculate-on-opening flag xlsxwriter sets, which marks a script's placeholder
+    results and is refused as ``formula_without_value``)."""
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True})
     for name, rows in sheets.items():
@@ -49,7 +51,23 @@ def workbook(sheets: dict[str, list[list[object]]], errors: dict[str, str] | Non
             if sheet_name == name:
                 sheet.write_formula(cell, "=1/0", None, value)
     book.close()
-    return buf.getvalue()
+    return _as_excel_saves(buf.getvalue()) if errors else buf.getvalue()
+
+
+def _as_excel_saves(data: bytes) -> bytes:
+    """The workbook without xlsxwriter's ``fullCalcOnLoad``: results stored, as Excel
+    leaves a workbook it has calculated and saved."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for item in source.infolist():
+            member = source.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                member = member.replace(b' fullCalcOnLoad="1"', b"")
+            target.writestr(item, member)
+    return out.getvalue()
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

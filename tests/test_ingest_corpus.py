@@ -7,10 +7,19 @@ import os
 from datetime import date
 
 import pytest
-from bad_inputs import CORPUS, GOOD, HEADER, MAX_FILE_BYTES, MAX_XLSX_INFLATED_BYTES
+from bad_inputs import (
+    CORPUS,
+    GOOD,
+    HEADER,
+    MAX_FILE_BYTES,
+    MAX_XLSX_INFLATED_BYTES,
+    MISREAD_CASES,
+    install_contracts,
+)
 
 from conftest import SAMPLES
 from pipelines.defs.ingest import reconciliation_problems
+from pipelines.ingest import contracts
 from pipelines.ingest.measure_returns import ingest_landing
 from pipelines.ingest.organisations import load_register
 from pipelines.settings import load_settings
@@ -40,7 +49,10 @@ def corpus_run(tmp_path_factory):
     os.symlink(settings.landing_dir / "sub", settings.landing_dir / "RTD_link_to_folder.csv")
     con = connect(settings.working_db)
     load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
-    outcomes = {o.file_name: o for o in ingest_landing(con, settings, today=date(2025, 6, 1))}
+    with pytest.MonkeyPatch.context() as mp:
+        # Three providers' own contracts (bad_inputs.EXTRA_CONTRACTS) beside the shipped ones.
+        mp.setattr(contracts, "CONTRACTS_DIR", install_contracts(tmp_path / "contracts"))
+        outcomes = {o.file_name: o for o in ingest_landing(con, settings, today=date(2025, 6, 1))}
     yield con, outcomes
     con.close()
 
@@ -48,6 +60,9 @@ def corpus_run(tmp_path_factory):
 def test_corpus_has_at_least_forty_named_cases():
     assert len(CORPUS) >= 40
     assert len({c.name for c in CORPUS}) == len(CORPUS)
+    misread_bad_cases = [c for c in MISREAD_CASES if c.rule]
+    assert len(misread_bad_cases) >= 20
+    assert all(c.reason for c in misread_bad_cases)
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
@@ -57,18 +72,27 @@ def test_each_case_lands_where_it_should(corpus_run, case):
     assert outcome.status == case.status, outcome.reason
     if case.status == "rejected":
         assert outcome.reason.startswith(f"{case.rule}:"), outcome.reason
+        assert case.reason in outcome.reason
         assert (outcome.rows_loaded, outcome.rows_quarantined) == (0, 0)
         return
     assert outcome.rows_loaded == case.loaded
-    quarantined = dict(
-        con.execute(
-            "select source_line, rules from raw.quarantine where submission_id = ?",
-            [outcome.submission_id],
-        ).fetchall()
-    )
-    assert {line: rules for line, rules in quarantined.items()}.keys() == case.bad_lines.keys()
+    rows = con.execute(
+        "select source_line, rules, reasons from raw.quarantine where submission_id = ?",
+        [outcome.submission_id],
+    ).fetchall()
+    quarantined = {line: rules for line, rules, _ in rows}
+    reasons = {line: text for line, _, text in rows}
+    assert quarantined.keys() == case.bad_lines.keys()
     for line, rule in case.bad_lines.items():
         assert rule in quarantined[line]
+        if rule == case.rule:
+            assert case.reason in reasons[line]
+    [warnings] = con.execute(
+        "select warnings from raw.submission_log where submission_id = ?",
+        [outcome.submission_id],
+    ).fetchone()
+    assert case.warning in (warnings or "")
+    assert bool(warnings) == bool(case.warning)
 
 
 def test_duplicates_links_and_reconciliation(corpus_run):

@@ -130,8 +130,9 @@ def organisation_register(context: dg.AssetExecutionContext, working_file_run: W
             "rows_reconcile",
             asset=RETURNS_KEYS[1],
             blocking=True,
-            description="Every file: rows read = rows loaded + rows quarantined, and the raw "
-            "tables hold exactly those rows.",
+            description="Every file: rows read = rows loaded + rows quarantined, the raw "
+            "tables hold exactly those rows, and every data record in the file (counted apart "
+            "from the parser) reached them.",
         )
     ],
     pool=DUCKDB_WRITER_POOL,
@@ -156,6 +157,8 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
         if outcome.status == "rejected":
             context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
+        for warning in outcome.warnings:
+            context.log.warning(f"loaded {outcome.file_name} with a warning: {warning}")
     metadata = {
         "files_seen": len(outcomes),
         **{f"files_{status}": n for status, n in sorted(by_status.items())},
@@ -176,30 +179,50 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
 
 
 def reconciliation_problems(con) -> list[str]:
-    """Files whose logged counts do not add up, or do not match the rows in raw."""
+    """Files whose logged counts do not add up, or do not match the rows in raw.
+
+    Rows read are checked against what the parser produced, and the file's records,
+    counted apart from the parser when it was read (``records_in_file``), against the
+    records that reached raw: so a record the parser lost fails here even though rows
+    read = loaded + quarantined still holds.
+    """
     rows = con.execute(
         """
         with loaded as (
             select submission_id, count(*) as n from raw.measure_values group by 1
         ), quarantined as (
             select submission_id, count(*) as n from raw.quarantine group by 1
+        ), records as (
+            select submission_id, count(distinct source_line) as n
+            from (
+                select submission_id, source_line from raw.measure_values
+                union all
+                select submission_id, source_line from raw.quarantine
+            )
+            group by 1
         )
         select log.file_name, log.rows_read, log.rows_loaded, log.rows_quarantined,
-               coalesce(loaded.n, 0), coalesce(quarantined.n, 0)
+               coalesce(loaded.n, 0), coalesce(quarantined.n, 0),
+               log.records_in_file, coalesce(records.n, 0),
+               coalesce(log.records_without_rows, 0)
         from raw.submission_log as log
         left join loaded using (submission_id)
         left join quarantined using (submission_id)
+        left join records using (submission_id)
         -- survey files are reconciled by their own check (raw/survey_responses)
         where coalesce(log.layout, '') not like 'survey%'
           and (log.rows_read <> log.rows_loaded + log.rows_quarantined
                or log.rows_loaded <> coalesce(loaded.n, 0)
-               or log.rows_quarantined <> coalesce(quarantined.n, 0))
+               or log.rows_quarantined <> coalesce(quarantined.n, 0)
+               or log.records_in_file
+                  <> coalesce(records.n, 0) + coalesce(log.records_without_rows, 0))
         order by log.submission_id
         """
     ).fetchall()
     return [
-        f"{name}: read {read}, logged loaded {lo} / quarantined {q}, raw has {rl} / {rq}"
-        for name, read, lo, q, rl, rq in rows
+        f"{name}: read {read}, logged loaded {lo} / quarantined {q}, raw has {rl} / {rq}; "
+        f"{in_file} records in the file, {reached} reached raw, {blank} had every measure blank"
+        for name, read, lo, q, rl, rq, in_file, reached, blank in rows
     ]
 
 

@@ -33,10 +33,18 @@ from pipelines.ingest.contracts import (
 )
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import content_digest, file_state, landed_files, screen, sha256_of
-from pipelines.ingest.normalise import clean_code, is_blank, parse_count, parse_period
+from pipelines.ingest.normalise import (
+    clean_code,
+    date_context,
+    is_blank,
+    number_context,
+    read_count,
+    read_period,
+)
 from pipelines.ingest.organisations import region_label
-from pipelines.ingest.reading import RawTable, read_tables
+from pipelines.ingest.reading import RawTable, column_name, read_tables
 from pipelines.ingest.rules import apply_rules, measure_row_rules
+from pipelines.ingest.xlsx_facts import column_letters
 from pipelines.settings import Settings
 
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
@@ -54,6 +62,22 @@ class SubmissionOutcome:
     rows_quarantined: int
     periods: tuple[date, ...]
     reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasureFile:
+    """One file read: long rows joined to the register and catalogue, still text (typed a
+    batch at a time, ``type_values``), and what the submission log records beside them."""
+
+    rows: pl.DataFrame
+    layout: str
+    # Data records in the file, counted apart from the parser (reading.scan_records); the
+    # reconciliation proves every one reached raw (as rows) or is a wide-layout record
+    # whose measures were all left blank (``records_without_rows``).
+    records_in_file: int
+    records_without_rows: int
+    warnings: tuple[str, ...] = ()
 
 
 def submitter_from_name(file_name: str) -> str | None:
@@ -116,30 +140,51 @@ def _submitter_problem(
 
 def read_measure_file(
     data: bytes, file_name: str, *, organisations: pl.DataFrame, settings: Settings
-) -> tuple[pl.DataFrame, str]:
-    """Bytes of one file -> (typed long rows joined to the register and catalogue, contract).
+) -> MeasureFile:
+    """Bytes of one file -> long rows joined to the register and catalogue, with the
+    contract's number format and the file's date order as columns (``type_values`` reads
+    values by them), and the file's record count and warnings.
 
     File rules raise :class:`FileRejected`; row rules are applied later, to many files at once
     (``apply_rules``), because validation has a fixed cost per call.
     """
     suffix = Path(file_name).suffix.lower()
+    submitter = submitter_from_name(file_name)
     tables = read_tables(data, file_name, suffix, settings.max_xlsx_inflated_bytes)
-    table, match = choose_table(tables, suffix, file_name)
-    long = _to_long(table.read_below(match.header_row, file_name), match)
+    table, match = choose_table(tables, suffix, file_name, submitter)
+    if match.conflicts:
+        raise FileRejected(
+            file_name,
+            "duplicate_column",
+            f"more than one column for {'; '.join(match.conflicts)}; reading either would be "
+            "a guess: keep one and send the file again",
+        )
+    records_in_file, cut_off = table.scan_records(match.header_row, match.positions)
+    if cut_off:
+        raise FileRejected(
+            file_name, "truncated_file", f"the file looks cut off: {cut_off}; send it again"
+        )
+    warnings = _sheet_problems(table, match, file_name)
+    body = table.read_below(match.header_row, file_name)
+    if match.positions and column_name(match.positions[-1]) not in body.columns:
+        raise FileRejected(
+            file_name,
+            "unparseable_csv",
+            f"the header has {len(match.headers)} columns but {body.width - 1} were read",
+        )
+    long = _to_long(body, match)
     if long.height == 0:
         raise FileRejected(file_name, "empty_file", "file has a header but no data rows")
-    submitter = submitter_from_name(file_name)
     problem = _submitter_problem(file_name, submitter, organisations, settings)
     if problem is not None:
         raise problem
-    typed = (
+    rows = (
         long.with_columns(
             clean_code("raw_org_code").alias("org_code"),
-            parse_period("raw_period").alias("period"),
             clean_code("raw_measure_code").alias("measure_code"),
-            parse_count("raw_numerator").alias("numerator"),
-            parse_count("raw_denominator").alias("denominator"),
             pl.lit(submitter).alias("submitter_code"),
+            *number_context(match.contract.number_format),
+            *date_context(long, "raw_period", match.contract.date_order),
         )
         .join(organisations, on="org_code", how="left")
         .join(_measure_lookup(), on="measure_code", how="left")
@@ -151,11 +196,113 @@ def read_measure_file(
         .drop("org_in_region")
         .sort("source_line", "raw_measure_code")
     )
-    return typed, match.contract.name
+    return MeasureFile(
+        rows,
+        match.contract.name,
+        records_in_file,
+        _records_without_rows(body, match),
+        tuple(warnings),
+    )
+
+
+def type_values(rows: pl.DataFrame) -> pl.DataFrame:
+    """``period``, ``numerator`` and ``denominator`` read as each file's contract declares,
+    with the columns the rules need to say why a value was not read (``period_ambiguity``,
+    ``period_hint``, ``{numerator,denominator}_issue[_detail]``). Many files at once: the
+    reading has a fixed cost per call."""
+    typed = read_period(rows, "raw_period", "period")
+    typed = read_count(typed, "raw_numerator", "numerator")
+    return read_count(typed, "raw_denominator", "denominator")
+
+
+def _sheet_problems(table: RawTable, match: ContractMatch, file_name: str) -> list[str]:
+    """XLSX only: what the provider cannot see, and formulas whose results were never
+    calculated. Formulas are always refused (the value would be a script's placeholder);
+    hidden rows, columns or the read sheet being hidden are refused or loaded with a
+    warning as the contract's ``hidden_cells`` says. Other hidden sheets are not read, and
+    are reported as a warning."""
+    facts = table.facts
+    if facts is None:
+        return []
+    positions = match.positions
+    uncached = facts.uncached_formulas(match.header_row, positions)
+    if uncached:
+        why = (
+            "whose stored result no spreadsheet calculated (the workbook asks for every "
+            "formula to be recalculated on opening: it was written by a script)"
+            if facts.recalculate_on_load
+            else "with no stored result"
+        )
+        raise FileRejected(
+            file_name,
+            "formula_without_value",
+            f"{_plural(uncached, 'cell')} {_few(uncached)} {_plural(uncached, 'holds', 'hold')} "
+            f"a formula {why}; open the file in Excel and save it, or send the values",
+        )
+    hidden: list[tuple[str, str]] = []
+    if facts.sheet_state != "visible":
+        hidden.append(
+            ("hidden_sheet", f"the sheet read, '{facts.sheet_name}', is {facts.sheet_state}")
+        )
+    rows = [r for r in facts.records(match.header_row, positions) if r in facts.hidden_rows]
+    if rows:
+        hidden.append(
+            (
+                "hidden_rows",
+                f"{_plural(rows, 'row')} {_row_ranges(rows)} "
+                f"{_plural(rows, 'holds', 'hold')} data but {_plural(rows, 'is', 'are')} hidden",
+            )
+        )
+    columns = [
+        f"{column_letters(facts.sheet_col(p))} ('{match.header_name(p)}')"
+        for p in positions
+        if facts.sheet_col(p) in facts.hidden_cols
+    ]
+    if columns:
+        hidden.append(
+            (
+                "hidden_columns",
+                f"{_plural(columns, 'column')} {', '.join(columns)} "
+                f"{_plural(columns, 'is', 'are')} read but hidden",
+            )
+        )
+    warnings = [f"hidden_cells: {detail}" for _, detail in hidden]
+    if hidden and match.contract.hidden_cells == "refuse":
+        raise FileRejected(
+            file_name,
+            hidden[0][0],
+            "; ".join(detail for _, detail in hidden)
+            + ": the provider cannot see what would be loaded; unhide and check them, or "
+            "delete them, and send the file again",
+        )
+    if facts.hidden_sheets:
+        names = ", ".join(f"'{n}'" for n in facts.hidden_sheets)
+        warnings.append(f"hidden_sheets_not_read: {names}")
+    return warnings
+
+
+def _plural(items: list, one: str, many: str | None = None) -> str:
+    return one if len(items) == 1 else (many or f"{one}s")
+
+
+def _few(items: list[str], limit: int = 10) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _row_ranges(rows: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``3-5, 9``: sheet rows as a provider would look for them."""
+    spans: list[list[int]] = []
+    for row in sorted(rows):
+        if spans and row == spans[-1][1] + 1:
+            spans[-1][1] = row
+        else:
+            spans.append([row, row])
+    return _few([f"{a}-{b}" if a != b else f"{a}" for a, b in spans])
 
 
 def choose_table(
-    tables: list[RawTable], suffix: str, file_name: str
+    tables: list[RawTable], suffix: str, file_name: str, submitter: str | None = None
 ) -> tuple[RawTable, ContractMatch]:
     """The first table (a CSV's only one, or a workbook's worksheets in order) whose header
     a source contract reads, so an instructions sheet in front of the data is passed over.
@@ -166,7 +313,7 @@ def choose_table(
     found = []
     problems: list[str] = []
     for table in tables:
-        match, problems = match_contract(table.head, suffix)
+        match, problems = match_contract(table.head, suffix, submitter)
         if match is not None:
             return table, match
         headers = [h for h in (table.head[0] if table.head else []) if h]
@@ -190,22 +337,33 @@ def _to_long(body: pl.DataFrame, match: ContractMatch) -> pl.DataFrame:
     raw_cols = [f"raw_{c}" for c in LONG_COLUMNS]
     if match.contract.layout == "long":
         long = body.select(
-            "source_line", *[pl.col(match.columns[c]).alias(f"raw_{c}") for c in LONG_COLUMNS]
+            "source_line",
+            *[pl.col(column_name(match.columns[c])).alias(f"raw_{c}") for c in LONG_COLUMNS],
         )
     else:
-        ids = [pl.col(match.columns[c]).alias(f"raw_{c}") for c in WIDE_ID_COLUMNS]
+        ids = [pl.col(column_name(match.columns[c])).alias(f"raw_{c}") for c in WIDE_ID_COLUMNS]
         parts = [
             body.select(
                 "source_line",
                 *ids,
                 pl.lit(code).alias("raw_measure_code"),
-                pl.col(numerator).alias("raw_numerator"),
-                pl.col(denominator).alias("raw_denominator"),
+                pl.col(column_name(numerator)).alias("raw_numerator"),
+                pl.col(column_name(denominator)).alias("raw_denominator"),
             ).filter(~(is_blank("raw_numerator") & is_blank("raw_denominator")))
             for code, (numerator, denominator) in match.measures.items()
         ]
         long = pl.concat(parts).select("source_line", *raw_cols)
     return long.filter(~pl.all_horizontal([is_blank(c) for c in raw_cols]))
+
+
+def _records_without_rows(body: pl.DataFrame, match: ContractMatch) -> int:
+    """Wide layout: records with a value (an organisation, a month) but every measure
+    blank; they make no row, and the reconciliation must know they were read."""
+    if match.contract.layout != "wide":
+        return 0
+    read = [is_blank(column_name(p)) for p in match.positions]
+    measures = [is_blank(column_name(p)) for p in match.measure_positions]
+    return body.filter(~pl.all_horizontal(read) & pl.all_horizontal(measures)).height
 
 
 def _measure_lookup() -> pl.DataFrame:
@@ -214,8 +372,16 @@ def _measure_lookup() -> pl.DataFrame:
         {
             "measure_code": list(catalogue),
             "measure_is_proportion": [m.is_proportion for m in catalogue.values()],
+            "measure_multiplier": [m.multiplier for m in catalogue.values()],
+            "measure_max_count": [m.max_count for m in catalogue.values()],
+            "measure_max_value": [m.max_value for m in catalogue.values()],
             "measure_known": [True] * len(catalogue),
-        }
+        },
+        schema_overrides={
+            "measure_multiplier": pl.Int64,
+            "measure_max_count": pl.Int64,
+            "measure_max_value": pl.Float64,
+        },
     )
 
 
@@ -238,10 +404,13 @@ class _Arrival:
     source_path: str
     size: int
     digest: str = ""
-    typed: pl.DataFrame | None = None
-    layout: str | None = None
+    read: MeasureFile | None = None
     rejection: FileRejected | None = None
     duplicate_of_digest: bool = False
+
+    @property
+    def rows(self) -> pl.DataFrame | None:
+        return self.read.rows if self.read is not None else None
 
     @property
     def name(self) -> str:
@@ -293,7 +462,7 @@ def _read_arrival(
         return None
     arrival.digest = sha256_of(data)
     try:
-        arrival.typed, arrival.layout = read_measure_file(
+        arrival.read = read_measure_file(
             data, path.name, organisations=organisations, settings=settings
         )
     except FileRejected as rejection:
@@ -338,11 +507,16 @@ def _log_arrival(
         sid = _record(con, {**base, **_ZERO, "status": "rejected", "reason": reason})
         return SubmissionOutcome(sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason)
     periods = tuple(sorted(set(good["period"].to_list()) | set(bad["period"].drop_nulls())))
+    read = arrival.read
+    warnings = read.warnings if read else ()
     sid = _record(
         con,
         {
             **base,
-            "layout": arrival.layout,
+            "layout": read.layout if read else None,
+            "records_in_file": read.records_in_file if read else None,
+            "records_without_rows": read.records_without_rows if read else None,
+            "warnings": "; ".join(warnings) or None,
             "period_min": min(periods) if periods else None,
             "period_max": max(periods) if periods else None,
             "rows_read": good.height + bad.height,
@@ -360,6 +534,7 @@ def _log_arrival(
         good.height,
         bad.height,
         periods,
+        warnings=warnings,
     )
 
 
@@ -508,13 +683,13 @@ def ingest_landing(
         """Validate ``items`` and record them in one transaction; on any failure it is
         rolled back and ``known`` is left as it was, so the files can be written again."""
         typed = [
-            a.typed.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
+            a.rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
             for i, a in enumerate(items)
-            if a.typed is not None and a.digest not in known
+            if a.rows is not None and a.digest not in known
         ]
         good = bad = None
         if typed:
-            good, bad = apply_rules(pl.concat(typed, how="vertical_relaxed"), rules)
+            good, bad = apply_rules(type_values(pl.concat(typed, how="vertical_relaxed")), rules)
             good_by = good.partition_by("file_index", as_dict=True, include_key=False)
             bad_by = bad.partition_by("file_index", as_dict=True, include_key=False)
         loaded: list[pl.DataFrame] = []
@@ -529,7 +704,7 @@ def ingest_landing(
                     if arrival.digest
                     else None
                 )
-                if earlier is None and arrival.typed is not None:
+                if earlier is None and arrival.rows is not None:
                     file_good = good_by.get((i,), good.clear().drop("file_index"))
                     file_bad = bad_by.get((i,), bad.clear().drop("file_index"))
                 else:
@@ -567,7 +742,7 @@ def ingest_landing(
                     outcomes.extend(write([arrival]))
                 except Exception as error:
                     logger.exception("writing %s failed; the file is rejected", arrival.source_path)
-                    arrival.typed = None
+                    arrival.read = None
                     arrival.rejection = unreadable(arrival.path.name, error)
                     outcomes.extend(write([arrival]))
         batch.clear()
@@ -585,7 +760,7 @@ def ingest_landing(
             rows = 0
         batch.append(arrival)
         seen_in_batch.add(arrival.digest)
-        rows += arrival.typed.height if arrival.typed is not None else 0
+        rows += arrival.rows.height if arrival.rows is not None else 0
         if rows >= BATCH_ROWS:
             flush()
             seen_in_batch.clear()
@@ -606,9 +781,10 @@ def periods_in_file(path: Path, settings: Settings) -> set[date]:
     try:
         suffix = path.suffix.lower()
         tables = read_tables(path.read_bytes(), path.name, suffix, settings.max_xlsx_inflated_bytes)
-        table, match = choose_table(tables, suffix, path.name)
+        table, match = choose_table(tables, suffix, path.name, submitter_from_name(path.name))
         long = _to_long(table.read_below(match.header_row, path.name), match)
-        return set(long.select(parse_period("raw_period")).drop_nulls()["raw_period"].to_list())
+        context = long.with_columns(*date_context(long, "raw_period", match.contract.date_order))
+        return set(read_period(context, "raw_period", "period")["period"].drop_nulls().to_list())
     except (FileRejected, OSError):
         return set()
     except Exception:

@@ -1,31 +1,37 @@
 """Turn a provider's bytes into rows of text, whatever tool and encoding produced them.
 
 CSV and XLSX are read into the same shape: a list of the first rows (to find the header
-under any title rows) and then an all-text frame below the header, with ``source_line``
-(the 1-based line or sheet row an engineer would look at).
+under any title rows) and then an all-text frame below the header, columns named by
+position (``c0``, ``c1``, ...), with ``source_line`` (the 1-based line or sheet row an
+engineer would look at).
 
 Before either, the bytes are asked what they are (:func:`real_format`): a legacy ``.xls``
 renamed ``.xlsx`` or a PDF named ``.csv`` is refused naming what it is, so the provider
 knows what to do, instead of a reader's error. Text may be UTF-16 (Excel's "Unicode text")
 and separated by commas, semicolons (Excel's CSV in many European locales), tabs or pipes:
 the separator is sniffed (:func:`sniff_delimiter`) and named in any layout message.
+Line endings (CRLF, LF, a lone CR, or a mix) are normalised after decoding.
+
+Every table can also count its data records a second, independent way (Python's csv
+module over the text; the sheet's XML for XLSX), so a record the parser loses shows up in
+the reconciliation instead of vanishing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import posixpath
-import re
 import zipfile
+import zlib
 from dataclasses import dataclass
-from xml.etree import ElementTree
+from operator import itemgetter
 
 import fastexcel
 import polars as pl
 
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import check_xlsx_container
+from pipelines.ingest.xlsx_facts import SheetFacts, read_sheet_facts, shared_string_blanks
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
@@ -45,15 +51,22 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+def column_name(position: int) -> str:
+    """The name of the column at ``position`` (0-based) in a frame from ``read_below``."""
+    return f"c{position}"
+
+
 @dataclass(frozen=True)
 class RawTable:
     """A file as text: ``head`` for header detection, ``read_below`` for the data."""
 
     head: list[list[str | None]]
-    text: str | None = None  # CSV
+    text: str | None = None  # CSV, line endings normalised to \n
+    head_lines: tuple[int, ...] = ()  # CSV: the 0-based line each head record starts on
     sheet: pl.DataFrame | None = None  # XLSX, every cell as text, no header
     delimiter: str = ","  # CSV: the sniffed field separator
     sheet_name: str | None = None  # XLSX: which worksheet this is
+    facts: SheetFacts | None = None  # XLSX: hidden rows, formulas, errors (from the XML)
 
     def describe(self) -> str:
         """How the file was read, for messages: "semicolon-separated", "sheet 'Data'"."""
@@ -61,19 +74,22 @@ class RawTable:
             return f"sheet {self.sheet_name!r}"
         return f"{DELIMITERS.get(self.delimiter, repr(self.delimiter))}-separated"
 
+    def header_line(self, header_row: int) -> int:
+        """0-based physical line (CSV) or sheet row (XLSX) of the header."""
+        return self.head_lines[header_row] if self.text is not None else header_row
+
     def read_below(self, header_row: int, file_name: str) -> pl.DataFrame:
-        """Rows under ``header_row`` with the header's names, plus ``source_line``."""
+        """Rows under ``header_row``, columns named by position, plus ``source_line``."""
         if self.sheet is not None:
-            names = _unique_names(self.head[header_row])
             body = self.sheet.slice(header_row + 1)
-            body = body.select(body.columns[: len(names)])
-            body.columns = names[: body.width]
+            body.columns = [column_name(i) for i in range(body.width)]
+            body = self._with_error_text(body, header_row)
         else:
             try:
                 body = pl.read_csv(
                     io.StringIO(self.text or ""),
                     separator=self.delimiter,
-                    skip_rows=header_row,
+                    skip_lines=self.header_line(header_row),
                     infer_schema=False,
                     truncate_ragged_lines=True,
                 )
@@ -82,23 +98,96 @@ class RawTable:
             except pl.exceptions.ComputeError as exc:
                 detail = str(exc).splitlines()[0]
                 raise FileRejected(file_name, "unparseable_csv", detail) from exc
-        first_line = header_row + 2
+            body.columns = [column_name(i) for i in range(body.width)]
+        first_line = self.header_line(header_row) + 2
         return body.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("source_line")
         )
 
+    def _with_error_text(self, body: pl.DataFrame, header_row: int) -> pl.DataFrame:
+        """fastexcel reads an error cell (``#DIV/0!``, ``#REF!``) as empty; put the error
+        back, so the row is refused for what the provider sees instead of read as blank."""
+        if self.facts is None:
+            return body
+        for row, position, text in self.facts.errors(header_row, range(body.width)):
+            index = row - header_row - 2
+            if index >= body.height:  # a last row of errors only: fastexcel trimmed it
+                padding = pl.DataFrame(schema=body.schema).clear(index + 1 - body.height)
+                body = pl.concat([body, padding])
+            if index >= 0:
+                name = column_name(position)
+                body = body.with_columns(
+                    pl.when(pl.int_range(pl.len()) == index)
+                    .then(pl.lit(text))
+                    .otherwise(pl.col(name))
+                    .alias(name)
+                )
+        return body
 
-def _unique_names(row: list[str | None]) -> list[str]:
-    names, seen = [], {}
-    for i, cell in enumerate(row):
-        name = (cell or "").strip() or f"column_{i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_duplicated_{seen[name]}"
-        else:
-            seen[name] = 0
-        names.append(name)
-    return names
+    def scan_records(self, header_row: int, positions: list[int]) -> tuple[int, str | None]:
+        """(data records under the header with a value in any column read, why the file
+        looks cut off or None), found without the parser ``read_below`` uses: the sheet's
+        XML for XLSX, Python's csv module for CSV.
+
+        A CSV looks cut off when a quoted field never closes, or when its last line stops
+        before the last column read and has no line end."""
+        if self.facts is not None:
+            return len(self.facts.records(header_row, positions)), None
+        skip = self.header_line(header_row) + 1
+        try:
+            records, last = self._count(skip, positions, strict=True)
+        except _Unclosed as unclosed:
+            return unclosed.records, (
+                f"the record starting on line {unclosed.line} opens a quoted field that never "
+                "closes: the file ends inside it"
+            )
+        except csv.Error:
+            # An irregularity strict mode refuses and the parser tolerates (a stray quote
+            # inside a field): count the way a lenient reader does.
+            records, last = self._count(skip, positions, strict=False)
+        needed = max(positions, default=-1) + 1
+        if last and not (self.text or "").endswith("\n") and len(last) < needed:
+            return records, (
+                f"its last line has {len(last)} of the {needed} fields the header needs, "
+                "and no line end"
+            )
+        return records, None
+
+    def _count(self, skip: int, positions: list[int], *, strict: bool) -> tuple[int, list[str]]:
+        """(records with a value in a column read, the last non-empty record)."""
+        lines = io.StringIO(self.text or "")
+        for _ in range(skip):
+            lines.readline()
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=strict)
+        records, last, start = 0, [], skip + 1
+        width = max(positions, default=-1) + 1
+        pick = itemgetter(*positions, 0)  # 0: always a tuple, whatever len(positions)
+        try:
+            for record in reader:
+                if record:
+                    last = record
+                values = (
+                    pick(record)[:-1]
+                    if len(record) >= width
+                    else ([record[p] for p in positions if p < len(record)])
+                )
+                if "".join(values).strip():
+                    records += 1
+                start = skip + reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise _Unclosed(records, start) from exc
+            raise
+        return records, last
+
+
+class _Unclosed(Exception):
+    """The text ends inside a quoted field."""
+
+    def __init__(self, records: int, line: int) -> None:
+        super().__init__(f"quoted field from line {line} never closes")
+        self.records = records
+        self.line = line
 
 
 def decode(data: bytes, file_name: str) -> str:
@@ -173,7 +262,17 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
+def normalise_line_endings(text: str) -> str:
+    """CRLF (Windows), LF (Unix) and a lone CR (classic Mac OS, some exports) all end a line,
+    even mixed in one file; the parser is given plain LF. A CR inside a quoted field
+    becomes LF too, which changes no value we read."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_csv_table(data: bytes, file_name: str) -> RawTable:
+    """Decode (UTF-16, UTF-8 or Windows-1252), normalise line endings, sniff the separator,
+    then read the head records with the line each starts on (a quoted field may hold a
+    line break, so records and lines differ)."""
     encoding = utf16_encoding(data)
     if encoding is not None:
         try:
@@ -192,102 +291,67 @@ def read_csv_table(data: bytes, file_name: str) -> RawTable:
                 "file contains NUL bytes and is not UTF-16 text; not a CSV",
             )
         text = decode(data, file_name)
+    text = normalise_line_endings(text)
     if not text.strip():
         raise FileRejected(file_name, "empty_file", "file has no header and no rows")
-    lines = text.splitlines()[:SNIFF_ROWS]
-    delimiter = sniff_delimiter(lines)
-    head = [[c or None for c in row] for row in csv.reader(lines, delimiter=delimiter)]
-    return RawTable(head=head, text=text, delimiter=delimiter)
-
-
-_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
-
-
-def _cell_position(ref: str) -> tuple[int, int] | None:
-    match = _CELL_REF.fullmatch(ref or "")
-    if not match:
-        return None
-    column = 0
-    for letter in match[1]:
-        column = column * 26 + ord(letter) - 64
-    return int(match[2]) - 1, column - 1
-
-
-def _sheet_error_cells(data: bytes) -> dict[str, list[tuple[int, int, str]]]:
-    """Per sheet name, the cells holding an Excel error value (``#DIV/0!``...) as (row,
-    column, value) relative to the sheet's first used cell, as the reader's frame is.
-
-    The spreadsheet reader gives such cells as empty, which would make a failed formula
-    "blank"; they are read from the sheet XML instead (only sheets that hold one).
-    """
-    found: dict[str, list[tuple[int, int, str]]] = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = set(archive.namelist())
-        if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
-            return found
-        targets = {
-            rel.get("Id"): rel.get("Target", "")
-            for rel in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-        }
-        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        for sheet in workbook.iter(f"{_MAIN_NS}sheet"):
-            target = targets.get(sheet.get(f"{_REL_NS}id"), "")
-            path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
-            path = posixpath.normpath(path)
-            if path not in names:
-                continue
-            xml = archive.read(path)
-            if b't="e"' not in xml:
-                continue
-            used, errors = [], []
-            for cell in ElementTree.fromstring(xml).iter(f"{_MAIN_NS}c"):
-                position = _cell_position(cell.get("r", ""))
-                value = cell.find(f"{_MAIN_NS}v")
-                if position is None or (value is None and cell.find(f"{_MAIN_NS}is") is None):
-                    continue
-                used.append(position)
-                if cell.get("t") == "e" and value is not None and value.text:
-                    errors.append((*position, value.text))
-            if errors:
-                top = min(r for r, _ in used)
-                left = min(c for _, c in used)
-                found[sheet.get("name", "")] = [(r - top, c - left, v) for r, c, v in errors]
-    return found
-
-
-def _with_error_values(sheet: pl.DataFrame, cells: list[tuple[int, int, str]]) -> pl.DataFrame:
-    columns = {name: sheet[name].to_list() for name in sheet.columns}
-    for row, column, value in cells:
-        if 0 <= row < sheet.height and 0 <= column < sheet.width:
-            columns[sheet.columns[column]][row] = value
-    return pl.DataFrame(columns, schema=sheet.schema)
+    head_lines = text.split("\n", SNIFF_ROWS)[:SNIFF_ROWS]
+    delimiter = sniff_delimiter(head_lines)
+    reader = csv.reader(io.StringIO("\n".join(head_lines)), delimiter=delimiter)
+    head, starts, line = [], [], 0
+    try:
+        for row in reader:
+            head.append([c or None for c in row])
+            starts.append(line)
+            line = reader.line_num
+    except csv.Error:
+        pass  # a quoted field running past the sniffed lines: the rows before it are the head
+    return RawTable(head=head, text=text, head_lines=tuple(starts), delimiter=delimiter)
 
 
 def read_xlsx_tables(data: bytes, file_name: str, max_inflated_bytes: int) -> list[RawTable]:
     """Every non-empty worksheet, in workbook order, every cell as text (dates arrive as
-    Excel serial numbers): the caller picks the one whose header a contract reads, so an
+    Excel serial numbers) from its first row (``skip_rows=0``: frame row i is sheet row
+    i + 1), each with its own sheet facts (hidden rows and columns, formulas, error cells,
+    from the XML): the caller picks the one whose header a contract reads, so an
     instructions sheet in front of the data is no longer "the file". The zip is judged first
     by the shared container rule (zip bombs, lying sizes)."""
     check_xlsx_container(data, file_name, max_inflated_bytes)
-    tables = []
+    sheets = []
     try:
         reader = fastexcel.read_excel(data)
-        error_cells = _sheet_error_cells(data)
         for index, name in enumerate(reader.sheet_names):
             sheet = reader.load_sheet(
-                index, header_row=None, dtypes="string", skip_whitespace_tail_rows=True
+                index,
+                header_row=None,
+                skip_rows=0,
+                dtypes="string",
+                skip_whitespace_tail_rows=True,
             ).to_polars()
-            if name in error_cells:
-                sheet = _with_error_values(sheet, error_cells[name])
             if sheet.height:
-                head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
-                tables.append(RawTable(head=head, sheet=sheet, sheet_name=name))
+                sheets.append((name, sheet))
     except Exception as exc:  # fastexcel raises its own hierarchy; any failure = unreadable
         raise FileRejected(file_name, "unreadable_xlsx", str(exc).splitlines()[0]) from exc
-    if not tables:
+    if not sheets:
         raise FileRejected(file_name, "empty_file", "every worksheet is empty")
+    tables = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            blank_strings = shared_string_blanks(archive, file_name)
+            for name, sheet in sheets:
+                facts = read_sheet_facts(archive, file_name, name, blank_strings=blank_strings)
+                if facts.last_col and sheet.width != facts.last_col - facts.first_col + 1:
+                    raise FileRejected(
+                        file_name,
+                        "unreadable_xlsx",
+                        f"sheet {name!r}: its cells span columns {facts.first_col}-"
+                        f"{facts.last_col} but {sheet.width} columns were read",
+                    )
+                head = [list(row) for row in sheet.head(SNIFF_ROWS).iter_rows()]
+                tables.append(RawTable(head=head, sheet=sheet, sheet_name=name, facts=facts))
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # A member that does not inflate to what the zip directory says (fastexcel may
+        # not have needed it): the workbook is damaged.
+        raise FileRejected(file_name, "unreadable_xlsx", f"damaged workbook part: {exc}") from exc
     return tables
 
 

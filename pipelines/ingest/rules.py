@@ -14,6 +14,10 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.ingest.normalise import (
+    AMBIGUOUS_SEPARATOR,
+    SCIENTIFIC_NOTATION,
+    SEPARATOR_NOT_IN_LOCALE,
+    TOO_MANY_DIGITS,
     describe_invisible,
     has_invisible_character,
     is_blank,
@@ -46,7 +50,18 @@ def _invisible_rule(column: str) -> Rule:
 
 
 def _count_rules(column: str) -> list[Rule]:
-    raw, parsed = f"raw_{column}", column
+    """The rules for one count. ``{column}_issue`` and ``{column}_issue_detail`` say why
+    its text was not read as a number (``normalise.read_count``)."""
+    raw, parsed, issue = f"raw_{column}", column, pl.col(f"{column}_issue").fill_null("")
+    detail = pl.col(f"{column}_issue_detail").fill_null("")
+
+    def text_rule(kind: str) -> Rule:
+        return Rule(
+            f"{column}_{kind}",
+            issue != kind,
+            pl.format("{} '{}' {}", pl.lit(column), _raw(column).str.strip_chars(), detail),
+        )
+
     return [
         Rule(f"{column}_missing", ~is_blank(raw), pl.lit(f"{column} is blank")),
         Rule(
@@ -68,18 +83,75 @@ def _count_rules(column: str) -> list[Rule]:
                 _raw(column),
             ),
         ),
+        text_rule(SCIENTIFIC_NOTATION),
+        text_rule(AMBIGUOUS_SEPARATOR),
+        text_rule(SEPARATOR_NOT_IN_LOCALE),
         Rule(
             f"{column}_not_a_whole_number",
             is_blank(raw)
             | is_suppression_marker(raw)
             | is_spreadsheet_error(raw)
-            | pl.col(parsed).is_not_null(),
+            | pl.col(parsed).is_not_null()
+            | (issue != ""),
             pl.format("{} '{}' is not a whole number", pl.lit(column), _raw(column)),
         ),
         Rule(
             f"{column}_negative",
             pl.col(parsed).is_null() | (pl.col(parsed) >= 0),
             pl.format("{} {} is negative", pl.lit(column), pl.col(parsed)),
+        ),
+        Rule(
+            f"{column}_above_max_count",
+            (issue != TOO_MANY_DIGITS)
+            & (
+                pl.col(parsed).is_null()
+                | pl.col("measure_max_count").is_null()
+                | (pl.col(parsed) <= pl.col("measure_max_count"))
+            ),
+            pl.when(issue == TOO_MANY_DIGITS)
+            .then(pl.format("{} '{}' {}", pl.lit(column), _raw(column).str.strip_chars(), detail))
+            .otherwise(
+                pl.format(
+                    "{} {} is above the measure catalogue's max_count of {} for {}",
+                    pl.lit(column),
+                    pl.col(parsed),
+                    pl.col("measure_max_count"),
+                    pl.col("measure_code"),
+                )
+            ),
+        ),
+    ]
+
+
+def _value_rules() -> list[Rule]:
+    """Plausibility of the pair: a rate needs a denominator, and no value may exceed the
+    catalogue's ``max_value`` for its measure."""
+    numerator, denominator = pl.col("numerator"), pl.col("denominator")
+    value = numerator * pl.col("measure_multiplier") / denominator
+    either_missing = numerator.is_null() | denominator.is_null()
+    return [
+        Rule(
+            "numerator_over_zero_denominator",
+            either_missing | (denominator != 0) | (numerator == 0),
+            pl.format(
+                "numerator {} over a denominator of 0: no value can be calculated", numerator
+            ),
+        ),
+        Rule(
+            "value_above_max_value",
+            either_missing
+            | (denominator <= 0)
+            | pl.col("measure_max_value").is_null()
+            | (value <= pl.col("measure_max_value")),
+            pl.format(
+                "value {} ({} x {} / {}) is above the measure catalogue's max_value of {} for {}",
+                value.round(1),
+                numerator,
+                pl.col("measure_multiplier"),
+                denominator,
+                pl.col("measure_max_value"),
+                pl.col("measure_code"),
+            ),
         ),
     ]
 
@@ -150,8 +222,21 @@ def measure_row_rules(*, current_month: date, catalogue_start: date, region: str
         Rule("period_missing", ~is_blank("raw_period"), pl.lit("period is blank")),
         Rule(
             "invalid_period",
-            is_blank("raw_period") | period.is_not_null(),
-            pl.format("period '{}' is not a recognised month", _raw("period")),
+            is_blank("raw_period")
+            | period.is_not_null()
+            | pl.col("period_ambiguity").is_not_null(),
+            pl.format(
+                "period '{}' is not a recognised month{}",
+                _raw("period"),
+                pl.col("period_hint").fill_null(""),
+            ),
+        ),
+        Rule(
+            "period_ambiguous_date_order",
+            pl.col("period_ambiguity").is_null(),
+            pl.format(
+                "period '{}' {}", _raw("period").str.strip_chars(), pl.col("period_ambiguity")
+            ),
         ),
         Rule(
             "period_in_future",
@@ -169,11 +254,13 @@ def measure_row_rules(*, current_month: date, catalogue_start: date, region: str
         ),
         *_count_rules("numerator"),
         *_count_rules("denominator"),
+        *_value_rules(),
         Rule(
             "numerator_exceeds_denominator",
             ~pl.col("measure_is_proportion").fill_null(False)
             | pl.col("numerator").is_null()
             | pl.col("denominator").is_null()
+            | (pl.col("denominator") == 0)  # reported as numerator_over_zero_denominator
             | (pl.col("numerator") <= pl.col("denominator")),
             pl.format(
                 "numerator {} exceeds denominator {} for a proportion",

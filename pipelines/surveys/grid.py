@@ -14,7 +14,7 @@ import polars as pl
 
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import check_xlsx_container
-from pipelines.ingest.reading import decode
+from pipelines.ingest.reading import decode, normalise_line_endings
 
 
 def _named(frame: pl.DataFrame) -> pl.DataFrame:
@@ -42,8 +42,9 @@ def read_xlsx_grid(data: bytes, file_name: str, max_unzipped_bytes: int) -> pl.D
 
 
 def read_csv_grid(data: bytes, file_name: str) -> pl.DataFrame:
-    """A CSV export as text cells: UTF-8 (BOM or not) or Windows-1252, quoted newlines kept."""
-    text = decode(data, file_name)
+    """A CSV export as text cells: UTF-8 (BOM or not) or Windows-1252, quoted newlines kept,
+    any line ending (a lone CR from an old Mac export would otherwise be one long row)."""
+    text = normalise_line_endings(decode(data, file_name))
     if "\x00" in text:
         raise FileRejected(file_name, "binary_content", "file contains NUL bytes; not a CSV")
     if not text.strip():

@@ -200,3 +200,25 @@ def test_the_landing_folder_comes_from_the_environment(monkeypatch, tmp_path: Pa
     assert survey_landing_dir().parts[-3:] == ("data_samples", "surveys", "landing")
     monkeypatch.setenv(LANDING_ENV, str(tmp_path))
     assert survey_landing_dir() == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("ending", ["\r", "mixed"])
+def test_a_survey_export_reads_the_same_whatever_its_line_endings(ending):
+    """A lone CR (classic Mac, some exporters) or a mix of endings is a line end, as in the
+    measure returns: the grid equals the LF export's, row for row."""
+    from conftest import SAMPLES
+
+    lf = (SAMPLES / "surveys" / "landing" / "2025-spring" / "RR7_culture_survey.csv").read_bytes()
+    lf = lf.replace(b"\r\n", b"\n")
+    lines = lf.split(b"\n")
+    if ending == "\r":
+        other = lf.replace(b"\n", b"\r")
+    else:
+        other = (
+            b"".join(line + (b"\r\n", b"\r", b"\n")[i % 3] for i, line in enumerate(lines[:-1]))
+            + lines[-1]
+        )
+    expected = read_grid(lf, "RR7_culture_survey.csv", max_unzipped_bytes=10**7)
+    got = read_grid(other, "RR7_culture_survey.csv", max_unzipped_bytes=10**7)
+    assert got.height == expected.height > 10
+    assert got.equals(expected)

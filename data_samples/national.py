@@ -1,4 +1,4 @@
-"""Deterministic national-scale data for the benchmark (DESIGN §10): a synthetic England.
+"""Deterministic national-scale data for the benchmark (docs/design.md §10): a synthetic England.
 
 Why a second generator: the committed sample (``generate.py``) is one region, 24 months,
 byte-for-byte reproducible and small enough to commit; the performance targets are stated
@@ -32,7 +32,7 @@ times are set to the day each return was received, so they are reproducible too)
 Rows follow the starter catalogue: each organisation reports the measures its sector
 reports in the sample (GP practices one, care homes three, acute trusts twelve), so 1.0
 gives about 4 million rows over the 91 months the pipeline accepts today, not the "about
-20 million" of DESIGN §10: that figure needs about eight measures per organisation-month
+20 million" of docs/design.md §10: that figure needs about eight measures per organisation-month
 over 120 months. Scale organisations up (``--scale 4.5``) to reach the row count.
 
 History: ``--months`` (default 120) back from ``--last-period`` (default: last month), but
@@ -307,7 +307,7 @@ def _postcode(i: int) -> str:
 
 def write_ods(ods_dir: Path, register: Register) -> dict[str, int]:
     """etr.csv and epraccur.csv in the 27-field layouts of the real extracts (see
-    data_samples/ods/ and ../shared/reference/ods)."""
+    data_samples/ods/ and tests/fixtures/ods_national)."""
     ods_dir.mkdir(parents=True, exist_ok=True)
     grouping = {o.code: NATIONAL_GROUPINGS[i % 7] for i, o in enumerate(register.icbs)}
     etr = []

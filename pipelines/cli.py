@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -43,25 +44,25 @@ def dagster_home(settings: Settings | None = None) -> Path:
     return home
 
 
+def dbt_project_args(settings: Settings) -> list[str]:
+    """Where the dbt project, profile and target are, and this deployment's vars: what
+    every dbt command started here needs, from whatever folder."""
+    return [
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(settings.dbt_target_dir),
+        "--vars",
+        json.dumps(settings.dbt_vars()),
+    ]
+
+
 def prepare(settings: Settings) -> None:
     """Parse the dbt project into its manifest, ahead of any Dagster load."""
     dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run(
-        [
-            str(dbt),
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(settings.dbt_project_dir),
-            "--profiles-dir",
-            str(settings.dbt_project_dir),
-            "--target-path",
-            str(settings.dbt_target_dir),
-            "--vars",
-            json.dumps(settings.dbt_vars()),
-        ],
-        check=True,
-    )
+    subprocess.run([str(dbt), "parse", "--quiet", *dbt_project_args(settings)], check=True)
     dagster_home(settings)
 
 
@@ -109,16 +110,7 @@ def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
     dbt = Path(sys.executable).parent / "dbt"
     args = list(dbt_args)
     if args and args[0] not in ("deps", "clean", "debug", "--version"):
-        args += [
-            "--project-dir",
-            str(settings.dbt_project_dir),
-            "--profiles-dir",
-            str(settings.dbt_project_dir),
-            "--target-path",
-            str(settings.dbt_target_dir),
-            "--vars",
-            json.dumps(settings.dbt_vars()),
-        ]
+        args += dbt_project_args(settings)
     with writer_lock(settings.working_db):
         # Whatever dbt changes here was audited by no run: the next publish refuses
         # until a full run has rebuilt and checked the warehouse.
@@ -199,10 +191,14 @@ def clear_dead_runs(settings: Settings) -> None:
 
         log_refused_run(instance, run_id, reasons)
 
-    dagster_home(settings)
-    with dg.DagsterInstance.get() as instance:
-        for run in fail_dead_runs(instance, record_refusal=record_refusal):
-            print(f"Cleared a run that died: {run.reason}.")
+    home = dagster_home(settings)
+    # Two commands started together would both create the instance's SQLite storage on
+    # first use and race on its schema: one at a time here, so the runs find it made.
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with dg.DagsterInstance.get() as instance:
+            for run in fail_dead_runs(instance, record_refusal=record_refusal):
+                print(f"Cleared a run that died: {run.reason}.")
 
 
 def record_latest_failure() -> None:

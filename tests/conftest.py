@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -44,6 +46,22 @@ def sample_landing(settings: Settings) -> Path:
     shutil.rmtree(settings.landing_dir)
     shutil.copytree(SAMPLES / "landing", settings.landing_dir)
     return settings.landing_dir
+
+
+def start_demo(root: Path, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """``python -m pipelines.cli demo`` in its own process, everything it writes under
+    ``root/var``, no SAFETY_OBS_*/DAGSTER_* of the caller's shell; ``env`` adds settings,
+    ``popen`` goes to :class:`subprocess.Popen`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SAFETY_OBS_", "DAGSTER"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "demo"],
+        cwd=PROJECT_ROOT,
+        env={**clean, "SAFETY_OBS_VAR_DIR": str(root / "var"), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def run_full_pipeline(

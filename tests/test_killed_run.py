@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,25 +16,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines.settings import PROJECT_ROOT
+from conftest import start_demo
 
 pytestmark = pytest.mark.e2e
-
-
-def demo(root: Path, **popen) -> subprocess.Popen:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SAFETY_OBS_", "DAGSTER"))},
-        "SAFETY_OBS_VAR_DIR": str(root / "var"),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "demo"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
 
 
 def wait_for_step(logs: Path, step: str, process: subprocess.Popen, timeout: float) -> str:
@@ -54,7 +37,7 @@ def wait_for_step(logs: Path, step: str, process: subprocess.Popen, timeout: flo
 
 def test_a_killed_demo_does_not_block_the_next(tmp_path):
     root = tmp_path
-    first = demo(root, start_new_session=True)
+    first = start_demo(root, start_new_session=True)
     killed_run = wait_for_step(root / "var" / "logs", "period_models", first, timeout=900)
     # The whole process group: the command line and the Dagster process running the run.
     os.killpg(first.pid, signal.SIGKILL)
@@ -67,7 +50,7 @@ def test_a_killed_demo_does_not_block_the_next(tmp_path):
         pool = instance.event_log_storage.get_concurrency_info("duckdb_writer")
         assert [s.run_id for s in pool.claimed_slots] == [killed_run], "the slot is still held"
 
-    second = demo(root)
+    second = start_demo(root)
     out, err = second.communicate(timeout=1800)
     assert second.returncode == 0, err[-3000:]
     assert f"Cleared a run that died: run {killed_run} (full_pipeline" in out

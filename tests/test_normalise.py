@@ -1,4 +1,4 @@
-"""Provider text -> typed values: every format DESIGN §3 lists, and what must stay null.
+"""Provider text -> typed values: every format docs/design.md §3 lists, and what must stay null.
 
 A value with two readings is never read one way silently: the declared number locale or
 date order reads it, or it stays null with the issue named for the row rules.

@@ -3,19 +3,15 @@ the builds their own checks saw."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import SAMPLES
-from pipelines.settings import PROJECT_ROOT
+from conftest import SAMPLES, start_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -24,23 +20,6 @@ FIGURE = (
     " where org_code = 'RTD' and measure_code = 'FALLS_HARM' and period = '2024-05-01'"
 )
 ORIGINAL, CORRECTED = 6, 9
-
-
-def start_demo(root: Path, landing: Path) -> subprocess.Popen:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SAFETY_OBS_")},
-        "SAFETY_OBS_VAR_DIR": str(root / "var"),
-        "SAFETY_OBS_LANDING_DIR": str(landing),
-        "SAFETY_OBS_ARCHIVE_PROCESSED": "false",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "demo"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def step_times(log: Path) -> list[datetime]:
@@ -63,7 +42,13 @@ def test_two_runs_started_together_publish_in_turn_what_each_audited(tmp_path):
         f"org_code,period,measure_code,numerator,denominator\n"
         f"RTD,2024-05,FALLS_HARM,{CORRECTED},35501\n"
     )
-    runs = {"sample": start_demo(tmp_path, sample), "corrected": start_demo(tmp_path, corrected)}
+    runs = {
+        name: start_demo(
+            tmp_path,
+            {"SAFETY_OBS_LANDING_DIR": str(landing), "SAFETY_OBS_ARCHIVE_PROCESSED": "false"},
+        )
+        for name, landing in (("sample", sample), ("corrected", corrected))
+    }
     outputs = {name: process.communicate(timeout=1800) for name, process in runs.items()}
     for name, process in runs.items():
         assert process.returncode == 0, outputs[name][1][-3000:]

@@ -1,5 +1,5 @@
 {#
-  Disclosure control for the public tier (DESIGN §7). The public models are the only
+  Disclosure control for the public tier (docs/design.md §7). The public models are the only
   place these macros are used; the Python scan (pipelines/publish/disclosure.py) checks
   their output independently with the same thresholds.
 
@@ -26,7 +26,7 @@
 
 {# True when a cell is built from too few organisations to publish: one organisation's
    cell IS its figures, and with two, either can subtract its own figures from the cell and
-   read the other's (DESIGN §7). `contributors` counts organisations whose figures are in
+   read the other's (docs/design.md §7). `contributors` counts organisations whose figures are in
    the cell (disclosure_counts: a non-zero numerator or denominator). Zero contributors (an
    all-zero cell) is a true zero, published like a zero count. #}
 {% macro disclosure_has_few_contributors(contributors) -%}

@@ -20,7 +20,8 @@ def _month(text: str) -> date:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.bench",
-        description="National-scale benchmark of the pipeline against plain DuckDB (DESIGN §10)",
+        description="National-scale benchmark of the pipeline against plain DuckDB "
+        "(docs/design.md §10)",
     )
     parser.add_argument(
         "--scale", type=float, default=0.05, help="1.0 = about 20,000 organisations"

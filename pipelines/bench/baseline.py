@@ -1,6 +1,6 @@
 """Stage (a): what plain DuckDB takes to load the same files and compute the same roll-up.
 
-DESIGN §10 states the full-rebuild target as a multiple (4x) of this, measured in the same
+docs/design.md §10 states the full-rebuild target as a multiple (4x) of this, measured in the same
 run, so the baseline must do the same *work* as the pipeline with none of its guarantees:
 read every long CSV with DuckDB's multi-file reader (types given, no sniffing), read the
 wide XLSX returns with polars + fastexcel (DuckDB's own ``read_xlsx`` needs an extension

@@ -1,6 +1,6 @@
 """Run one benchmark stage as a child process and measure what its whole process tree used.
 
-Why a child process per stage: DESIGN §10 caps peak memory, and a Python process never
+Why a child process per stage: docs/design.md §10 caps peak memory, and a Python process never
 gives memory back reliably, so measuring stages inside one long-lived process would charge
 each stage with the last one's heap. Each stage therefore runs in its own process:
 

@@ -1,6 +1,6 @@
 """Stage (d): typical analyst queries on the published file, timed as an analyst sees them.
 
-DESIGN §10 asks for "typical analyst queries on the published file under 100 ms". The
+docs/design.md §10 asks for "typical analyst queries on the published file under 100 ms". The
 queries below are the ones the README and the users table (§1) describe: a measure's
 monthly series for the region, one organisation's year, a sector comparison for a month,
 a league table by rate, and a financial-year roll-up joining the dimensions. Each runs

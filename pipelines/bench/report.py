@@ -89,7 +89,7 @@ def markdown(results: dict) -> str:
         "",
         f"Ratio (b) / (a), wall time: **{_num(results['ratio_pipeline_to_baseline'], 2)}x**.",
         "",
-        "| DESIGN §10 target | measured | met |",
+        "| docs/design.md §10 target | measured | met |",
         "|---|---:|---|",
     ]
     for name, target in results["targets"].items():

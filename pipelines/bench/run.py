@@ -1,4 +1,4 @@
-"""The benchmark, stage by stage, in one run (DESIGN §10).
+"""The benchmark, stage by stage, in one run (docs/design.md §10).
 
 Stages, each in its own child process so CPU and peak memory are the stage's own:
 
@@ -36,7 +36,7 @@ from pipelines.settings import ALL_ENGLAND, PROJECT_ROOT
 
 STAGES = ("generate", "prepare", "baseline", "pipeline", "incremental", "queries")
 GENERATOR = PROJECT_ROOT / "data_samples" / "national.py"
-# DESIGN §10, as numbers.
+# docs/design.md §10, as numbers.
 TARGET_RATIO = 4.0
 TARGET_PEAK_MIB = 6 * 1024
 TARGET_NEW_FILE_S = 15.0
@@ -379,7 +379,7 @@ class Benchmark:
         for name, load in self.loads.items():
             stages[name]["loadavg_1m"] = load
         results = {
-            "benchmark": "safety-observatory national (DESIGN §10)",
+            "benchmark": "safety-observatory national (docs/design.md §10)",
             "scale": self.scale,
             "started_at": started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
@@ -464,7 +464,7 @@ def compare_counts(manifest: dict, stages: dict, after_b: dict, after_c: dict) -
 
 
 def targets(results: dict) -> dict:
-    """DESIGN §10, each target with what this run measured and whether it was met. Only a
+    """docs/design.md §10, each target with what this run measured and whether it was met. Only a
     run at scale 1.0 measures the targets as stated; smaller scales show the trend."""
     stages = results["stages"]
     queries = stages["queries"].get("queries", {})

@@ -14,7 +14,7 @@ Pages::
 Organisation charts live on per-ICB pages rather than on the measure page because a GP
 measure has a chart per practice (hundreds per ICB, thousands nationally).
 
-Tiers (DESIGN §7): ``internal`` is built from the internal snapshot's ``fct_spc`` (rows with
+Tiers (docs/design.md §7): ``internal`` is built from the internal snapshot's ``fct_spc`` (rows with
 ``tier = 'internal'``) and shows every level. ``public`` is built from the public tier's own
 file (``public/warehouse.duckdb``) alone: ``pub_spc`` (SPC on the disclosure-controlled
 counts), ``dim_icb`` for ICB names and the public dimensions. There is no fallback to

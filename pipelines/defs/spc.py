@@ -17,7 +17,7 @@ region         fct_measure_by_programme_monthly      ``region``
 
 The same again with ``tier = 'public'`` for region, ICB and sector, from the disclosure-
 controlled ``pub_measure_by_*_monthly`` tables (schema ``public``): SPC on rounded counts,
-suppressed months as missing points (``is_suppressed``), as DESIGN §7 asks of public
+suppressed months as missing points (``is_suppressed``), as docs/design.md §7 asks of public
 figures. Internal rows come from unrounded counts.
 
 The public rows are also written, by the same step, to ``public.pub_spc`` (the public

@@ -12,7 +12,7 @@ The header need not be the first row: title rows above it are skipped, and the h
 the first row within ``header_search_rows`` that satisfies the contract.
 
 A contract also says how its files write what cannot be told from the text alone, because
-nothing is guessed (DESIGN §3): ``number_locale`` (which of ``.`` and ``,`` is the decimal
+nothing is guessed (docs/design.md §3): ``number_locale`` (which of ``.`` and ``,`` is the decimal
 separator), ``date_order`` (``01/03/2024``: day or month first) and ``hidden_cells`` (what
 to do with XLSX rows, columns or sheets the provider cannot see). A contract may be limited
 to some ``submitters`` (ODS codes): it is then tried first, and only, for their files; that

@@ -217,7 +217,7 @@ def load_register(
     (``Settings.region_icbs``, ``Settings.max_register_change_share``), so no caller can
     load all of England, or skip the guard, by forgetting them.
 
-    The register is judged as a whole before it replaces the last one (DESIGN §3): every
+    The register is judged as a whole before it replaces the last one (docs/design.md §3): every
     file must pass its own rules (:mod:`pipelines.ingest.register_files`) and hold some of
     the region's organisations; against the register in place (same region), no file may
     be older than the one it replaces (``older_than_register``) and the region's

@@ -3,7 +3,7 @@
 The public dbt models (``dbt_project/models/public``) apply disclosure control; this module
 checks the result independently, from the outside, the way a reviewer would, so a bug in
 the SQL, a hand edit, or an export that bypasses dbt cannot publish a small count
-(DESIGN §5.4, §7). It knows nothing about how the models compute their figures, only the
+(docs/design.md §5.4, §7). It knows nothing about how the models compute their figures, only the
 rules the output must obey:
 
 * no count (numerator, denominator, any ``*count*`` column, respondents) is in the small
@@ -206,7 +206,7 @@ class OrganisationFacts:
 
 
 def neutralise_csv_cell(value: str) -> str:
-    """Make a CSV text cell safe to open in a spreadsheet (formula injection, DESIGN §11).
+    """Make a CSV text cell safe to open in a spreadsheet (formula injection, docs/design.md §11).
 
     A cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
     ``@``, tab or carriage return) gets a leading apostrophe, which spreadsheets show as

@@ -1,1 +1,1 @@
-"""Quality gates that run on the built marts before publication (DESIGN §5)."""
+"""Quality gates that run on the built marts before publication (docs/design.md §5)."""

@@ -264,7 +264,7 @@ def _ingest_one(
         data, typed = _read(path, screening, wave, organisations, settings)
     except FileRejected as error:
         rejection = error
-    except Exception as error:  # no export may stop the run (DESIGN §11)
+    except Exception as error:  # no export may stop the run (docs/design.md §11)
         # Only the exception's type is kept: its message may quote cells of the export.
         rejection = FileRejected(
             name, "unreadable_export", f"{type(error).__name__} while reading the export"

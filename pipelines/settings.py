@@ -426,8 +426,15 @@ def validated_settings(today: date | None = None) -> Settings:
     written, exactly as a wrong setting does."""
     settings = load_settings()
     problems = settings.problems(today)
+    if not problems:
+        # Imported here: the catalogue and the register read these settings.
+        from pipelines.catalogue import CatalogueError, load_catalogue
+
+        try:
+            load_catalogue()
+        except CatalogueError as error:
+            problems = error.problems
     if not problems and settings.change_register is not None:
-        # Imported here: the register reads the catalogue, which reads these settings.
         from pipelines.impact.register import register_problems
 
         problems = register_problems(settings.change_register, settings)

@@ -18,10 +18,12 @@ from pipelines.defs.spc import (
     LEVELS,
     PUB_SPC_COLUMNS,
     build_fct_spc,
+    build_series_change,
     fct_spc,
     spc_row_problems,
     write_fct_spc,
     write_pub_spc,
+    write_series_change,
 )
 from pipelines.settings import Settings
 from pipelines.spc import spc_by_series
@@ -89,6 +91,10 @@ def _facts() -> list[tuple]:
     return rows
 
 
+CHANGE_DDL = """create table {table} (change_id varchar, change_date date, change_month date,
+    programme_code varchar, measure_code varchar, scope varchar, scope_code varchar,
+    kind varchar, rebase boolean, description varchar)"""
+
 PUBLIC_TABLES = {
     "pub_measure_by_sector_monthly": "fct_measure_by_sector_monthly",
     "pub_measure_by_icb_monthly": "fct_measure_by_icb_monthly",
@@ -105,9 +111,14 @@ def warehouse() -> duckdb.DuckDBPyConnection:
     con.execute("create schema marts")
     con.execute(
         """create table marts.dim_measure (measure_code varchar, programme_code varchar,
-        multiplier integer, improvement_direction varchar, spc_chart varchar, target double)"""
+        multiplier integer, improvement_direction varchar, spc_chart varchar, target double,
+        baseline_from date, baseline_to date, baseline_months integer)"""
     )
-    con.executemany("insert into marts.dim_measure values (?, ?, ?, ?, ?, ?)", MEASURES)
+    con.executemany(
+        "insert into marts.dim_measure values (?, ?, ?, ?, ?, ?, null, null, null)", MEASURES
+    )
+    # An empty change register (tests/test_series_changes.py records changes).
+    con.execute(CHANGE_DDL.format(table="marts.dim_change"))
     con.execute(
         """create table marts.fct_measure_monthly (org_code varchar, measure_code varchar,
         period date, sector_code varchar, icb_code varchar, programme_code varchar,
@@ -138,6 +149,7 @@ def warehouse() -> duckdb.DuckDBPyConnection:
             from marts.fct_measure_monthly group by all"""
         )
     con.execute("create schema public")
+    con.execute(CHANGE_DDL.format(table="public.pub_change"))
     for public, source in PUBLIC_TABLES.items():
         con.execute(
             f"""create table public.{public} as
@@ -252,6 +264,7 @@ def test_every_fact_row_has_exactly_one_spc_row_at_every_level(warehouse):
 
     write_fct_spc(warehouse, spc)
     write_pub_spc(warehouse)
+    write_series_change(warehouse, build_series_change(warehouse))
     assert spc_row_problems(warehouse) == []
     internal_icb_first_month = (
         (pl.col("tier") == "internal")
@@ -301,6 +314,7 @@ def test_public_tier_charts_rounded_counts_and_leaves_suppressed_months_out(ware
 def test_pub_spc_is_the_public_rows_alone_with_suppressed_months_blank(warehouse):
     spc = build_fct_spc(warehouse)
     write_fct_spc(warehouse, spc)
+    write_series_change(warehouse, build_series_change(warehouse))
     public = spc.filter(pl.col("tier") == "public")
     assert write_pub_spc(warehouse) == public.height > 0
     pub = warehouse.execute("select * from public.pub_spc").pl()
@@ -397,6 +411,7 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     warehouse.execute("create schema working.marts")
     for table in (
         "dim_measure",
+        "dim_change",
         "fct_measure_monthly",
         "fct_measure_by_sector_monthly",
         "fct_measure_by_icb_monthly",
@@ -404,7 +419,7 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     ):
         warehouse.execute(f"create table working.marts.{table} as select * from marts.{table}")
     warehouse.execute("create schema working.public")
-    for table in PUBLIC_TABLES:
+    for table in (*PUBLIC_TABLES, "pub_change"):
         warehouse.execute(f"create table working.public.{table} as select * from public.{table}")
     warehouse.execute("detach working")
 

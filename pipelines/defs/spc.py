@@ -198,8 +198,10 @@ SERIES_COLS: tuple[str, ...] = ("level", "tier", "series_key", "measure_code")
 
 #: ``pub_spc``: the public rows of ``fct_spc`` without what belongs to the internal tier.
 PUB_SPC_DROPPED = frozenset({"tier", "org_code", "organisations_reporting", "target"})
-#: Per-month statistics, nulled on a suppressed month (series-level icons are kept).
-PUB_SPC_NULLED_WHEN_SUPPRESSED = ("centre", "lpl", "upl", "near_lpl", "near_upl")
+#: Per-month statistics, nulled on a suppressed month (series-level icons are kept). The
+#: segment number too: the disclosure scan holds every number of a suppressed cell to null;
+#: ``segment_start`` (a month) still says which segment the gap falls in.
+PUB_SPC_NULLED_WHEN_SUPPRESSED = ("centre", "lpl", "upl", "near_lpl", "near_upl", "segment")
 PUB_SPC_COLUMNS: tuple[str, ...] = tuple(c for c in FCT_SPC_SCHEMA if c not in PUB_SPC_DROPPED)
 
 

@@ -91,12 +91,20 @@ def charted(request, tmp_path_factory):
                 [MEASURE],
             ).pl()
             changes = con.execute("select * from marts.fct_series_change").pl()
+        published = {}
+        for tier, path in (
+            ("internal", settings.published_current / "warehouse.duckdb"),
+            ("public", settings.published_current / "public" / "warehouse.duckdb"),
+        ):
+            if path.exists():
+                with duckdb.connect(str(path), read_only=True) as con:
+                    published[tier] = {name for (name,) in con.execute("show tables").fetchall()}
         failed = [
             event.event_specific_data.error.message
             for event in result.all_events
             if event.event_type_value == "STEP_FAILURE"
         ]
-        yield scenario, spc, changes, result.success, failed
+        yield scenario, spc, changes, result.success, failed, published
 
 
 def _oracle(scenario: str) -> pl.DataFrame:
@@ -105,8 +113,11 @@ def _oracle(scenario: str) -> pl.DataFrame:
 
 @pytest.mark.e2e
 def test_the_run_succeeds(charted):
-    _, _, _, success, failed = charted
+    _, _, _, success, failed, published = charted
     assert success, failed
+    # The register and the series' changes reach both tiers (and pass the disclosure scan).
+    assert {"dim_change", "fct_series_change", "fct_spc"} <= published["internal"]
+    assert {"pub_change", "pub_series_change", "pub_spc"} <= published["public"]
 
 
 @pytest.mark.e2e
@@ -120,7 +131,7 @@ def test_the_run_succeeds(charted):
     ],
 )
 def test_limits_are_nhsrplotthedots_at_every_level(charted, level, series_key):
-    scenario, spc, _, _, _ = charted
+    scenario, spc, *_ = charted
     series = spc.filter(
         (pl.col("tier") == "internal")
         & (pl.col("level") == level)
@@ -147,7 +158,7 @@ def test_limits_are_nhsrplotthedots_at_every_level(charted, level, series_key):
 
 @pytest.mark.e2e
 def test_the_change_is_recorded_on_every_series_it_cuts(charted):
-    scenario, spc, changes, _, _ = charted
+    scenario, spc, changes, *_ = charted
     if scenario == "fixed_baseline":
         assert changes.is_empty()
         assert spc["segment"].unique().to_list() == [0]

@@ -266,9 +266,19 @@ def catalogue_settings(
     if orphans:
         raise ValueError(f"measures with facts but no row in dim_measure: {orphans}")
     measures = []
+    # A dim_measure from before the catalogue named baselines (a hand-made warehouse in
+    # tests, an old working file) has no baseline columns: no baseline, all points.
+    has_baseline = {"baseline_from", "baseline_to", "baseline_months"} <= _columns(
+        con, schema, "dim_measure"
+    )
+    baseline = (
+        "baseline_from, baseline_to, baseline_months"
+        if has_baseline
+        else "null::date, null::date, null::integer"
+    )
     rows = con.execute(
         f"""select measure_code, spc_chart, improvement_direction, multiplier, target,
-               baseline_from, baseline_to, baseline_months
+               {baseline}
         from {schema}.dim_measure order by measure_code"""
     ).fetchall()
     for code, chart, direction, multiplier, target, start, end, months in rows:
@@ -296,10 +306,29 @@ def load_changes(
 ) -> dict[str, pl.DataFrame]:
     """The register by tier: ``marts.dim_change`` for internal series, ``public.pub_change``
     (no organisation-scoped rows) for public ones."""
-    tables = {"internal": f"{schema}.{CHANGE_TABLE}"}
+    tables = {"internal": (schema, CHANGE_TABLE)}
     if public_schema is not None:
-        tables["public"] = f"{public_schema}.{PUB_CHANGE_TABLE}"
-    return {tier: con.execute(f"select * from {table}").pl() for tier, table in tables.items()}
+        tables["public"] = (public_schema, PUB_CHANGE_TABLE)
+    # A warehouse built without the register (a hand-made one in tests) has no changes; in
+    # the pipeline fct_spc depends on both tables, so they always exist there.
+    return {
+        tier: con.execute(f"select * from {table_schema}.{table}").pl()
+        for tier, (table_schema, table) in tables.items()
+        if _columns(con, table_schema, table)
+    }
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    """The columns of ``schema.table`` in the connection's current database (empty: no
+    such table)."""
+    return {
+        name
+        for (name,) in con.execute(
+            """select column_name from information_schema.columns
+            where table_catalog = current_database() and table_schema = ? and table_name = ?""",
+            [schema, table],
+        ).fetchall()
+    }
 
 
 def _facts_sql(schema: str, public_schema: str | None) -> str:

@@ -5,7 +5,7 @@
 with register as (
     select *
     from read_csv(
-        '{{ var("change_register") }}',
+        '{{ var('change_register') }}',
         header = true,
         all_varchar = true,
         columns = {

@@ -20,6 +20,12 @@ controlled ``pub_measure_by_*_monthly`` tables (schema ``public``): SPC on round
 suppressed months as missing points (``is_suppressed``), as docs/design.md §7 asks of public
 figures. Internal rows come from unrounded counts.
 
+Each series is cut into segments at the recorded changes that apply to it and rebase, and
+each segment's limits rest on the catalogue's baseline (docs/programme-impact.md section 3:
+the rules live in :mod:`pipelines.impact.changes`); the changes that apply to each series
+are written, by the same step, to ``marts.fct_series_change`` and its public rows to
+``public.pub_series_change``.
+
 The public rows are also written, by the same step, to ``public.pub_spc`` (the public
 tier's own SPC table, published in ``public/warehouse.duckdb``), without the columns that
 belong to the internal tier (tier, org_code, organisations_reporting, target: the target

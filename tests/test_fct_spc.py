@@ -443,3 +443,41 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     assert public_rows == expected.filter(pl.col("tier") == "public").height > 0
     [materialization] = result.asset_materializations_for_node("marts__fct_spc")
     assert materialization.metadata["dagster/row_count"].value == rows
+
+
+def test_a_rebasing_change_cuts_every_series_it_applies_to_and_the_check_agrees(warehouse):
+    """A region-wide definition change in month 12 cuts every FALLS series (both tiers);
+    fct_series_change records it on each, and the check notices a record gone missing."""
+    change = (
+        "('CHG-9', date '2024-04-01', date '2024-04-01', null, 'FALLS', 'region', null,"
+        " 'definition_change', true, 'Falls now counted from the incident system')"
+    )
+    warehouse.execute(f"insert into marts.dim_change values {change}")
+    warehouse.execute(f"insert into public.pub_change values {change}")
+    spc = build_fct_spc(warehouse)
+    falls = spc.filter(pl.col("measure_code") == "FALLS")
+    # C1 (and so the care sector) reported only in the last month: the change is outside
+    # their span and cuts nothing.
+    late = pl.col("series_key").is_in(["C1", "X1|care"])
+    cut = falls.filter((pl.col("period") >= MONTHS[12]) & ~late)
+    assert set(cut["segment"]) == {1} and set(cut["segment_start"]) == {MONTHS[12]}
+    assert set(falls.filter(pl.col("period") < MONTHS[12])["segment"]) == {0}
+    assert set(falls.filter(late)["segment"]) == {0}
+    assert set(spc.filter(pl.col("measure_code") != "FALLS")["segment"]) == {0}
+    series_change = build_series_change(warehouse)
+    assert set(series_change["change_id"]) == {"CHG-9"}
+    assert series_change.filter(pl.col("series_key").is_in(["C1", "X1|care"])).is_empty()
+    assert series_change["rebases"].all()
+    assert (
+        series_change.height == falls.filter(~late).select("level", "tier", "series_key").n_unique()
+    )
+    write_fct_spc(warehouse, spc)
+    write_pub_spc(warehouse)
+    write_series_change(warehouse, series_change)
+    assert spc_row_problems(warehouse) == []
+    pub = warehouse.execute("select * from public.pub_series_change").pl()
+    assert pub.height == series_change.filter(pl.col("tier") == "public").height > 0
+    write_series_change(warehouse, series_change.filter(pl.col("level") != "icb"))
+    assert spc_row_problems(warehouse) == [
+        "4 series whose segments disagree with the rebasing changes in fct_series_change"
+    ]

@@ -84,6 +84,8 @@ ENGLAND_ICBS = frozenset(
     ]
 )
 ALL_ENGLAND = "ENGLAND"
+#: What dbt reads when no change register is configured (header only).
+EMPTY_CHANGE_REGISTER = PROJECT_ROOT / "pipelines" / "impact" / "empty_change_register.csv"
 
 
 def _month(value: Any) -> date:
@@ -140,6 +142,11 @@ class Settings(BaseSettings):
         Path("data_samples/local_register.csv"),
         description="Local register CSV (care homes, independent providers, overrides); "
         "empty for none.",
+    )
+    change_register: Path | None = Field(
+        Path("config/change_register.csv"),
+        description="The change register CSV: recorded changes, their scope and whether "
+        "they rebase SPC limits (docs/programme-impact.md); empty for none.",
     )
     # -- outputs --------------------------------------------------------------------------
     var_dir: Path = Field(
@@ -235,7 +242,7 @@ class Settings(BaseSettings):
         """Precedence: arguments, then ``SAFETY_OBS_*`` variables, then the config file."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file()))
 
-    @field_validator("survey_landing_dir", "local_register", mode="before")
+    @field_validator("survey_landing_dir", "local_register", "change_register", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -258,6 +265,7 @@ class Settings(BaseSettings):
             "survey_landing_dir": absolute(self.survey_landing_dir),
             "ods_dir": absolute(self.ods_dir),
             "local_register": absolute(self.local_register),
+            "change_register": absolute(self.change_register),
             "dbt_target_dir": absolute(self.dbt_target_dir),
             "working_db": absolute(self.working_db) or var / "warehouse" / "working.duckdb",
             "published_dir": absolute(self.published_dir) or var / "published",
@@ -308,6 +316,9 @@ class Settings(BaseSettings):
             "survey_public_min_respondents": self.survey_public_min_respondents,
             "survey_internal_min_respondents": self.survey_internal_min_respondents,
             "region_icbs": list(self.region_icbs),
+            # No register: a header-only file, so the staging model reads the same columns
+            # either way and dim_change is simply empty.
+            "change_register": str(self.change_register or EMPTY_CHANGE_REGISTER),
         }
 
     def with_root(self, root: Path) -> Settings:
@@ -342,6 +353,11 @@ class Settings(BaseSettings):
             found.append(
                 f"local_register: file {self.local_register} does not exist "
                 f"(set by {where('local_register')}; leave it empty for none)"
+            )
+        if self.change_register is not None and not self.change_register.is_file():
+            found.append(
+                f"change_register: file {self.change_register} does not exist "
+                f"(set by {where('change_register')}; leave it empty for none)"
             )
         if ALL_ENGLAND in self.region_icbs and len(self.region_icbs) > 1:
             found.append(
@@ -404,9 +420,24 @@ def load_settings() -> Settings:
 
 
 def validated_settings(today: date | None = None) -> Settings:
-    """:func:`load_settings`, refused whole if anything would stop a run."""
+    """:func:`load_settings`, refused whole if anything would stop a run: the settings'
+    problems, then the change register's (one line per bad row and rule,
+    docs/programme-impact.md section 1), so a bad register stops a run before anything is
+    written, exactly as a wrong setting does."""
     settings = load_settings()
     problems = settings.problems(today)
+    if not problems:
+        # Imported here: the catalogue and the register read these settings.
+        from pipelines.catalogue import CatalogueError, load_catalogue
+
+        try:
+            load_catalogue()
+        except CatalogueError as error:
+            problems = error.problems
+    if not problems and settings.change_register is not None:
+        from pipelines.impact.register import register_problems
+
+        problems = register_problems(settings.change_register, settings)
     if problems:
         raise ConfigurationError(problems)
     return settings

@@ -18,10 +18,12 @@ from pipelines.defs.spc import (
     LEVELS,
     PUB_SPC_COLUMNS,
     build_fct_spc,
+    build_series_change,
     fct_spc,
     spc_row_problems,
     write_fct_spc,
     write_pub_spc,
+    write_series_change,
 )
 from pipelines.settings import Settings
 from pipelines.spc import spc_by_series
@@ -89,6 +91,10 @@ def _facts() -> list[tuple]:
     return rows
 
 
+CHANGE_DDL = """create table {table} (change_id varchar, change_date date, change_month date,
+    programme_code varchar, measure_code varchar, scope varchar, scope_code varchar,
+    kind varchar, rebase boolean, description varchar)"""
+
 PUBLIC_TABLES = {
     "pub_measure_by_sector_monthly": "fct_measure_by_sector_monthly",
     "pub_measure_by_icb_monthly": "fct_measure_by_icb_monthly",
@@ -105,9 +111,14 @@ def warehouse() -> duckdb.DuckDBPyConnection:
     con.execute("create schema marts")
     con.execute(
         """create table marts.dim_measure (measure_code varchar, programme_code varchar,
-        multiplier integer, improvement_direction varchar, spc_chart varchar, target double)"""
+        multiplier integer, improvement_direction varchar, spc_chart varchar, target double,
+        baseline_from date, baseline_to date, baseline_months integer)"""
     )
-    con.executemany("insert into marts.dim_measure values (?, ?, ?, ?, ?, ?)", MEASURES)
+    con.executemany(
+        "insert into marts.dim_measure values (?, ?, ?, ?, ?, ?, null, null, null)", MEASURES
+    )
+    # An empty change register (tests/test_series_changes.py records changes).
+    con.execute(CHANGE_DDL.format(table="marts.dim_change"))
     con.execute(
         """create table marts.fct_measure_monthly (org_code varchar, measure_code varchar,
         period date, sector_code varchar, icb_code varchar, programme_code varchar,
@@ -138,6 +149,7 @@ def warehouse() -> duckdb.DuckDBPyConnection:
             from marts.fct_measure_monthly group by all"""
         )
     con.execute("create schema public")
+    con.execute(CHANGE_DDL.format(table="public.pub_change"))
     for public, source in PUBLIC_TABLES.items():
         con.execute(
             f"""create table public.{public} as
@@ -252,6 +264,7 @@ def test_every_fact_row_has_exactly_one_spc_row_at_every_level(warehouse):
 
     write_fct_spc(warehouse, spc)
     write_pub_spc(warehouse)
+    write_series_change(warehouse, build_series_change(warehouse))
     assert spc_row_problems(warehouse) == []
     internal_icb_first_month = (
         (pl.col("tier") == "internal")
@@ -301,6 +314,7 @@ def test_public_tier_charts_rounded_counts_and_leaves_suppressed_months_out(ware
 def test_pub_spc_is_the_public_rows_alone_with_suppressed_months_blank(warehouse):
     spc = build_fct_spc(warehouse)
     write_fct_spc(warehouse, spc)
+    write_series_change(warehouse, build_series_change(warehouse))
     public = spc.filter(pl.col("tier") == "public")
     assert write_pub_spc(warehouse) == public.height > 0
     pub = warehouse.execute("select * from public.pub_spc").pl()
@@ -397,6 +411,7 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     warehouse.execute("create schema working.marts")
     for table in (
         "dim_measure",
+        "dim_change",
         "fct_measure_monthly",
         "fct_measure_by_sector_monthly",
         "fct_measure_by_icb_monthly",
@@ -404,7 +419,7 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     ):
         warehouse.execute(f"create table working.marts.{table} as select * from marts.{table}")
     warehouse.execute("create schema working.public")
-    for table in PUBLIC_TABLES:
+    for table in (*PUBLIC_TABLES, "pub_change"):
         warehouse.execute(f"create table working.public.{table} as select * from public.{table}")
     warehouse.execute("detach working")
 
@@ -428,3 +443,41 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     assert public_rows == expected.filter(pl.col("tier") == "public").height > 0
     [materialization] = result.asset_materializations_for_node("marts__fct_spc")
     assert materialization.metadata["dagster/row_count"].value == rows
+
+
+def test_a_rebasing_change_cuts_every_series_it_applies_to_and_the_check_agrees(warehouse):
+    """A region-wide definition change in month 12 cuts every FALLS series (both tiers);
+    fct_series_change records it on each, and the check notices a record gone missing."""
+    change = (
+        "('CHG-9', date '2024-04-01', date '2024-04-01', null, 'FALLS', 'region', null,"
+        " 'definition_change', true, 'Falls now counted from the incident system')"
+    )
+    warehouse.execute(f"insert into marts.dim_change values {change}")
+    warehouse.execute(f"insert into public.pub_change values {change}")
+    spc = build_fct_spc(warehouse)
+    falls = spc.filter(pl.col("measure_code") == "FALLS")
+    # C1 (and so the care sector) reported only in the last month: the change is outside
+    # their span and cuts nothing.
+    late = pl.col("series_key").is_in(["C1", "X1|care"])
+    cut = falls.filter((pl.col("period") >= MONTHS[12]) & ~late)
+    assert set(cut["segment"]) == {1} and set(cut["segment_start"]) == {MONTHS[12]}
+    assert set(falls.filter(pl.col("period") < MONTHS[12])["segment"]) == {0}
+    assert set(falls.filter(late)["segment"]) == {0}
+    assert set(spc.filter(pl.col("measure_code") != "FALLS")["segment"]) == {0}
+    series_change = build_series_change(warehouse)
+    assert set(series_change["change_id"]) == {"CHG-9"}
+    assert series_change.filter(pl.col("series_key").is_in(["C1", "X1|care"])).is_empty()
+    assert series_change["rebases"].all()
+    assert (
+        series_change.height == falls.filter(~late).select("level", "tier", "series_key").n_unique()
+    )
+    write_fct_spc(warehouse, spc)
+    write_pub_spc(warehouse)
+    write_series_change(warehouse, series_change)
+    assert spc_row_problems(warehouse) == []
+    pub = warehouse.execute("select * from public.pub_series_change").pl()
+    assert pub.height == series_change.filter(pl.col("tier") == "public").height > 0
+    write_series_change(warehouse, series_change.filter(pl.col("level") != "icb"))
+    assert spc_row_problems(warehouse) == [
+        "4 series whose segments disagree with the rebasing changes in fct_series_change"
+    ]

@@ -24,7 +24,12 @@ from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.quality import quality_dir
 from pipelines.defs.resources import WorkingFileRun
-from pipelines.defs.spc import FCT_SPC_KEY, PUB_SPC_TABLE
+from pipelines.defs.spc import (
+    FCT_SPC_KEY,
+    PUB_SERIES_CHANGE_TABLE,
+    PUB_SPC_TABLE,
+    SERIES_CHANGE_TABLE,
+)
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import (
     OrganisationFacts,
@@ -139,6 +144,9 @@ def tier_tables() -> dict[str, dict[str, str]]:
     internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, FCT_SPC_KEY]}
     public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
     public[PUB_SPC_TABLE] = f"public.{PUB_SPC_TABLE}"
+    # Which recorded changes apply to which series (written with fct_spc, like pub_spc).
+    internal[SERIES_CHANGE_TABLE] = f"marts.{SERIES_CHANGE_TABLE}"
+    public[PUB_SERIES_CHANGE_TABLE] = f"public.{PUB_SERIES_CHANGE_TABLE}"
     public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
     return {"internal": internal, "public": public}
 

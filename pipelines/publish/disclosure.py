@@ -622,6 +622,7 @@ def _scan_spc(con: duckdb.DuckDBPyConnection, spc: _Table, tables: Sequence[_Tab
                 )
             continue
         same = _null_safe_join("s", "t", keys)
+        # try_cast: a CSV export whose values are all suppressed (null) is read as text.
         where = f"""level = '{level}' and not exists (
             select 1 from {table.sql} as t
             where {same}
@@ -629,7 +630,8 @@ def _scan_spc(con: duckdb.DuckDBPyConnection, spc: _Table, tables: Sequence[_Tab
               and s.denominator is not distinct from t.denominator
               and {flag.format("s")} = {flag.format("t")}
               and (s.value is not distinct from t.value
-                   or abs(s.value - t.value) <= 1e-9 * (1 + abs(t.value))))"""
+                   or abs(try_cast(s.value as double) - try_cast(t.value as double))
+                      <= 1e-9 * (1 + abs(try_cast(t.value as double)))))"""
         aliased = _Table(spc.schema, spc.name, spc.label)
         found = int(
             con.execute(f"select count(*) from {aliased.sql} as s where {where}").fetchone()[0]

@@ -33,7 +33,7 @@ from pipelines.spc.constants import (
 )
 from pipelines.spc.inputs import as_float_array, rebase_flags
 from pipelines.spc.output import spc_columns
-from pipelines.spc.segments import FloatArray, Segments
+from pipelines.spc.segments import BoolArray, FloatArray, Segments, baseline_points
 
 ChartKind = Literal["p", "u"]
 
@@ -68,11 +68,14 @@ def attribute_arrays(
     fix_after_n_points: int | None = None,
     screen_outliers: bool = False,
     multiplier: float = 1.0,
+    baseline_mask: BoolArray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-point value, centre, sigma, sigma-z and limits of P/U/P'/U' charts (flat, vectorised).
 
     ``screen_outliers`` (prime charts only) screens the moving ranges of the z-scores as the
     XmR chart does; Laney's method and the reference fixtures do not, so it is off by default.
+    ``baseline_mask`` (optional, per point) names the points each segment's centre and
+    sigma-z rest on, as in :func:`pipelines.spc.xmr.xmr_baseline`.
     """
     k = validate_sigma(sigma)
     fix_after = validate_fix_after(fix_after_n_points)
@@ -82,7 +85,8 @@ def attribute_arrays(
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(numerators) & np.isfinite(denominators) & (denominators > 0)
         y = np.where(valid, numerators / np.where(valid, denominators, 1.0), np.nan)
-        baseline = valid if fix_after is None else valid & (segments.position < fix_after)
+        points = baseline_points(valid, segments, fix_after, baseline_mask)
+        baseline = points.mask
         num_sum = segments.sum(numerators, baseline)
         den_sum = segments.sum(denominators, baseline)
         centre_seg = np.where(den_sum > 0, num_sum / np.where(den_sum > 0, den_sum, 1.0), np.nan)
@@ -122,6 +126,8 @@ def attribute_arrays(
         "sigma_i": sigma_i * multiplier,
         "sigma_z": sigma_z,
         "n_baseline": segments.count_where(baseline),
+        "in_baseline": baseline,
+        "basis": points.basis,
     }
 
 

@@ -92,6 +92,46 @@ class Segments:
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+#: How a segment's limits were fixed (``BaselinePoints.basis`` codes index this): on the
+#: points a caller's baseline mask gave, on the first n points, or on all points.
+LIMITS_BASIS: tuple[str, ...] = ("given_points", "first_n_points", "all_points")
+
+
+@dataclass(frozen=True)
+class BaselinePoints:
+    """The points each segment's limits rest on, and how they were chosen.
+
+    ``mask`` is per point; ``basis`` per segment (an index into :data:`LIMITS_BASIS`).
+    """
+
+    mask: BoolArray
+    basis: IntArray
+
+
+def baseline_points(
+    present: BoolArray,
+    segments: Segments,
+    fix_after: int | None = None,
+    given: BoolArray | None = None,
+) -> BaselinePoints:
+    """The baseline of every segment: its present points that ``given`` marks, if it marks
+    any; else its first ``fix_after`` points (NHSRplotthedots' ``fix_after_n_points``,
+    counted from the segment's first row); else all its present points.
+
+    One rule for XmR and Laney charts, so a caller's baseline (a fixed window of months,
+    docs/programme-impact.md section 3) reaches every chart the same way, and with no
+    ``given`` mask the result is exactly the upstream ``fix_after_n_points`` behaviour.
+    """
+    fallback = present if fix_after is None else present & (segments.position < fix_after)
+    fallback_basis = np.full(segments.count, 2 if fix_after is None else 1, dtype=np.int64)
+    if given is None:
+        return BaselinePoints(fallback, fallback_basis)
+    chosen = present & np.asarray(given, dtype=bool)
+    has_given = segments.count_where(chosen) > 0
+    mask = np.where(has_given[segments.ids], chosen, fallback)
+    return BaselinePoints(mask, np.where(has_given, 0, fallback_basis))
+
+
 def segment_ids(segment: npt.ArrayLike | None, n: int) -> IntArray:
     """Normalise an optional per-point segment labelling to contiguous integer ids.
 

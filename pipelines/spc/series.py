@@ -27,7 +27,7 @@ from pipelines.spc.icons import (
 )
 from pipelines.spc.laney import attribute_arrays
 from pipelines.spc.output import SPC_COLUMNS, spc_columns
-from pipelines.spc.segments import Segments
+from pipelines.spc.segments import LIMITS_BASIS, Segments
 from pipelines.spc.xmr import xmr_arrays
 
 Chart = Literal["xmr", "p", "u", "p_prime", "u_prime"]
@@ -40,11 +40,14 @@ _ATTRIBUTE: dict[str, tuple[Literal["p", "u"], bool]] = {
 }
 #: Series-level columns added to every row of a series.
 SERIES_COLUMNS: tuple[str, ...] = ("variation_icon", "assurance_type")
+#: Which points the limits rest on: ``in_baseline`` per point, ``limits_basis`` (one of
+#: :data:`pipelines.spc.segments.LIMITS_BASIS`) per segment, repeated on its rows.
+BASELINE_COLUMNS: tuple[str, ...] = ("in_baseline", "limits_basis")
 
 
 def _added_columns(chart: str) -> tuple[str, ...]:
     extra = ("moving_range", "mean_moving_range") if chart == "xmr" else ("sigma_i", "sigma_z")
-    return (*SPC_COLUMNS, *extra, *SERIES_COLUMNS)
+    return (*SPC_COLUMNS, *extra, *BASELINE_COLUMNS, *SERIES_COLUMNS)
 
 
 def _require(frame: pl.DataFrame, columns: Sequence[str | None]) -> None:
@@ -170,6 +173,7 @@ def spc_by_series(
     fix_after_n_points: int | None = None,
     screen_outliers: bool | None = None,
     trial_threshold: int = TRIAL_THRESHOLD,
+    baseline_col: str | None = None,
 ) -> pl.DataFrame:
     """Add SPC columns to a long frame, analysing each series (``series_cols``) separately.
 
@@ -179,6 +183,10 @@ def spc_by_series(
     ``improvement_direction``/``target`` apply to every series unless ``direction_col``/
     ``target_col`` give them per row (the series' last row is used for its icons).
     ``screen_outliers`` defaults to True for XmR (as upstream) and False for Laney charts.
+    ``baseline_col`` is an optional boolean column: the points a segment's limits rest on;
+    a segment where it marks no point with a value uses its first ``fix_after_n_points``
+    (or all points) as without it. ``in_baseline`` and ``limits_basis`` say what was used
+    (``given_points``, ``first_n_points`` or ``all_points``).
 
     Returns ``frame`` (same rows, same order) with the per-point SPC columns added, plus
     ``variation_icon`` and ``assurance_type`` of the series repeated on each of its rows.
@@ -195,7 +203,10 @@ def spc_by_series(
         if numerator_col is None or denominator_col is None:
             raise ValueError(f"chart {chart!r} needs numerator_col and denominator_col")
         inputs = [numerator_col, denominator_col]
-    _require(frame, [*series_cols, order_col, *inputs, direction_col, target_col, rebase_col])
+    _require(
+        frame,
+        [*series_cols, order_col, *inputs, direction_col, target_col, rebase_col, baseline_col],
+    )
     clash = sorted(set(_added_columns(chart)) & set(frame.columns))
     if clash:
         raise ValueError(f"frame already has output column(s) {clash}; rename them first")
@@ -211,7 +222,9 @@ def spc_by_series(
     # Work in (series, order) order without moving the caller's rows: gather only the input
     # columns by the sort permutation and scatter the results back (skipped if already sorted).
     needed = list(dict.fromkeys([*series_cols, order_col, *inputs]))
-    needed += [c for c in (direction_col, target_col, rebase_col) if c and c not in needed]
+    needed += [
+        c for c in (direction_col, target_col, rebase_col, baseline_col) if c and c not in needed
+    ]
     perm = _sort_permutation(frame, series_cols, order_col)
     data = frame.select(needed) if perm is None else frame.select(needed)[perm]
     restore = None
@@ -235,6 +248,9 @@ def spc_by_series(
     if rebase_col is not None:
         rebase = data[rebase_col].cast(pl.Boolean).fill_null(False).to_numpy()
     segments = Segments.build(n, series_start=series_start, rebase=rebase)
+    given = None
+    if baseline_col is not None:
+        given = data[baseline_col].cast(pl.Boolean).fill_null(False).to_numpy()
     signs = _direction_signs(data, direction_col, improvement_direction)
 
     if chart == "xmr":
@@ -245,6 +261,7 @@ def spc_by_series(
             fix_after_n_points=fix_after_n_points,
             screen_outliers=True if screen_outliers is None else screen_outliers,
             sigma=sigma,
+            baseline_mask=given,
         )
         extra = [
             pl.Series("moving_range", _restored(arrays["moving_range"], restore), nan_to_null=True),
@@ -266,6 +283,7 @@ def spc_by_series(
             fix_after_n_points=fix_after_n_points,
             screen_outliers=bool(screen_outliers),
             multiplier=multiplier,
+            baseline_mask=given,
         )
         y = arrays["y"]
         extra = [
@@ -309,9 +327,17 @@ def spc_by_series(
     )
     assurance = np.where(last_limits >= 0, assurance, -1)
 
+    baseline = [
+        pl.Series("in_baseline", _restored(arrays["in_baseline"], restore), dtype=pl.Boolean),
+        _lookup(
+            "limits_basis",
+            LIMITS_BASIS,
+            _restored(arrays["basis"][segments.ids], restore).astype(np.int64),
+        ),
+    ]
     row_series = keys if restore is None else keys[restore]
     series_level = [
         _lookup("variation_icon", VARIATION_ICONS, icon_codes[row_series]),
         _lookup("assurance_type", ASSURANCE_TYPES, assurance[row_series]),
     ]
-    return frame.with_columns([*spc.columns, *extra, *series_level])
+    return frame.with_columns([*spc.columns, *extra, *baseline, *series_level])

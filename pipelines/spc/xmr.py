@@ -27,7 +27,7 @@ from pipelines.spc.constants import (
 )
 from pipelines.spc.inputs import as_float_array, rebase_flags
 from pipelines.spc.output import spc_columns
-from pipelines.spc.segments import FloatArray, IntArray, Segments
+from pipelines.spc.segments import BoolArray, FloatArray, IntArray, Segments, baseline_points
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class XmrLimits:
     mean: FloatArray
     mean_moving_range: FloatArray
     n_baseline: IntArray
+    in_baseline: BoolArray
+    basis: IntArray
 
 
 def moving_ranges(y: FloatArray, segments: Segments, baseline: npt.NDArray[np.bool_]) -> FloatArray:
@@ -60,6 +62,7 @@ def xmr_baseline(
     *,
     fix_after_n_points: int | None = None,
     screen_outliers: bool = True,
+    baseline_mask: BoolArray | None = None,
 ) -> XmrLimits:
     """Compute each segment's mean and (screened) mean moving range from its baseline points.
 
@@ -67,10 +70,15 @@ def xmr_baseline(
     e.g. a count that is always 0) upstream's screen ``mr < 3.267 x 0`` drops them all and the
     limits become NaN; here screening is skipped for that segment so the limits collapse onto
     the mean and any later movement is a signal.
+
+    ``baseline_mask`` (optional, per point) names the points a segment's limits rest on;
+    a segment where it marks no present point falls back to ``fix_after_n_points``/all
+    points (:func:`pipelines.spc.segments.baseline_points`).
     """
     fix_after = validate_fix_after(fix_after_n_points)
     present = np.isfinite(y)
-    baseline = present if fix_after is None else present & (segments.position < fix_after)
+    points = baseline_points(present, segments, fix_after, baseline_mask)
+    baseline = points.mask
     mean = segments.mean(y, baseline)
     mr = moving_ranges(y, segments, baseline)
     has_mr = np.isfinite(mr)
@@ -80,7 +88,13 @@ def xmr_baseline(
         with np.errstate(invalid="ignore"):
             keep = has_mr & ((mr < MR_SCREEN * amr_point) | (amr_point == 0))
         amr = segments.mean(mr, keep)
-    return XmrLimits(mean=mean, mean_moving_range=amr, n_baseline=segments.count_where(baseline))
+    return XmrLimits(
+        mean=mean,
+        mean_moving_range=amr,
+        n_baseline=segments.count_where(baseline),
+        in_baseline=baseline,
+        basis=points.basis,
+    )
 
 
 def xmr_arrays(
@@ -90,10 +104,15 @@ def xmr_arrays(
     fix_after_n_points: int | None = None,
     screen_outliers: bool = True,
     sigma: float = DEFAULT_SIGMA,
+    baseline_mask: BoolArray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-point mean, limits and near-limit band of XmR charts over a flat array of segments."""
     base = xmr_baseline(
-        y, segments, fix_after_n_points=fix_after_n_points, screen_outliers=screen_outliers
+        y,
+        segments,
+        fix_after_n_points=fix_after_n_points,
+        screen_outliers=screen_outliers,
+        baseline_mask=baseline_mask,
     )
     limit = xmr_limit(validate_sigma(sigma))
     near = NEAR_FRACTION * limit
@@ -108,6 +127,8 @@ def xmr_arrays(
         "mean_moving_range": amr,
         "moving_range": moving_ranges(y, segments, np.isfinite(y)),
         "n_baseline": base.n_baseline,
+        "in_baseline": base.in_baseline,
+        "basis": base.basis,
     }
 
 

@@ -12,7 +12,10 @@ select
     measure.spc_chart,
     measure.is_proportion,
     measure.target,
-    measure.applies_to_sectors
+    measure.applies_to_sectors,
+    measure.baseline_from,
+    measure.baseline_to,
+    measure.baseline_months
 from {{ ref('measure_catalogue') }} as measure
 left join {{ ref('programmes') }} as programme
     on measure.programme_code = programme.programme_code

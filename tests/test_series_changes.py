@@ -172,7 +172,7 @@ def test_the_window_fixes_segment_0_on_its_months():
     assert spc["segment_start"].unique().to_list() == [MONTHS[0]]
     assert spc["in_baseline"].to_list() == [True] * 12 + [False] * 8
     assert spc["limits_basis"].unique().to_list() == ["baseline_window"]
-    assert spc["trial_limits"].unique().to_list() == [True]  # 12 points < 13
+    assert spc["trial_limits"].unique().to_list() == [False]  # 12 points: firm limits
     fixed = spc.filter(pl.col("in_baseline"))
     expected = fixed["numerator"].sum() * 100 / fixed["denominator"].sum()
     assert spc["centre"].unique().to_list() == [pytest.approx(expected)]

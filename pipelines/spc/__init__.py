@@ -10,7 +10,8 @@ Decisions worth knowing (each documented where it is made):
   but null flags and labels; they are left out of the mean, no moving range spans them, and
   they break shift/trend/two-of-three runs.
 - A segment whose baseline moving ranges are all 0 gets limits on the mean (upstream: NaN).
-- ``trial_limits`` is true when a segment's limits rest on fewer than 13 points.
+- ``trial_limits`` is true when a segment's limits rest on fewer than 12 points (upstream's
+  short-group warning), so a 12-month baseline is not trial.
 - Icons use the last point that has a value (variation) and the last limits (assurance).
 """
 

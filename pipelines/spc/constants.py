@@ -18,8 +18,9 @@ MR_SCREEN: Final[float] = 3.267
 D2: Final[float] = 1.128
 #: Length of a shift run (points one side of the mean) and of a trend run (points rising/falling).
 RUN_LENGTH: Final[int] = 7
-#: Segments whose limits rest on fewer non-null points than this are reported as trial limits.
-TRIAL_THRESHOLD: Final[int] = 13
+#: Segments whose limits rest on fewer non-null points than this are reported as trial limits:
+#: NHSRplotthedots' short-group warning (n < 12), so a 12-month baseline gives firm limits.
+TRIAL_THRESHOLD: Final[int] = 12
 #: Smallest baseline allowed for ``fix_after_n_points`` (upstream refuses fewer).
 MIN_FIX_AFTER_N_POINTS: Final[int] = 12
 #: Default limit width, in sigmas.

@@ -71,8 +71,8 @@ def test_screening_drops_large_moving_ranges_only_when_asked() -> None:
     assert screened < unscreened
 
 
-@pytest.mark.parametrize(("n", "trial"), [(12, True), (13, False)])
-def test_trial_limits_below_13_points(n: int, trial: bool) -> None:
+@pytest.mark.parametrize(("n", "trial"), [(11, True), (12, False)])
+def test_trial_limits_below_12_points(n: int, trial: bool) -> None:
     result = xmr((NOISE * 2)[:n])
     assert result["trial_limits"].to_list() == [trial] * n
     assert result["n_baseline"].to_list() == [n] * n
@@ -84,7 +84,10 @@ def test_trial_limits_are_per_segment_and_count_the_fixed_baseline() -> None:
     assert result["trial_limits"].to_list() == [False] * 30 + [True] * 9
     fixed = xmr(values, fix_after_n_points=12)
     assert fixed["n_baseline"].unique().to_list() == [12]
-    assert fixed["trial_limits"].all()
+    assert not fixed["trial_limits"].any()  # 12 points: upstream's threshold, not trial
+    nulled = xmr([None, *values[1:]], fix_after_n_points=12)
+    assert nulled["n_baseline"].unique().to_list() == [11]  # a missing point is not a point
+    assert nulled["trial_limits"].all()
 
 
 def test_fixed_baseline_uses_only_the_first_points() -> None:

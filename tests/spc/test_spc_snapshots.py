@@ -126,8 +126,8 @@ def test_rebase_group_column() -> None:
 
 @pytest.mark.parametrize(("n", "warned"), [(11, True), (12, False)])
 def test_short_group_warning_threshold(n: int, warned: bool) -> None:
-    """Upstream warns below 12 points; ``trial_limits`` reproduces it with threshold 12."""
-    result = xmr(INPUT["y"].head(n), trial_threshold=12)
+    """Upstream warns below 12 points; ``trial_limits`` reproduces it by default."""
+    result = xmr(INPUT["y"].head(n))
     assert result["trial_limits"].to_list() == [warned] * n
 
 

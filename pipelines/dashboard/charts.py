@@ -303,6 +303,7 @@ CSV_COLUMNS = (
     "value",
     "numerator",
     "denominator",
+    "is_suppressed",
     "organisations_reporting",
     "centre",
     "lower_limit",
@@ -317,7 +318,8 @@ CSV_COLUMNS = (
 def chart_csv(series: Series, with_reporting: bool | None = None) -> str:
     """The chart's data as CSV text: every month drawn, with its limits, segment, whether it
     is a baseline month, and the recorded changes that begin in it. Full precision (the
-    chart rounds for display only); a suppressed count is blank; text cells are neutralised
+    chart rounds for display only); a suppressed count is blank with ``is_suppressed`` true
+    (as the disclosure scan expects of an export); text cells are neutralised
     against spreadsheet formulas (docs/design.md §11)."""
     if with_reporting is None:
         with_reporting = series.level != "organisation" and any(
@@ -338,12 +340,14 @@ def chart_csv(series: Series, with_reporting: bool | None = None) -> str:
             "value": _plain(p.value),
             "numerator": _plain(p.numerator),
             "denominator": _plain(p.denominator),
+            "is_suppressed": "true" if p.suppressed else "false",
             "organisations_reporting": _plain(p.organisations_reporting),
             "centre": _plain(p.centre),
             "lower_limit": _plain(p.lpl),
             "upper_limit": _plain(p.upl),
             "point_type": p.point_type or "",
-            "segment": p.segment,
+            # A suppressed month carries no figure at all, not even its segment number.
+            "segment": "" if p.suppressed else p.segment,
             "in_baseline": "true" if p.in_baseline else "false",
             "recorded_change": neutralise_csv_cell(
                 "; ".join(changes.get(month_index(p.period), []))

@@ -34,14 +34,15 @@ def direction_sign(direction: str | None) -> int:
     return _SIGN.get((direction or "").lower(), 0)
 
 
-def verdict(change: float | None, sign: int) -> str:
-    """The word a reader needs: better, worse, no change, or why neither applies."""
+def verdict(change: float | None, sign: int, decimals: int | None = None) -> str:
+    """The word a reader needs: better, worse, no change (nothing at the precision shown,
+    ``decimals``), or why neither applies."""
     if change is None:
         return "Not known"
     if sign == 0:
         return "No better direction"
     better = change * sign
-    if abs(better) < 1e-12:
+    if abs(better) < 1e-12 or (decimals is not None and round(abs(better), decimals) == 0):
         return "No change"
     return "Better" if better > 0 else "Worse"
 
@@ -73,7 +74,8 @@ def financial_year(value: Any) -> str:
 
 
 def _signed(value: float, fmt: ValueFormat) -> str:
-    sign = "+" if value > 0 else "−" if value < 0 else ""
+    shown = round(value, fmt.decimals)
+    sign = "+" if shown > 0 else "−" if shown < 0 else ""
     return f"{sign}{fmt.value(abs(value))}"
 
 
@@ -127,7 +129,7 @@ def impact_row(
                 if round(excess)
                 else "as expected"
             ),
-            "verdict": verdict(better, 1) if sign else "No better direction",
+            "verdict": verdict(better, 1, 0) if sign else "No better direction",
         }
     level = row.get("level")
     area = (
@@ -159,7 +161,7 @@ def impact_row(
             else ""
         ),
         "change": change_text or "–",
-        "verdict": verdict(change, sign),
+        "verdict": verdict(change, sign, fmt.decimals),
         "signal": signal_text,
         "signal_kind": signal or "none",
         "follows": follows,
@@ -176,7 +178,7 @@ def impact_row(
             if row.get("fy_current_value") is not None
             else "–",
             "change": _signed(fy_change, fmt) if fy_change is not None else "–",
-            "verdict": verdict(fy_change, sign),
+            "verdict": verdict(fy_change, sign, fmt.decimals),
         }
         if row.get("fy_current") is not None
         else None,

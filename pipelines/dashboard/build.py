@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipelines.dashboard.charts import chart_csv, collapsed_segments, render_chart
+from pipelines.dashboard.charts import chart_csv, method_notes, render_chart
 from pipelines.dashboard.icons import (
     ASSURANCE_LABELS,
     ASSURANCE_SHORT,
@@ -51,7 +51,6 @@ from pipelines.dashboard.impact import impact_programmes
 from pipelines.dashboard.model import (
     CHART_LABELS,
     DIRECTION_LABELS,
-    LIMITS_BASIS_LABELS,
     POINT_TYPE_LABELS,
     Point,
     Series,
@@ -402,35 +401,6 @@ def _gaps(series: Series) -> str:
     if empty:
         parts.append(f"No value (zero denominator): {', '.join(empty)}.")
     return " ".join(parts)
-
-
-def method_notes(series: Series, fmt: ValueFormat) -> list[str]:
-    """What the chart's limits rest on, where they were recalculated, and where the method
-    departs from NHSRplotthedots (docs/programme-impact.md §2-§3)."""
-    notes = []
-    segments = series.segments
-    baseline = series.baseline_span
-    if baseline:
-        basis = LIMITS_BASIS_LABELS.get(series.limits_basis or "", "the baseline months")
-        notes.append(
-            f"Shaded: the baseline, {month_label(baseline[0])} to {month_label(baseline[1])};"
-            f" the limits rest on {basis} and later months are judged against them."
-        )
-    if len(segments) > 1:
-        starts = ", ".join(month_label(s[0].period) for s in segments[1:])
-        notes.append(
-            f"Limits recalculated from {starts} after a recorded change: each segment has its"
-            " own mean and limits, and no run of points crosses from one to the next."
-        )
-    for segment in collapsed_segments(series):
-        centre = next(p.centre for p in segment if p.centre is not None)
-        span = f"from {month_label(segment[0].period)}" if len(segments) > 1 else "on this chart"
-        notes.append(
-            f"Limits drawn on the mean ({fmt.value(centre)}) {span}: the months they rest on"
-            " all have the same value. NHSRplotthedots gives no limits for such a series; this"
-            " project puts them on the mean, so any later movement shows as a signal."
-        )
-    return notes
 
 
 def chart_context(

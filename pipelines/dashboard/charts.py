@@ -20,6 +20,7 @@ from datetime import date
 from markupsafe import Markup, escape
 
 from pipelines.dashboard.model import (
+    LIMITS_BASIS_LABELS,
     POINT_TYPE_LABELS,
     Point,
     Series,
@@ -38,6 +39,8 @@ LEFT, RIGHT, TOP, BOTTOM = 60, 16, 50, 52
 UNIT_ROW, LABEL_ROW = 18, 42
 #: At most this many month labels (every second one is hidden on narrow screens).
 MAX_MONTH_TICKS = 8
+#: Change markers nearer than this (user units) share one number label.
+MARKER_LABEL_GAP = 30
 POINT_CLASS: dict[str, str] = {
     "common_cause": "cc",
     "special_cause_improvement": "imp",
@@ -139,6 +142,35 @@ def collapsed_segments(series: Series) -> list[list[Point]]:
         ):
             out.append(segment)
     return out
+
+
+def method_notes(series: Series, fmt: ValueFormat) -> list[str]:
+    """What the chart's limits rest on, where they were recalculated, and where the method
+    departs from NHSRplotthedots (docs/programme-impact.md §2-§3)."""
+    notes = []
+    segments = series.segments
+    baseline = series.baseline_span
+    if baseline:
+        basis = LIMITS_BASIS_LABELS.get(series.limits_basis or "", "the baseline months")
+        notes.append(
+            f"Shaded: the baseline, {month_label(baseline[0])} to {month_label(baseline[1])};"
+            f" the limits rest on {basis} and later months are judged against them."
+        )
+    if len(segments) > 1:
+        starts = ", ".join(month_label(s[0].period) for s in segments[1:])
+        notes.append(
+            f"Limits recalculated from {starts} after a recorded change: each segment has its"
+            " own mean and limits, and no run of points crosses from one to the next."
+        )
+    for segment in collapsed_segments(series):
+        centre = next(p.centre for p in segment if p.centre is not None)
+        span = f"from {month_label(segment[0].period)}" if len(segments) > 1 else "on this chart"
+        notes.append(
+            f"Limits drawn on the mean ({fmt.value(centre)}) {span}: the months they rest on"
+            " all have the same value. NHSRplotthedots gives no limits for such a series; this"
+            " project puts them on the mean, so any later movement shows as a signal."
+        )
+    return notes
 
 
 def render_chart(
@@ -243,17 +275,32 @@ def render_chart(
     # Recorded changes: a vertical marker where the change month begins, numbered as the
     # list under the chart; the description on hover (title, and the script's tooltip).
     by_month: dict[int, list[str]] = {}
+    # Markers close together share one label ("1,2"), so numbers never overlap.
+    labels: list[tuple[float, list[int]]] = []
+    for number, change in enumerate(changes, start=1):
+        cx = edge(change.month)
+        if labels and cx - labels[-1][0] < MARKER_LABEL_GAP:
+            labels[-1][1].append(number)
+        else:
+            labels.append((cx, [number]))
+    first_of = {numbers[0]: (cx, numbers) for cx, numbers in labels}
     for number, change in enumerate(changes, start=1):
         cx = edge(change.month)
         by_month.setdefault(month_index(change.month), []).append(change.summary)
         css = "change rebase" if change.rebases else "change"
+        label = ""
+        if number in first_of:
+            lx, numbers = first_of[number]
+            label = (
+                f'<text x="{lx:.1f}" y="{LABEL_ROW - 2}" text-anchor="middle">'
+                f"{','.join(str(n) for n in numbers)}</text>"
+            )
         out.append(
             f'<g class="{css}" data-change-id="{escape(change.change_id)}" '
             f'data-desc="{escape(change.summary)}"><title>{escape(change.summary)}</title>'
             f'<line class="hit" x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW - 14}" '
             f'y2="{bottom}"/><line x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW + 2}" '
-            f'y2="{bottom}"/><text x="{cx:.1f}" y="{LABEL_ROW - 2}" '
-            f'text-anchor="middle">{number}</text></g>'
+            f'y2="{bottom}"/>{label}</g>'
         )
     # The line of values breaks at a missing value or a missing month.
     parts: list[str] = []

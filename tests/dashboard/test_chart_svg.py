@@ -170,7 +170,7 @@ def test_axes_are_labelled_and_month_ticks_do_not_crowd():
 
 
 def test_limits_on_the_mean_are_said_beside_the_chart():
-    from pipelines.dashboard.build import method_notes
+    from pipelines.dashboard.charts import method_notes
 
     constant = _series(constant=True)
     assert len(collapsed_segments(constant)) == 1
@@ -211,3 +211,17 @@ def test_csv_holds_every_month_of_the_chart():
     assert "organisations_reporting" not in row
     assert row["is_suppressed"] == "true"
     assert row["numerator"] == row["value"] == row["centre"] == row["segment"] == ""
+
+
+def test_markers_close_together_share_one_label():
+    series = _series()
+    series.changes = [
+        RecordedChange("A", date(2024, 4, 1), "intervention", False, "first"),
+        RecordedChange("B", date(2024, 4, 1), "intervention", False, "same month"),
+        RecordedChange("C", date(2024, 5, 1), "intervention", False, "next month"),
+        RecordedChange("D", date(2025, 1, 1), "intervention", False, "much later"),
+    ]
+    svg = render_chart(series, _months(), FMT, "c1")
+    labels = re.findall(r'text-anchor="middle">([\d,]+)</text></g>', svg)
+    assert labels == ["1,2,3", "4"]
+    assert svg.count('<g class="change"') == 4  # every change still has its own marker

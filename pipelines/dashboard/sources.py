@@ -7,7 +7,8 @@ warehouse published before these tables existed gives an empty answer (no marker
 segment, no impact page), never an error.
 
 The public site reads the public tier's tables only (``pub_*``); the internal site reads
-the internal ones and keeps the rows of the internal tier where a table holds both.
+the internal ones and keeps the rows of the internal tier where a table holds both. The
+list of names and columns read is in docs/dashboard.md.
 """
 
 from __future__ import annotations

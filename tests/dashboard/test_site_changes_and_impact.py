@@ -213,3 +213,10 @@ def test_a_snapshot_without_the_new_tables_builds_the_site_as_before(tmp_path):
         assert 'class="change' not in text and 'class="baseline"' not in text
         assert 'data-segment="1"' not in text
         assert list(site.rglob("*.csv"))  # the downloads do not depend on the new tables
+
+
+def test_the_chart_key_lists_baseline_and_changes_only_where_drawn(sites, tmp_path):
+    news2 = (sites["internal"] / "measures" / "NEWS2.html").read_text()
+    assert "Baseline months</li>" in news2 and "Recorded change (numbered)</li>" in news2
+    empty = (sites["internal"] / "measures" / "EMPTY.html").read_text()
+    assert "Baseline months</li>" not in empty and "Recorded change (numbered)</li>" not in empty

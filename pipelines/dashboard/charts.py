@@ -343,6 +343,26 @@ def render_chart(
     return Markup("".join(out))
 
 
+def series_months(series: Series) -> tuple[int, int]:
+    """The month indexes (first, last) of the series' own points: its x axis when drawn alone."""
+    if not series.points:
+        return (0, 0)
+    return month_index(series.points[0].period), month_index(series.points[-1].period)
+
+
+def render_series_chart(
+    series: Series,
+    fmt: ValueFormat,
+    chart_id: str = "chart",
+    months: tuple[int, int] | None = None,
+) -> str:
+    """One chart with nothing but a series and its measure's format (the board report's
+    entry point): on its own months unless ``months`` is given; empty when no value."""
+    if not series.with_values:
+        return Markup("")
+    return render_chart(series, months or series_months(series), fmt, chart_id)
+
+
 #: The columns of a chart's CSV download, in order (organisations_reporting only where the
 #: tier publishes it).
 CSV_COLUMNS = (

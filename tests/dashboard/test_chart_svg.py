@@ -225,3 +225,12 @@ def test_markers_close_together_share_one_label():
     labels = re.findall(r'text-anchor="middle">([\d,]+)</text></g>', svg)
     assert labels == ["1,2,3", "4"]
     assert svg.count('<g class="change"') == 4  # every change still has its own marker
+
+
+def test_a_chart_drawn_alone_needs_only_the_series_and_format():
+    from pipelines.dashboard.charts import render_series_chart
+
+    series = _series()
+    assert render_series_chart(series, FMT) == render_chart(series, _months(), FMT, "chart")
+    series.points = []
+    assert render_series_chart(series, FMT) == ""

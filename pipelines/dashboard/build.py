@@ -304,6 +304,8 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
                     current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
                 measure.series[level].append(current)
             assert current is not None
+            if segment is None:  # a month with no segment (e.g. withheld): the one before
+                segment = current.points[-1].segment if current.points else 0
             current.points.append(
                 Point(
                     period,
@@ -317,7 +319,7 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
                     bool(trial),
                     reporting,
                     bool(suppressed),
-                    int(segment or 0),
+                    int(segment),
                     bool(in_baseline),
                 )
             )

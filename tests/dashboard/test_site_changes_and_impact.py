@@ -220,3 +220,19 @@ def test_the_chart_key_lists_baseline_and_changes_only_where_drawn(sites, tmp_pa
     assert "Baseline months</li>" in news2 and "Recorded change (numbered)</li>" in news2
     empty = (sites["internal"] / "measures" / "EMPTY.html").read_text()
     assert "Baseline months</li>" not in empty and "Recorded change (numbered)</li>" not in empty
+
+
+def test_a_month_without_a_segment_stays_in_the_segment_before(warehouse, tmp_path):
+    """A public file that nulls the segment of a withheld month does not split a segment."""
+    from dashboard_fixtures import MONTHS
+
+    public = tmp_path / "public.duckdb"
+    public.write_bytes(public_warehouse(warehouse).read_bytes())
+    with duckdb.connect(str(public)) as con:
+        con.execute(
+            "update pub_spc set segment = null where measure_code = 'NEWS2' and period = ?",
+            [MONTHS[20]],
+        )
+    site = build_site(public, tmp_path / "site", "public").parent
+    region = _cards(site / "measures" / "NEWS2.html")[("region", "region", "NEWS2")]
+    assert sorted(re.findall(r'<path class="centre" data-segment="(\d)"', region)) == ["0", "1"]

@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipelines.dashboard.charts import render_chart
+from pipelines.dashboard.charts import chart_csv, method_notes, render_chart
 from pipelines.dashboard.icons import (
     ASSURANCE_LABELS,
     ASSURANCE_SHORT,
@@ -47,6 +47,7 @@ from pipelines.dashboard.icons import (
     sprite,
     variation_icon_svg,
 )
+from pipelines.dashboard.impact import impact_programmes
 from pipelines.dashboard.model import (
     CHART_LABELS,
     DIRECTION_LABELS,
@@ -59,6 +60,12 @@ from pipelines.dashboard.model import (
     month_label,
     reading,
     variation_reading,
+)
+from pipelines.dashboard.sources import (
+    DEFAULT_SEGMENT_SELECT,
+    read_impact,
+    read_series_changes,
+    segment_select,
 )
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 
@@ -157,6 +164,8 @@ class SiteData:
     sector_order: dict[str, int]
     names: dict[str, str]
     last_period: date | None
+    #: The segment columns' select-list (defaults where the SPC rows predate them).
+    segment_columns: str = DEFAULT_SEGMENT_SELECT
 
     @property
     def series_source(self) -> str:
@@ -244,6 +253,7 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
         sector_order={r["sector_code"]: r["sort_order"] for r in sectors},
         names=names,
         last_period=last_period,
+        segment_columns=segment_select(con, SERIES_SOURCES[tier]),
     )
 
 
@@ -259,7 +269,7 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
         select level, series_key, org_code, sector_code, icb_code, period, value,
                numerator, denominator, centre, lpl, upl, point_type, trial_limits,
                organisations_reporting, variation_icon, assurance_type, ?,
-               improvement_direction, is_suppressed
+               improvement_direction, is_suppressed, {site.segment_columns}
         from {site.series_source}
         where measure_code = ? and list_contains(?, level)
         order by level, series_key, period
@@ -273,7 +283,7 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
         for row in rows:
             (level, key, org, sector, icb, period, value, num, den, centre, lpl, upl,
              point_type, trial, reporting, icon, assurance, target, direction,
-             suppressed) = row  # fmt: skip
+             suppressed, segment, _segment_start, in_baseline, basis) = row  # fmt: skip
             if (level, key) != current_id:
                 current_id = (level, key)
                 current = Series(
@@ -294,6 +304,8 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
                     current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
                 measure.series[level].append(current)
             assert current is not None
+            if segment is None:  # a month with no segment (e.g. withheld): the one before
+                segment = current.points[-1].segment if current.points else 0
             current.points.append(
                 Point(
                     period,
@@ -307,8 +319,16 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
                     bool(trial),
                     reporting,
                     bool(suppressed),
+                    int(segment),
+                    bool(in_baseline),
                 )
             )
+            if basis is not None and not segment:
+                current.limits_basis = basis  # segment 0's: the one with the named baseline
+    changes = read_series_changes(con, site.tier, measure.code)
+    for group in measure.series.values():
+        for series in group:
+            series.changes = changes.get((series.level, series.series_key), [])
     order = site.sector_order
     measure.series["icb"].sort(key=lambda s: (s.title, s.series_key))
     measure.series["sector"].sort(
@@ -385,9 +405,16 @@ def _gaps(series: Series) -> str:
     return " ".join(parts)
 
 
-def chart_context(series: Series, measure: Measure, index: int) -> dict[str, Any]:
-    """Everything one chart card shows, formatted."""
+def chart_context(
+    series: Series, measure: Measure, index: int, csv_href: str | None = None
+) -> dict[str, Any]:
+    """Everything one chart card shows, formatted. ``csv_href``: the link to the chart's CSV
+    file (relative to the page), written beside the page by the site builder."""
     fmt = measure.fmt
+    changes_by_month: dict[date, list[str]] = defaultdict(list)
+    for change in series.changes:
+        changes_by_month[change.month].append(f"{change.change_id}: {change.description}")
+    baseline = series.baseline_span
     months = measure.months or (0, 0)
     chart_id = f"chart-{index}"
     last = series.last
@@ -413,6 +440,21 @@ def chart_context(series: Series, measure: Measure, index: int) -> dict[str, Any
         "trial": bool(last and last.trial_limits and len(series.with_values) >= 2),
         "latest": (f"{fmt.value(last.value)} in {month_label(last.period)}" if last else ""),
         "n_points": len(series.with_values),
+        "csv_href": csv_href,
+        "changes": [
+            {"number": n, "change": c, "month": month_label(c.month)}
+            for n, c in enumerate(
+                (
+                    c
+                    for c in series.changes
+                    if measure.months is None
+                    or (measure.months[0] <= month_index(c.month) <= measure.months[1])
+                ),
+                start=1,
+            )
+        ],
+        "notes": method_notes(series, fmt),
+        "show_baseline": baseline is not None,
         # The public tier publishes no count of organisations: no empty column for one.
         "show_reporting": series.level != "organisation"
         and any(p.organisations_reporting is not None for p in series.points),
@@ -427,6 +469,8 @@ def chart_context(series: Series, measure: Measure, index: int) -> dict[str, Any
                 "lpl": fmt.number(p.lpl),
                 "upl": fmt.number(p.upl),
                 "point": POINT_TYPE_LABELS.get(p.point_type or "", "–"),
+                "baseline": "Yes" if baseline and p.segment == 0 and p.in_baseline else "",
+                "change": "; ".join(changes_by_month.get(p.period, [])),
             }
             for p in series.points
         ],
@@ -503,6 +547,14 @@ def _render_measure(
     pages: list[Path] = []
     context = _measure_context(measure)
     counter = iter(range(1_000_000))
+    csv_dir = out_dir / "measures" / slug(measure.code)
+
+    def card(series: Series, prefix: str) -> dict[str, Any]:
+        """A chart's context, its CSV written beside the page (works without scripts)."""
+        name = f"{series.anchor}.csv"
+        _write(csv_dir / name, chart_csv(series))
+        return chart_context(series, measure, next(counter), csv_href=prefix + name)
+
     region = measure.region
     icb_series = measure.series.get("icb", [])
     sector_series = measure.series.get("sector", [])
@@ -529,7 +581,7 @@ def _render_measure(
                 by_sector[s.sector_code or "-"].append(
                     {
                         "summary": summary_context(s, measure),
-                        "chart": chart_context(s, measure, next(counter)),
+                        "chart": card(s, ""),
                     }
                 )
             _write(
@@ -557,10 +609,10 @@ def _render_measure(
             **common,
             **context,
             root="../",
-            region=chart_context(region, measure, next(counter)) if region else None,
+            region=card(region, f"{slug(measure.code)}/") if region else None,
             completeness=_completeness(region, measure.last_period) if region else "",
-            icbs=[chart_context(s, measure, next(counter)) for s in icb_series],
-            sectors=[chart_context(s, measure, next(counter)) for s in sector_series],
+            icbs=[card(s, f"{slug(measure.code)}/") for s in icb_series],
+            sectors=[card(s, f"{slug(measure.code)}/") for s in sector_series],
             org_pages=org_pages,
             page_title=measure.name,
         ),
@@ -583,15 +635,22 @@ def render_site(
     """
     rules = rules or rules_from_settings()
     env = _environment()
+    impact_rows = read_impact(con, site.tier)
     common = {
         "tier": site.tier,
         "rules": rules,
         "last_period": month_label(site.last_period) if site.last_period else None,
+        "has_impact": impact_rows is not None,
     }
     pages: list[Path] = []
+    # The icons the impact page repeats, for its levels only (region and ICB).
+    shown: dict[tuple[str, str, str], Series] = {}
     for measure in site.measures.values():
         load_series(con, site, measure)
         pages.extend(_render_measure(env, common, site, measure, out_dir))
+        for level in ("region", "icb"):
+            for s in measure.series.get(level, []):
+                shown[(measure.code, level, s.series_key)] = s
         region = measure.region
         measure.series.clear()
         if region is not None:
@@ -618,6 +677,18 @@ def render_site(
         ),
     )
     pages.append(index)
+    if impact_rows is not None:
+        impact = out_dir / "impact.html"
+        _write(
+            impact,
+            env.get_template("impact.html.j2").render(
+                **common,
+                root="",
+                programmes=impact_programmes(impact_rows, site, shown),
+                page_title="Programme impact",
+            ),
+        )
+        pages.append(impact)
 
     static = out_dir / "static"
     static.mkdir(parents=True, exist_ok=True)

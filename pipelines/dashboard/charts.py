@@ -7,15 +7,20 @@ practice), and plain f-strings are several times faster than Jinja here.
 
 Layout follows Making Data Count: grey line of values, solid centre line, dashed process
 limits (stepped, as P'/U' limits move with the denominator), red dashed target, points
-coloured by point type (improvement blue, concern orange, neutral purple, else grey).
+coloured by point type (improvement blue, concern orange, neutral purple, else grey). Each
+segment has its own centre line and limits, broken at a rebase; recorded changes are vertical
+markers and the baseline months are shaded (docs/programme-impact.md §1-§3).
 """
 
+import csv
+import io
 import math
 from datetime import date
 
 from markupsafe import Markup, escape
 
 from pipelines.dashboard.model import (
+    LIMITS_BASIS_LABELS,
     POINT_TYPE_LABELS,
     Point,
     Series,
@@ -24,9 +29,18 @@ from pipelines.dashboard.model import (
     month_label,
     short_month,
 )
+from pipelines.publish.disclosure import neutralise_csv_cell
 
-WIDTH, HEIGHT = 640, 230
-LEFT, RIGHT, TOP, BOTTOM = 56, 14, 12, 30
+WIDTH, HEIGHT = 640, 290
+#: Room above the plot for the unit (row 1) and the baseline and change labels (row 2), below
+#: it for month ticks and the axis name. Sized for the narrow-screen font (dashboard.css sets
+#: 20 user units there, so a chart 330 px wide still shows text of about 10 px).
+LEFT, RIGHT, TOP, BOTTOM = 60, 16, 50, 52
+UNIT_ROW, LABEL_ROW = 18, 42
+#: At most this many month labels (every second one is hidden on narrow screens).
+MAX_MONTH_TICKS = 8
+#: Change markers nearer than this (user units) share one number label.
+MARKER_LABEL_GAP = 30
 POINT_CLASS: dict[str, str] = {
     "common_cause": "cc",
     "special_cause_improvement": "imp",
@@ -85,7 +99,9 @@ def _y_domain(series: Series) -> tuple[float, float]:
 
 
 def _stepped(points: list[Point], attr: str, x, y, half: float) -> str:
-    """Path through each point's value of ``attr`` as flat steps; gaps where it is null."""
+    """Path through each point's value of ``attr`` as flat steps; gaps where it is null.
+
+    Called once per segment, so the lines of two segments are never joined."""
     parts: list[str] = []
     previous = None
     for point in points:
@@ -103,10 +119,71 @@ def _stepped(points: list[Point], attr: str, x, y, half: float) -> str:
     return "".join(parts)
 
 
-def render_chart(series: Series, months: tuple[int, int], fmt: ValueFormat, chart_id: str) -> str:
+def y_axis_label(fmt: ValueFormat) -> str:
+    """The y axis's name: the measure's unit, in words when it is just ``%``."""
+    unit = fmt.unit.strip()
+    if not unit or unit == "%":
+        return "Per cent (%)" if fmt.is_percent or unit == "%" else "Value"
+    return unit[0].upper() + unit[1:]
+
+
+def collapsed_segments(series: Series) -> list[list[Point]]:
+    """Segments whose limits lie on their mean (lpl == upl == centre at every point with
+    limits): a segment whose baseline moving ranges are all zero. NHSRplotthedots gives no
+    limits there; this project draws them on the mean (docs/programme-impact.md §3)."""
+    out = []
+    for segment in series.segments:
+        limited = [p for p in segment if p.centre is not None and p.lpl is not None]
+        if limited and all(
+            p.upl is not None
+            and math.isclose(p.lpl, p.centre, abs_tol=1e-12)
+            and math.isclose(p.upl, p.centre, abs_tol=1e-12)
+            for p in limited
+        ):
+            out.append(segment)
+    return out
+
+
+def method_notes(series: Series, fmt: ValueFormat) -> list[str]:
+    """What the chart's limits rest on, where they were recalculated, and where the method
+    departs from NHSRplotthedots (docs/programme-impact.md §2-§3)."""
+    notes = []
+    segments = series.segments
+    baseline = series.baseline_span
+    if baseline:
+        basis = LIMITS_BASIS_LABELS.get(series.limits_basis or "", "the baseline months")
+        notes.append(
+            f"Shaded: the baseline, {month_label(baseline[0])} to {month_label(baseline[1])};"
+            f" the limits rest on {basis} and later months are judged against them."
+        )
+    if len(segments) > 1:
+        starts = ", ".join(month_label(s[0].period) for s in segments[1:])
+        notes.append(
+            f"Limits recalculated from {starts} after a recorded change: each segment has its"
+            " own mean and limits, and no run of points crosses from one to the next."
+        )
+    for segment in collapsed_segments(series):
+        centre = next(p.centre for p in segment if p.centre is not None)
+        span = f"from {month_label(segment[0].period)}" if len(segments) > 1 else "on this chart"
+        notes.append(
+            f"Limits drawn on the mean ({fmt.value(centre)}) {span}: the months they rest on"
+            " all have the same value. NHSRplotthedots gives no limits for such a series; this"
+            " project puts them on the mean, so any later movement shows as a signal."
+        )
+    return notes
+
+
+def render_chart(
+    series: Series,
+    months: tuple[int, int],
+    fmt: ValueFormat,
+    chart_id: str,
+) -> str:
     """The SVG for ``series`` on an x axis of the month indexes ``months`` (first, last).
 
-    Every chart of a measure shares the x axis so that months line up down the page.
+    Every chart of a measure shares the x axis so that months line up down the page. Needs
+    nothing but its arguments (the board report draws the same charts): the series carries
+    its segments, baseline months and recorded changes (docs/programme-impact.md).
     """
     first, last = months
     n_months = max(last - first + 1, 1)
@@ -114,6 +191,7 @@ def render_chart(series: Series, months: tuple[int, int], fmt: ValueFormat, char
     plot_h = HEIGHT - TOP - BOTTOM
     step = plot_w / n_months
     lo, hi = _y_domain(series)
+    bottom = TOP + plot_h
 
     def x(point: Point) -> float:
         return LEFT + (month_index(point.period) - first + 0.5) * step
@@ -121,13 +199,41 @@ def render_chart(series: Series, months: tuple[int, int], fmt: ValueFormat, char
     def y(value: float) -> float:
         return TOP + (hi - value) / (hi - lo) * plot_h
 
+    def edge(period: date) -> float:
+        """The left edge of a month's slot (where a change month begins)."""
+        return LEFT + (month_index(period) - first) * step
+
+    segments = series.segments
+    baseline = series.baseline_span
+    changes = [c for c in series.changes if first <= month_index(c.month) <= last]
+    described = [f"{len(series.with_values)} monthly values."]
+    if len(segments) > 1:
+        described.append(
+            f"{len(segments)} segments, limits recalculated from "
+            + ", ".join(month_label(s[0].period) for s in segments[1:])
+            + "."
+        )
+    if baseline:
+        described.append(
+            f"Baseline shaded: {month_label(baseline[0])} to {month_label(baseline[1])}."
+        )
+    if changes:
+        described.append(f"{len(changes)} recorded change{'s' if len(changes) != 1 else ''}.")
+    described.append("Use the left and right arrow keys to read each month.")
     out: list[str] = [
         f'<svg class="spc-chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" tabindex="0" aria-labelledby="{chart_id}-t" '
         f'aria-describedby="{chart_id}-d"><title id="{chart_id}-t">{escape(series.title)}'
-        f'</title><desc id="{chart_id}-d">{len(series.with_values)} monthly values. '
-        "Use the left and right arrow keys to read each month.</desc>"
+        f'</title><desc id="{chart_id}-d">{escape(" ".join(described))}</desc>'
     ]
+    if baseline:
+        x0, x1 = edge(baseline[0]), edge(baseline[1]) + step
+        label = f"Baseline: {month_label(baseline[0])} to {month_label(baseline[1])}"
+        out.append(
+            f'<g class="baseline"><title>{escape(label)}</title>'
+            f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{plot_h}"/>'
+            f'<text x="{x0 + 3:.1f}" y="{LABEL_ROW}">Baseline</text></g>'
+        )
     # Axes and grid.
     out.append('<g class="grid">')
     ticks = nice_ticks(lo, hi)
@@ -135,27 +241,66 @@ def render_chart(series: Series, months: tuple[int, int], fmt: ValueFormat, char
         ty = y(tick)
         out.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
-            f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">{label}</text>'
+            f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end">{label}</text>'
         )
-    every = max(1, math.ceil(n_months / 8))
-    for i in range(0, n_months, every):
+    every = max(1, math.ceil(n_months / MAX_MONTH_TICKS))
+    for n, i in enumerate(range(0, n_months, every)):
         index = first + i
         label = short_month(date(index // 12, index % 12 + 1, 1))
         tx = LEFT + (i + 0.5) * step
-        out.append(f'<text x="{tx:.1f}" y="{HEIGHT - 10}" text-anchor="middle">{label}</text>')
+        alt = ' class="alt"' if n % 2 else ""
+        out.append(
+            f'<line class="tick" x1="{tx:.1f}" x2="{tx:.1f}" y1="{bottom}" y2="{bottom + 4}"/>'
+            f'<text{alt} x="{tx:.1f}" y="{bottom + 21}" text-anchor="middle">{label}</text>'
+        )
     out.append(
-        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" '
-        f'y2="{TOP + plot_h}"/></g>'
+        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}"/>'
+        f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" '
+        f'text-anchor="middle">Month</text>'
+        f'<text class="axis-label" x="4" y="{UNIT_ROW}">{escape(y_axis_label(fmt))}</text></g>'
     )
     half = step / 2
-    for attr, css in (("upl", "limit"), ("lpl", "limit"), ("centre", "centre")):
-        path = _stepped(series.points, attr, x, y, half)
-        if path:
-            out.append(f'<path class="{css}" d="{path}"/>')
+    # Each segment its own centre line and limits: never joined across a rebase.
+    for segment in segments:
+        number = segment[0].segment
+        for attr, css in (("upl", "limit"), ("lpl", "limit"), ("centre", "centre")):
+            path = _stepped(segment, attr, x, y, half)
+            if path:
+                out.append(f'<path class="{css}" data-segment="{number}" d="{path}"/>')
     if series.target is not None and lo <= series.target <= hi:
         ty = y(series.target)
         out.append(
             f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
+        )
+    # Recorded changes: a vertical marker where the change month begins, numbered as the
+    # list under the chart; the description on hover (title, and the script's tooltip).
+    by_month: dict[int, list[str]] = {}
+    # Markers close together share one label ("1,2"), so numbers never overlap.
+    labels: list[tuple[float, list[int]]] = []
+    for number, change in enumerate(changes, start=1):
+        cx = edge(change.month)
+        if labels and cx - labels[-1][0] < MARKER_LABEL_GAP:
+            labels[-1][1].append(number)
+        else:
+            labels.append((cx, [number]))
+    first_of = {numbers[0]: (cx, numbers) for cx, numbers in labels}
+    for number, change in enumerate(changes, start=1):
+        cx = edge(change.month)
+        by_month.setdefault(month_index(change.month), []).append(change.summary)
+        css = "change rebase" if change.rebases else "change"
+        label = ""
+        if number in first_of:
+            lx, numbers = first_of[number]
+            label = (
+                f'<text x="{lx:.1f}" y="{LABEL_ROW - 2}" text-anchor="middle">'
+                f"{','.join(str(n) for n in numbers)}</text>"
+            )
+        out.append(
+            f'<g class="{css}" data-change-id="{escape(change.change_id)}" '
+            f'data-desc="{escape(change.summary)}"><title>{escape(change.summary)}</title>'
+            f'<line class="hit" x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW - 14}" '
+            f'y2="{bottom}"/><line x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW + 2}" '
+            f'y2="{bottom}"/>{label}</g>'
         )
     # The line of values breaks at a missing value or a missing month.
     parts: list[str] = []
@@ -181,16 +326,109 @@ def render_chart(series: Series, months: tuple[int, int], fmt: ValueFormat, char
         attrs = (
             f' data-m="{month_label(point.period)}" data-v="{escape(fmt.value(point.value))}"'
             f' data-n="{_count(point.numerator)}" data-d="{_count(point.denominator)}"'
-            f' data-t="{kind}"'
+            f' data-t="{kind}" data-c="{fmt.number(point.centre)}"'
+            f' data-l="{fmt.number(point.lpl)}" data-u="{fmt.number(point.upl)}"'
         )
         if reporting and point.organisations_reporting is not None:
             attrs += f' data-o="{point.organisations_reporting:,}"'
+        if point.in_baseline and baseline and point.segment == 0:
+            attrs += ' data-b="1"'
+        found = by_month.get(month_index(point.period))
+        if found:
+            attrs += f' data-ch="{escape("; ".join(found))}"'
         out.append(
-            f'<circle class="pt {css}" cx="{x(point):.1f}" cy="{y(point.value):.1f}" r="3.6"'
-            f"{attrs}/>"
+            f'<circle class="pt {css}" cx="{x(point):.1f}" cy="{y(point.value):.1f}" r="4"{attrs}/>'
         )
     out.append("</g></svg>")
     return Markup("".join(out))
+
+
+def series_months(series: Series) -> tuple[int, int]:
+    """The month indexes (first, last) of the series' own points: its x axis when drawn alone."""
+    if not series.points:
+        return (0, 0)
+    return month_index(series.points[0].period), month_index(series.points[-1].period)
+
+
+def render_series_chart(
+    series: Series,
+    fmt: ValueFormat,
+    chart_id: str = "chart",
+    months: tuple[int, int] | None = None,
+) -> str:
+    """One chart with nothing but a series and its measure's format (the board report's
+    entry point): on its own months unless ``months`` is given; empty when no value."""
+    if not series.with_values:
+        return Markup("")
+    return render_chart(series, months or series_months(series), fmt, chart_id)
+
+
+#: The columns of a chart's CSV download, in order (organisations_reporting only where the
+#: tier publishes it).
+CSV_COLUMNS = (
+    "month",
+    "value",
+    "numerator",
+    "denominator",
+    "is_suppressed",
+    "organisations_reporting",
+    "centre",
+    "lower_limit",
+    "upper_limit",
+    "point_type",
+    "segment",
+    "in_baseline",
+    "recorded_change",
+)
+
+
+def chart_csv(series: Series, with_reporting: bool | None = None) -> str:
+    """The chart's data as CSV text: every month drawn, with its limits, segment, whether it
+    is a baseline month, and the recorded changes that begin in it. Full precision (the
+    chart rounds for display only); a suppressed count is blank with ``is_suppressed`` true
+    (as the disclosure scan expects of an export); text cells are neutralised
+    against spreadsheet formulas (docs/design.md §11)."""
+    if with_reporting is None:
+        with_reporting = series.level != "organisation" and any(
+            p.organisations_reporting is not None for p in series.points
+        )
+    columns = [c for c in CSV_COLUMNS if with_reporting or c != "organisations_reporting"]
+    changes: dict[int, list[str]] = {}
+    for change in series.changes:
+        changes.setdefault(month_index(change.month), []).append(
+            f"{change.change_id}: {change.description}"
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for p in series.points:
+        row = {
+            "month": p.period.isoformat(),
+            "value": _plain(p.value),
+            "numerator": _plain(p.numerator),
+            "denominator": _plain(p.denominator),
+            "is_suppressed": "true" if p.suppressed else "false",
+            "organisations_reporting": _plain(p.organisations_reporting),
+            "centre": _plain(p.centre),
+            "lower_limit": _plain(p.lpl),
+            "upper_limit": _plain(p.upl),
+            "point_type": p.point_type or "",
+            # A suppressed month carries no figure at all, not even its segment number.
+            "segment": "" if p.suppressed else p.segment,
+            "in_baseline": "true" if p.in_baseline else "false",
+            "recorded_change": neutralise_csv_cell(
+                "; ".join(changes.get(month_index(p.period), []))
+            ),
+        }
+        writer.writerow([row[c] for c in columns])
+    return buffer.getvalue()
+
+
+def _plain(value: float | int | None) -> str:
+    """A number as Python writes it (round-trips exactly); blank for none."""
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _count(value: int | None) -> str:

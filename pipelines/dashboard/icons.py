@@ -6,15 +6,17 @@ carries one hidden sprite of ``<symbol>`` elements and every icon is a small ``<
 has a ``<title>`` and ``aria-label``, and is shown next to a text label.
 
 Colours are NHSRplotthedots v0.2.2's (``ptd_spc_colours``): improvement blue, concern orange,
-neutral purple, common cause grey, target red.
+neutral purple, common cause grey, target red; blue and orange are darkened just enough to
+reach 3:1 contrast against the page and the panels (WCAG 2.1 non-text contrast; the same
+values as ``dashboard.css``, checked by tests/dashboard/test_contrast.py).
 """
 
 from markupsafe import Markup, escape
 
 COLOURS: dict[str, str] = {
     "common_cause": "#7b7d7d",
-    "improvement": "#289de0",
-    "concern": "#fab428",
+    "improvement": "#1d8fd6",
+    "concern": "#c47a00",
     "neutral": "#361475",
     "target": "#de1b1b",
 }

@@ -25,6 +25,16 @@ CHART_LABELS: dict[str, str] = {
     "p_prime": "Laney P′ chart (proportion, limits allow for extra variation between months)",
     "u_prime": "Laney U′ chart (rate, limits allow for extra variation between months)",
 }
+CHANGE_KIND_LABELS: dict[str, str] = {
+    "intervention": "Intervention",
+    "definition_change": "Definition change",
+    "data_collection_change": "Data collection change",
+}
+LIMITS_BASIS_LABELS: dict[str, str] = {
+    "baseline_window": "the baseline window",
+    "first_n_points": "the first months of each segment",
+    "all_points": "all months of each segment",
+}
 DIRECTION_LABELS: dict[str, str] = {
     "increase": "Higher is better",
     "decrease": "Lower is better",
@@ -97,6 +107,34 @@ class Point:
     trial_limits: bool
     organisations_reporting: int | None = None
     suppressed: bool = False
+    #: 0-based segment (limits recalculated at each rebasing change, docs/programme-impact.md §3)
+    segment: int = 0
+    #: One of the points the segment's limits rest on (its baseline).
+    in_baseline: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedChange:
+    """A change from the change register that applies to a series (docs/programme-impact.md §1)."""
+
+    change_id: str
+    month: date
+    kind: str
+    rebases: bool
+    description: str
+
+    @property
+    def kind_label(self) -> str:
+        return CHANGE_KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
+
+    @property
+    def summary(self) -> str:
+        """``CHG-002 (Oct 2024, definition change; limits recalculated): …``"""
+        rebase = "; limits recalculated from here" if self.rebases else ""
+        return (
+            f"{self.change_id} ({month_label(self.month)}, {self.kind_label.lower()}{rebase}):"
+            f" {self.description}"
+        )
 
 
 @dataclass
@@ -117,6 +155,30 @@ class Series:
     subtitle: str = ""
     anchor: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Recorded changes on this series, by month (empty before the register exists).
+    changes: list[RecordedChange] = field(default_factory=list)
+    #: What segment 0's limits rest on: baseline_window, first_n_points, all_points (None:
+    #: unknown).
+    limits_basis: str | None = None
+
+    @property
+    def segments(self) -> list[list[Point]]:
+        """The points of each segment, in order (one segment when nothing rebased)."""
+        out: list[list[Point]] = []
+        for point in self.points:
+            if not out or out[-1][-1].segment != point.segment:
+                out.append([])
+            out[-1].append(point)
+        return out
+
+    @property
+    def baseline_span(self) -> tuple[date, date] | None:
+        """First and last month of segment 0's baseline, when it is a named baseline (a
+        window or the first n points; limits resting on all points are no baseline)."""
+        if self.limits_basis == "all_points":
+            return None
+        months = [p.period for p in self.points if p.segment == 0 and p.in_baseline]
+        return (min(months), max(months)) if months else None
 
     @property
     def with_values(self) -> list[Point]:

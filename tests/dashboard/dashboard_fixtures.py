@@ -77,11 +77,15 @@ _LEVEL = {
 }
 
 
-def make_published_warehouse(path: Path, suppress: list[tuple[str, str, date]] = ()) -> Path:
+def make_published_warehouse(
+    path: Path, suppress: list[tuple[str, str, date]] = (), with_changes: bool = True
+) -> Path:
     """Write the snapshot's internal file at ``path`` (tables in ``main``) and its public
     file at :func:`public_warehouse` (``path``). Public counts are rounded to 5, with 1-7
     suppressed (simplified: no secondary suppression) and the (level, measure, month) cells
-    in ``suppress`` suppressed too; SPC runs on them as the ``fct_spc`` asset runs it."""
+    in ``suppress`` suppressed too; SPC runs on them as the ``fct_spc`` asset runs it.
+    ``with_changes``: also the change register, segments and impact tables
+    (:func:`add_changes_and_impact`); without, a snapshot from before they existed."""
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table dim_programme (programme_code varchar, programme_name varchar, "
@@ -167,15 +171,296 @@ def make_published_warehouse(path: Path, suppress: list[tuple[str, str, date]] =
                 [_LEVEL[public]],
             )
         write_fct_spc(con, build_fct_spc(con, schema="main", public_schema="public"), "fct_spc")
+        if with_changes:
+            add_changes_and_impact(con)
         write_pub_spc(con, source="main.fct_spc", table="public.pub_spc")
+        public_extra: tuple[str, ...] = ()
+        if with_changes:
+            con.execute(
+                """create or replace table public.pub_spc as
+                select p.*, f.segment, f.segment_start, f.in_baseline, f.limits_basis
+                from public.pub_spc p join main.fct_spc f
+                  on f.tier = 'public' and f.level = p.level and f.series_key = p.series_key
+                 and f.measure_code = p.measure_code and f.period = p.period
+                order by p.level, p.series_key, p.measure_code, p.period"""
+            )
+            public_extra = ("pub_change", "pub_series_change", "pub_programme_impact")
         public_file = public_warehouse(path)
         public_file.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"attach '{public_file}' as public_tier")
         for table in ("dim_programme", "dim_sector", "dim_measure", "dim_icb"):
             con.execute(f"create table public_tier.main.{table} as select * from main.{table}")
-        for table in (*(t for t, _, _ in _PUBLIC_TABLES), "pub_spc"):
+        for table in (*(t for t, _, _ in _PUBLIC_TABLES), "pub_spc", *public_extra):
             con.execute(f"create table public_tier.main.{table} as select * from public.{table}")
         con.execute("detach public_tier")
         # The internal snapshot has fct_spc (both tiers' rows) but no public tables.
         con.execute("drop schema public cascade")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Recorded changes, segments and impact (docs/programme-impact.md), as the spc and impact
+# assets will write them: dim_change / pub_change, fct_series_change / pub_series_change, the
+# segment columns of fct_spc / pub_spc, fct_programme_impact / pub_programme_impact and
+# mart_unexplained_shifts. Values are computed here from the fixture's own SPC rows with the
+# rules of that page (simplified: limits keep their width and move to the segment's mean).
+
+# change_id, change_date, programme, measure, scope, scope_code, kind, rebase, description
+CHANGES = [
+    ("CHG-001", date(2024, 4, 15), "local", "FALLS", "region", None, "intervention", False,
+     "Falls prevention bundle launched across the region"),
+    ("CHG-002", date(2024, 10, 1), "deterioration", "NEWS2", "region", None,
+     "definition_change", True, "NEWS2 audit widened from a sample to every eligible patient"),
+    ("CHG-003", date(2024, 7, 1), "local", "FALLS", "organisation", "RZZ01", "intervention",
+     False, "Sunnyside Hospitals: hourly rounding on the frailty ward"),
+    ("CHG-004", date(2024, 1, 1), "local", "FALLS", "icb", "QYY", "data_collection_change",
+     True, "Wyeshire moved falls reporting to the new incident system"),
+]  # fmt: skip
+#: FALLS names a baseline window (the year before the programme), NEWS2 the first 12 points.
+BASELINE_WINDOW = {"FALLS": (date(2023, 4, 1), date(2024, 3, 1))}
+BASELINE_MONTHS = {"NEWS2": 12}
+ATTRIBUTION_MONTHS = 6
+
+
+def _mi(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _applies(change: tuple, level: str, org, sector, icb) -> bool:
+    scope, code = change[4], change[5]
+    if scope == "region":
+        return True
+    if scope == "icb":
+        return level in ("organisation", "sector", "icb") and icb == code
+    if scope == "sector":
+        return level in ("organisation", "sector") and sector == code
+    return level == "organisation" and org == code
+
+
+def _pooled(points: list[dict], multiplier: int) -> float | None:
+    points = [p for p in points if p["numerator"] is not None and p["denominator"]]
+    if not points:
+        return None
+    return sum(p["numerator"] for p in points) * multiplier / sum(p["denominator"] for p in points)
+
+
+def _fy(d: date) -> int:
+    return d.year if d.month >= 4 else d.year - 1
+
+
+def _series_rows(con, tier: str) -> dict[tuple, list[dict]]:
+    cursor = con.execute(
+        "select s.*, m.multiplier from fct_spc s join dim_measure m using (measure_code)"
+        " where tier = ? order by level, series_key, measure_code, period",
+        [tier],
+    )
+    names = [d[0] for d in cursor.description]
+    out: dict[tuple, list[dict]] = {}
+    for row in cursor.fetchall():
+        r = dict(zip(names, row, strict=True))
+        out.setdefault((r["level"], r["series_key"], r["measure_code"]), []).append(r)
+    return out
+
+
+def _segment_and_impact(con, tier: str, rounding: int | None):
+    """(segment rows, series-change rows, impact rows) of one tier."""
+    seg_rows, link_rows, impact_rows = [], [], []
+    for (level, key, measure), points in _series_rows(con, tier).items():
+        first = points[0]
+        org, sector, icb = first["org_code"], first["sector_code"], first["icb_code"]
+        start, end = points[0]["period"], points[-1]["period"]
+        mult = first["multiplier"]
+        sign = {"increase": 1, "decrease": -1}.get(first["improvement_direction"], 0)
+        changes = [
+            c for c in CHANGES
+            if c[3] == measure and _applies(c, level, org, sector, icb)
+            and not (tier == "public" and c[4] == "organisation")
+            and start <= c[1].replace(day=1) <= end
+        ]  # fmt: skip
+        cuts = sorted({c[1].replace(day=1) for c in changes if c[7]} - {start})
+        for c in changes:
+            month = c[1].replace(day=1)
+            link_rows.append((level, tier, key, measure, c[0], month, c[6], c[7] and month > start))
+        segments: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
+        for p in points:
+            p["segment"] = sum(1 for cut in cuts if cut <= p["period"])
+            segments[p["segment"]].append(p)
+        for number, seg in enumerate(segments):
+            window = BASELINE_WINDOW.get(measure)
+            valued = [p for p in seg if p["value"] is not None]
+            if (
+                number == 0
+                and window
+                and any(window[0] <= p["period"] <= window[1] for p in valued)
+            ):
+                base, basis = (
+                    [p for p in valued if window[0] <= p["period"] <= window[1]],
+                    ("baseline_window"),
+                )
+            elif measure in BASELINE_MONTHS:
+                base, basis = valued[: BASELINE_MONTHS[measure]], "first_n_points"
+            else:
+                base, basis = valued, "all_points"
+            centre = _pooled(base, mult)
+            for p in seg:
+                p["in_baseline"] = p in base
+                p["limits_basis"] = basis
+                p["segment_start"] = seg[0]["period"]
+                if centre is not None and p["centre"] is not None:
+                    old = p["centre"]
+                    p["centre"] = centre
+                    if p["lpl"] is not None:
+                        p["lpl"] = max(0.0, centre - (old - p["lpl"]))
+                    if p["upl"] is not None:
+                        p["upl"] = centre + (p["upl"] - old)
+            seg_rows += [
+                (level, tier, key, measure, p["period"], p["segment"], p["segment_start"],
+                 p["in_baseline"], basis, p["centre"], p["lpl"], p["upl"])
+                for p in seg
+            ]  # fmt: skip
+        # Impact (docs/programme-impact.md §4).
+        if tier == "public" and level == "organisation":
+            continue
+        valued = [p for p in points if p["value"] is not None]
+        if not valued:
+            continue
+        base = [p for p in segments[0] if p["in_baseline"] and p["value"] is not None]
+        last_seg = [p for p in segments[-1] if p["value"] is not None]
+        last_12 = valued[-12:]
+        baseline_mean = _pooled(base, mult)
+        last_value = _pooled(last_12, mult)
+        improvement = (
+            (last_value - baseline_mean) * sign
+            if last_value is not None and baseline_mean is not None
+            else None
+        )
+        # The latest run of 7+ on one side of the segment mean in the last segment.
+        signal = signal_start = None
+        run: list[dict] = []
+        side = 0
+        for p in segments[-1]:
+            s = 0 if p["value"] is None else (p["value"] > p["centre"]) - (p["value"] < p["centre"])
+            if s and s == side:
+                run.append(p)
+            else:
+                run, side = ([p], s) if s else ([], 0)
+            if len(run) >= 7:
+                signal_start = run[0]["period"]
+                signal = "neutral" if sign == 0 else "improvement" if side * sign > 0 else "concern"
+        attributed = None
+        if signal_start is not None:
+            candidates = [
+                c for c in changes
+                if 0 <= _mi(signal_start) - _mi(c[1].replace(day=1)) <= ATTRIBUTION_MONTHS
+            ]  # fmt: skip
+            if candidates:
+                attributed = max(candidates, key=lambda c: (c[1], c[0]))
+        fy_now = _fy(valued[-1]["period"])
+        fy_current = [p for p in valued if _fy(p["period"]) == fy_now]
+        fy_previous = [p for p in valued if _fy(p["period"]) == fy_now - 1]
+        fy_cur_v, fy_prev_v = _pooled(fy_current, mult), _pooled(fy_previous, mult)
+        rate = (
+            sum(p["numerator"] for p in base) / sum(p["denominator"] for p in base)
+            if base and sum(p["denominator"] for p in base)
+            else None
+        )
+        expected = observed = excess = better = None
+        if rate is not None and first["chart"] in ("p", "u", "p_prime", "u_prime"):
+            expected = sum(p["denominator"] for p in last_12) * rate
+            observed = float(sum(p["numerator"] for p in last_12))
+            if rounding:
+                expected = float(round(expected / rounding) * rounding)
+            excess = observed - expected
+            better = excess * sign
+        impact_rows.append(
+            (level, key, org, sector, icb, first["programme_code"], measure, first["chart"],
+             first["improvement_direction"], base[0]["period"] if base else None,
+             base[-1]["period"] if base else None, len(base), baseline_mean,
+             min((p["lpl"] for p in base if p["lpl"] is not None), default=None),
+             max((p["upl"] for p in base if p["upl"] is not None), default=None),
+             segments[-1][0]["period"], _pooled(last_seg, mult),
+             segments[-1][-1]["lpl"], segments[-1][-1]["upl"],
+             last_12[0]["period"], last_12[-1]["period"], last_value, improvement,
+             improvement / baseline_mean if improvement is not None and baseline_mean else None,
+             signal, signal_start, attributed[0] if attributed else None,
+             attributed[8] if attributed else None,
+             f"{fy_now}/{(fy_now + 1) % 100:02d}", len(fy_current), fy_cur_v,
+             f"{fy_now - 1}/{fy_now % 100:02d}" if fy_previous else None,
+             len(fy_previous) if fy_previous else None, fy_prev_v,
+             fy_cur_v - fy_prev_v if fy_cur_v is not None and fy_prev_v is not None else None,
+             expected, observed, excess, better)
+        )  # fmt: skip
+    return seg_rows, link_rows, impact_rows
+
+
+_IMPACT_COLUMNS = """level varchar, series_key varchar, org_code varchar, sector_code varchar,
+    icb_code varchar, programme_code varchar, measure_code varchar, chart varchar,
+    improvement_direction varchar, baseline_from date, baseline_to date, baseline_points integer,
+    baseline_mean double, baseline_lpl double, baseline_upl double, current_segment_start date,
+    current_mean double, current_lpl double, current_upl double, last_12_from date,
+    last_12_to date, last_12_value double, improvement_abs double, improvement_rel double,
+    signal varchar, signal_start date, attributed_change_id varchar,
+    attributed_change_description varchar, fy_current varchar, fy_current_months integer,
+    fy_current_value double, fy_previous varchar, fy_previous_months integer,
+    fy_previous_value double, fy_change_abs double, expected_events double,
+    observed_events double, excess_events double, events_better double"""
+_CHANGE_COLUMNS = """change_id varchar, change_date date, change_month date,
+    programme_code varchar, measure_code varchar, scope varchar, scope_code varchar,
+    kind varchar, rebase boolean, description varchar"""
+_LINK_COLUMNS = """level varchar, tier varchar, series_key varchar, measure_code varchar,
+    change_id varchar, change_month date, kind varchar, rebases boolean"""
+
+
+def add_changes_and_impact(con, rounding: int = 5) -> None:
+    """Write the register, segments and impact tables into the connection's ``main`` (the
+    internal tier, fct_spc with both tiers' rows) and ``public`` schemas."""
+    con.execute(f"create table dim_change ({_CHANGE_COLUMNS})")
+    con.executemany(
+        "insert into dim_change values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(c[0], c[1], c[1].replace(day=1), *c[2:]) for c in CHANGES],
+    )
+    con.execute("create table fct_series_change (" + _LINK_COLUMNS + ")")
+    con.execute("create table fct_programme_impact (" + _IMPACT_COLUMNS + ")")
+    con.execute(
+        """create temp table seg (level varchar, tier varchar, series_key varchar,
+        measure_code varchar, period date, segment integer, segment_start date,
+        in_baseline boolean, limits_basis varchar, centre double, lpl double, upl double)"""
+    )
+    public_impact = []
+    for tier in ("internal", "public"):
+        seg_rows, link_rows, impact_rows = _segment_and_impact(
+            con, tier, rounding if tier == "public" else None
+        )
+        con.executemany("insert into seg values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", seg_rows)
+        con.executemany("insert into fct_series_change values (?, ?, ?, ?, ?, ?, ?, ?)", link_rows)
+        if tier == "internal":
+            con.executemany(
+                f"insert into fct_programme_impact values ({', '.join(['?'] * 39)})", impact_rows
+            )
+        else:
+            public_impact = impact_rows
+    con.execute(
+        """create or replace table fct_spc as
+        select f.* replace (s.centre as centre, s.lpl as lpl, s.upl as upl),
+               s.segment, s.segment_start, s.in_baseline, s.limits_basis
+        from fct_spc f join seg s using (level, tier, series_key, measure_code, period)
+        order by f.level, f.tier, f.series_key, f.measure_code, f.period"""
+    )
+    con.execute(
+        """create table mart_unexplained_shifts as
+        select level, series_key, measure_code, signal, signal_start from fct_programme_impact
+        where signal in ('improvement', 'concern') and attributed_change_id is null"""
+    )
+    con.execute(
+        """create table public.pub_change as select * from dim_change
+        where scope <> 'organisation'"""
+    )
+    con.execute(
+        """create table public.pub_series_change as select * from fct_series_change
+        where tier = 'public'"""
+    )
+    con.execute(f"create table public.pub_programme_impact ({_IMPACT_COLUMNS})")
+    con.executemany(
+        f"insert into public.pub_programme_impact values ({', '.join(['?'] * 39)})",
+        public_impact,
+    )

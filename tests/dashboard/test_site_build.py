@@ -58,6 +58,7 @@ def test_internal_site_has_every_page_and_only_relative_links_that_resolve(wareh
     pages = {p.relative_to(site).as_posix() for p in _html_pages(site)}
     assert pages == {
         "index.html",
+        "impact.html",
         "measures/NEWS2.html",
         "measures/FALLS.html",
         "measures/EMPTY.html",
@@ -132,7 +133,7 @@ def test_charts_hold_one_point_per_value(warehouse, tmp_path):
 def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
     site = build_site(public_warehouse(warehouse), tmp_path / "public_site", tier="public").parent
     pages = {p.relative_to(site).as_posix() for p in _html_pages(site)}
-    assert pages == {"index.html", "measures/NEWS2.html", "measures/FALLS.html",
+    assert pages == {"index.html", "impact.html", "measures/NEWS2.html", "measures/FALLS.html",
                      "measures/EMPTY.html"}  # fmt: skip
     text = "\n".join(p.read_text() for p in _html_pages(site))
     for name in [*ORG_NAMES_SHOWN, "RZZ01", "RZZ02", "VZZ01", "RYY01", 'data-level="organisation"']:

@@ -4,7 +4,13 @@ Runs the whole pipeline once, builds the internal site from the published snapsh
 internal file and the public site from its public file, and opens every page in headless
 Chromium both from a local web server and from ``file://``: no console errors, no request
 leaves the site, every chart has one point per value in ``fct_spc`` (internal) or
-``pub_spc`` (public), icons render, and the tooltip shows the month's figures.
+``pub_spc`` (public), icons render, and the tooltip shows the month's figures and limits.
+
+Recorded changes, segments and the impact page (docs/programme-impact.md) are checked on
+sites built from the hand-made fixture snapshot (tests/dashboard/dashboard_fixtures.py),
+which has those tables whatever the pipeline on this branch writes; the sample's sites show
+as many change markers as their own series-change table lists. Every page of every site is
+also opened 390 px wide: no horizontal scroll, no text under 10 px.
 
 Chromium is Debian's (``make browser`` installs it); nothing is downloaded at test time.
 """
@@ -22,6 +28,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dashboard_fixtures import make_published_warehouse
+from dashboard_fixtures import public_warehouse as fixture_public
 
 from conftest import SAMPLES, run_full_pipeline
 from pipelines.dashboard import build_site
@@ -75,11 +83,25 @@ def _publish_the_sample(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sites(warehouse, tmp_path_factory) -> dict[str, Path]:
+def fixture_warehouse(tmp_path_factory) -> Path:
+    """The hand-made snapshot with recorded changes, segments and impact tables."""
+    return make_published_warehouse(tmp_path_factory.mktemp("fixture_wh") / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="module")
+def sites(warehouse, fixture_warehouse, tmp_path_factory) -> dict[str, Path]:
+    """The sample's two sites, and the fixture snapshot's two (all under one folder, so one
+    server serves them)."""
     out = tmp_path_factory.mktemp("sites")
     return {
         "internal": build_site(warehouse, out / "internal", "internal").parent,
         "public": build_site(_public(warehouse), out / "public", "public").parent,
+        "fixture_internal": build_site(
+            fixture_warehouse, out / "fixture_internal", "internal"
+        ).parent,
+        "fixture_public": build_site(
+            fixture_public(fixture_warehouse), out / "fixture_public", "public"
+        ).parent,
     }
 
 
@@ -119,8 +141,8 @@ def browser(sites):
 class Visit:
     """A page plus everything it logged and requested."""
 
-    def __init__(self, browser, allowed_prefix: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, allowed_prefix: str, width: int = 1280) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.page = self.context.new_page()
         self.allowed_prefix = allowed_prefix
         self.errors: list[str] = []
@@ -305,6 +327,8 @@ def test_hover_and_keyboard_show_the_month_figures(browser, sites, server, wareh
         assert f"Numerator: {numerator:,}" in text
         assert f"Denominator: {denominator:,}" in text
         assert "Value: " in text and "%" in text
+        # The limits the point is judged against.
+        assert "Mean: " in text and "Lower limit: " in text and "Upper limit: " in text
         page.mouse.move(0, 0)
         assert tooltip.is_hidden()
         # Keyboard: focus the chart, arrow keys walk the months.
@@ -338,5 +362,137 @@ def test_public_site_says_what_it_withholds(browser, sites, server):
         assert "Counts from 1 to 7 are suppressed" in text
         assert visit.page.locator('figure[data-level="organisation"]').count() == 0
         assert visit.page.locator("section#h-orgs, #h-orgs").count() == 0
+    finally:
+        visit.close()
+
+
+# What each chart on a page draws of docs/programme-impact.md, as the browser lays it out.
+_SEGMENTS_JS = """
+() => Array.from(document.querySelectorAll("figure.chart-card")).map((card) => {
+  const visible = (el) => { const r = el.getBoundingClientRect();
+                            return r.width > 0 || r.height > 0; };
+  const segments = (css) => Array.from(new Set(Array.from(
+      card.querySelectorAll(`svg.spc-chart path.${css}`)).filter(visible)
+      .map((p) => p.dataset.segment))).sort();
+  return {
+    key: card.dataset.seriesKey, level: card.dataset.level,
+    markers: Array.from(card.querySelectorAll("svg.spc-chart g.change")).filter(visible)
+      .map((g) => ({ id: g.dataset.changeId, title: g.querySelector("title").textContent })),
+    listed: Array.from(card.querySelectorAll(".changes li")).map((li) => li.dataset.changeId),
+    centres: segments("centre"), limits: segments("limit"),
+    baseline: card.querySelectorAll("svg.spc-chart g.baseline rect").length,
+    csv: (card.querySelector('a[download][href$=".csv"]') || {}).href || null,
+  };
+})
+"""
+
+
+@pytest.mark.parametrize("tier", ["internal", "public"])
+def test_change_markers_and_segment_limits_on_a_measure_page(browser, sites, server, tier):
+    visit = Visit(browser, server + "/")
+    try:
+        visit.open(f"{server}/fixture_{tier}/measures/FALLS.html")
+        cards = {(c["level"], c["key"]): c for c in visit.page.evaluate(_SEGMENTS_JS)}
+        # Wyeshire: cut at its data-collection change, then the region-wide intervention.
+        wyeshire = cards[("icb", "QYY")]
+        assert [m["id"] for m in wyeshire["markers"]] == ["CHG-004", "CHG-001"]
+        assert wyeshire["listed"] == ["CHG-004", "CHG-001"]
+        assert "Wyeshire moved falls reporting" in wyeshire["markers"][0]["title"]
+        assert wyeshire["centres"] == ["0", "1"] and wyeshire["limits"] == ["0", "1"]
+        assert wyeshire["baseline"] == 1
+        region = cards[("region", "region")]
+        assert region["centres"] == ["0"] and region["baseline"] == 1
+        assert all(c["csv"] for c in cards.values())
+        # Hovering a marker shows its description; the CSV is served beside the page.
+        page = visit.page
+        page.locator('figure[data-level="icb"][data-series-key="QYY"] g.change').first.hover()
+        tooltip = page.locator("#tooltip")
+        assert tooltip.is_visible()
+        assert "Wyeshire moved falls reporting" in tooltip.inner_text()
+        response = page.request.get(wyeshire["csv"])
+        assert response.ok and response.text().startswith("month,value,numerator,denominator")
+        # The point at a change month names the change for keyboard users too.
+        chart = page.locator('figure[data-level="icb"][data-series-key="QYY"] svg.spc-chart')
+        chart.focus()
+        for _ in range(10):  # Apr 2023 .. Jan 2024
+            page.keyboard.press("ArrowRight")
+        assert "Recorded change: CHG-004" in tooltip.inner_text()
+        # The impact page is linked from the site's navigation.
+        page.locator("nav.site-nav a", has_text="Programme impact").click()
+        page.wait_for_load_state("load")
+        assert page.url.endswith("/impact.html")
+        assert page.locator("table.impact-table").count() == 2
+        assert visit.errors == [] and visit.outside == []
+    finally:
+        visit.close()
+
+
+@pytest.mark.parametrize("tier", ["internal", "public"])
+def test_the_samples_markers_match_its_series_change_table(browser, sites, server, warehouse, tier):
+    """Once the pipeline writes the change tables, the sample's pages show every change."""
+    source = warehouse if tier == "internal" else _public(warehouse)
+    table = "fct_series_change" if tier == "internal" else "pub_series_change"
+    with duckdb.connect(str(source), read_only=True) as con:
+        present = con.execute(
+            "select count(*) from duckdb_tables() where table_name = ?", [table]
+        ).fetchone()[0]
+        if not present:
+            pytest.skip(f"the pipeline on this branch writes no {table} yet")
+        where = "and tier = 'internal'" if tier == "internal" else ""
+        [(expected,)] = con.execute(
+            f"select count(*) from {table} where measure_code = ? and level = 'region' {where}",
+            [SCREENSHOT_MEASURE],
+        ).fetchall()
+    visit = Visit(browser, server + "/")
+    try:
+        visit.open(f"{server}/{tier}/measures/{SCREENSHOT_MEASURE}.html")
+        markers = visit.page.locator('figure[data-level="region"] svg.spc-chart g.change')
+        assert markers.count() == expected
+    finally:
+        visit.close()
+
+
+# Every visible element with its own text: its computed font size, and for chart text the
+# size it is drawn at (the chart scales with its width).
+_TEXT_SIZES_JS = """
+() => {
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = Array.from(el.childNodes).some(
+      (n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!own || el.closest("symbol, title, desc, script, style")) continue;
+    const rects = el.getClientRects();
+    const style = getComputedStyle(el);
+    if (!rects.length || style.visibility === "hidden" || style.display === "none") continue;
+    const size = parseFloat(style.fontSize);
+    let drawn = size;
+    const chart = el.closest("svg.spc-chart");
+    if (chart) {
+      drawn = size * chart.getBoundingClientRect().width / chart.viewBox.baseVal.width;
+    }
+    out.push({ tag: el.tagName, text: el.textContent.trim().slice(0, 40), size, drawn,
+               chart: !!chart });
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize("tier", ["internal", "public", "fixture_internal", "fixture_public"])
+def test_every_page_at_390_px_wide(browser, sites, server, tier):
+    site = sites[tier]
+    visit = Visit(browser, server + "/", width=390)
+    try:
+        for relative in _pages(site):
+            visit.open(f"{server}/{tier}/{relative}")
+            page = visit.page
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (relative, width)
+            small = [t for t in page.evaluate(_TEXT_SIZES_JS) if t["size"] < 10]
+            assert small == [], (relative, small[:5])
+            # Chart text is drawn at 10 px or more too, not just declared so.
+            tiny = [t for t in page.evaluate(_TEXT_SIZES_JS) if t["chart"] and t["drawn"] < 10]
+            assert tiny == [], (relative, tiny[:5])
+        assert visit.errors == [] and visit.outside == []
     finally:
         visit.close()

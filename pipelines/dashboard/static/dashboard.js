@@ -1,5 +1,7 @@
 /* Safety Observatory dashboard: the tooltip on SPC chart points (hover, or keyboard focus
-   plus arrow keys). Everything else works without this script. No network, no libraries. */
+   plus arrow keys) and on recorded-change markers (hover). Everything else works without
+   this script (each marker has a <title>, each chart a list and a data table). No network,
+   no libraries. */
 (function () {
   "use strict";
   var tip = document.getElementById("tooltip");
@@ -25,7 +27,29 @@
     tip.appendChild(line("Numerator", d.n));
     tip.appendChild(line("Denominator", d.d));
     if (d.o !== undefined) { tip.appendChild(line("Organisations reporting", d.o)); }
+    tip.appendChild(line("Mean", d.c));
+    tip.appendChild(line("Lower limit", d.l));
+    tip.appendChild(line("Upper limit", d.u));
     tip.appendChild(line("Point", d.t));
+    if (d.b !== undefined) { tip.appendChild(line("Baseline month", "yes")); }
+    if (d.ch !== undefined) { tip.appendChild(line("Recorded change", d.ch)); }
+    place(point);
+  }
+
+  function showChange(marker) {
+    if (active) { active.classList.remove("active"); }
+    active = null;
+    tip.replaceChildren();
+    var title = document.createElement("strong");
+    title.textContent = "Recorded change";
+    tip.appendChild(title);
+    var text = document.createElement("div");
+    text.textContent = marker.getAttribute("data-desc");
+    tip.appendChild(text);
+    place(marker);
+  }
+
+  function place(point) {
     tip.hidden = false;
     // Placed in page coordinates, so it stays beside the point when the page scrolls.
     var box = point.getBoundingClientRect();
@@ -48,12 +72,18 @@
     return target && target.closest ? target.closest("circle.pt") : null;
   }
 
+  function markerFrom(target) {
+    return target && target.closest ? target.closest("svg.spc-chart g.change") : null;
+  }
+
   document.addEventListener("mouseover", function (event) {
     var point = pointFrom(event.target);
-    if (point && point.closest("svg.spc-chart")) { show(point); }
+    if (point && point.closest("svg.spc-chart")) { show(point); return; }
+    var marker = markerFrom(event.target);
+    if (marker) { showChange(marker); }
   });
   document.addEventListener("mouseout", function (event) {
-    if (pointFrom(event.target)) { hide(); }
+    if (pointFrom(event.target) || markerFrom(event.target)) { hide(); }
   });
   document.addEventListener("keydown", function (event) {
     var chart = event.target;

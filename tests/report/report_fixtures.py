@@ -239,6 +239,7 @@ def make_report_warehouse(path: Path, *, impact: bool = True) -> Path:
     """The dashboard fixture's snapshot at ``path`` (internal) and beside it (public), with
     the programme-impact tables added (``impact=False``: without them, as before the
     programme-impact models exist)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     make_published_warehouse(path)
     if not impact:
         return path

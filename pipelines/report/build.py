@@ -184,6 +184,8 @@ def impact_context(
     improvement = _finite(row.get("improvement_abs"))
     if improvement is None and baseline is not None and last_12 is not None:
         improvement = (last_12 - baseline) * DIRECTION_SIGN.get(direction, 0)
+    if improvement is not None and fmt.number(abs(improvement)) == fmt.number(0):
+        improvement = 0.0  # no change at the precision the figures are shown
     relative = _finite(row.get("improvement_rel"))
     if direction == "neutral" or improvement is None:
         change = "No better direction: change not judged" if direction == "neutral" else "–"
@@ -225,6 +227,8 @@ def impact_context(
     fy_change = _finite(row.get("fy_change_abs"))
     if fy_change is None and fy_current is not None and fy_previous is not None:
         fy_change = fy_current - fy_previous
+    if fy_change is not None and fmt.number(abs(fy_change)) == fmt.number(0):
+        fy_change = 0.0
     part_year = (row.get("fy_current_months") or 12) < 12
     fy = None
     if row.get("fy_current") is not None:

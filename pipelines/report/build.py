@@ -582,6 +582,18 @@ def _specs(site: SiteData) -> list[ReportSpec]:
     ]
 
 
+def pdf_renderer_available() -> bool:
+    """Whether WeasyPrint loads here (it needs the system's Pango). Without it the reports
+    are still written, as HTML only (print them from a browser), and the log says why:
+    a missing PDF must not hold back a publication."""
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError) as error:
+        log.error("board reports: no PDFs, WeasyPrint cannot load (%s); HTML only", error)
+        return False
+    return True
+
+
 def write_pdf(html_file: Path, pdf_file: Path) -> int:
     """Render ``html_file`` to ``pdf_file`` with WeasyPrint, offline (any URL other than a
     local file is refused, and the report has none); returns the page count."""
@@ -638,12 +650,16 @@ def render_reports(
         "report_css": Markup(report_css),
         "rules": rules,
     }
+    if pdf and not pdf_renderer_available():
+        pdf = False
     built = []
     for ctx in contexts:
         spec = ctx["spec"]
         html_file = out_dir / f"{spec.stem}.html"
         html_file.write_text(
-            env.get_template("report.html.j2").render(**common, **ctx, pdf_name=f"{spec.stem}.pdf"),
+            env.get_template("report.html.j2").render(
+                **common, **ctx, pdf_name=f"{spec.stem}.pdf" if pdf else None
+            ),
             encoding="utf-8",
         )
         report = BuiltReport(spec, html_file, None)

@@ -345,3 +345,14 @@ def test_scan_finds_an_organisation_in_a_public_pdf(tmp_path):
     page.unlink()
     problems = scan_site(folder, organisations=[("RZZ01", "SUNNYSIDE HOSPITALS NHS TRUST")])
     assert problems and "leak.pdf" in problems[0] and "RZZ01" in problems[0]
+
+
+def test_without_a_pdf_renderer_the_reports_are_html_only(built, tmp_path, monkeypatch):
+    import pipelines.report.build as report_build
+
+    monkeypatch.setattr(report_build, "pdf_renderer_available", lambda: False)
+    index = build_reports(public_warehouse(built["warehouse"]), tmp_path / "r", "public")
+    assert not list(index.parent.glob("*.pdf"))
+    assert ".pdf" not in index.read_text()
+    assert (index.parent / "region.html").is_file()
+    assert 'href="region.pdf"' not in (index.parent / "region.html").read_text()

@@ -172,8 +172,11 @@ def impact_context(
     measure: Measure,
     counts: CountPolicy,
     changes: dict[str, dict[str, Any]],
+    first_period: date | None = None,
 ) -> dict[str, Any] | None:
-    """The impact figures of one series, formatted (None: no row for it)."""
+    """The impact figures of one series, formatted (None: no row for it). ``first_period``
+    is the series' first month: a last segment starting later means the limits were
+    recalculated (docs/programme-impact.md §3)."""
     if row is None:
         return None
     fmt = measure.fmt
@@ -274,7 +277,6 @@ def impact_context(
             "excess": counts.text(row.get("excess_events")),
             "better": better_text,
             "summary": summary,
-            "word": "avoided" if (better or 0) > 0 else "added",
         }
     return {
         "baseline_span": _span(row.get("baseline_from"), row.get("baseline_to")),
@@ -289,8 +291,8 @@ def impact_context(
         "current_start": _month(row.get("current_segment_start")),
         "current_mean": fmt.value(_finite(row.get("current_mean"))),
         "rebased": row.get("current_segment_start") is not None
-        and row.get("baseline_from") is not None
-        and str(row.get("current_segment_start")) > str(row.get("baseline_from")),
+        and first_period is not None
+        and str(row.get("current_segment_start"))[:10] > first_period.isoformat(),
         "last_12_span": _span(row.get("last_12_from"), row.get("last_12_to")),
         "last_12_value": fmt.value(last_12),
         "change": change,
@@ -426,7 +428,13 @@ def _block(
         "gaps": chart["gaps"],
         "trial": chart["trial"],
         "latest": chart["latest"],
-        "impact": impact_context(data.impact.get(key), measure, counts, data.changes),
+        "impact": impact_context(
+            data.impact.get(key),
+            measure,
+            counts,
+            data.changes,
+            series.points[0].period if series.points else None,
+        ),
         "changes": changes,
     }
 
@@ -494,6 +502,7 @@ def report_context(
                         measure,
                         counts,
                         data.changes,
+                        s.points[0].period if s.points else None,
                     ),
                 }
                 for s in subs

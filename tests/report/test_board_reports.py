@@ -356,3 +356,47 @@ def test_without_a_pdf_renderer_the_reports_are_html_only(built, tmp_path, monke
     assert ".pdf" not in index.read_text()
     assert (index.parent / "region.html").is_file()
     assert 'href="region.pdf"' not in (index.parent / "region.html").read_text()
+
+
+def test_impact_wording_from_a_row():
+    from datetime import date
+
+    from pipelines.dashboard.build import Measure
+    from pipelines.report.build import impact_context
+
+    fmt = ValueFormat.for_measure("%", 100)
+    measure = Measure("M", "M", "p", "", "", "%", "increase", "p", None, fmt)
+    row = {
+        "improvement_direction": "increase",
+        "baseline_from": date(2023, 4, 1),
+        "baseline_to": date(2024, 3, 1),
+        "baseline_mean": 80.0,
+        "last_12_value": 86.0,
+        "improvement_abs": 6.0,
+        "improvement_rel": 0.075,
+        "current_segment_start": date(2024, 6, 1),
+        "current_mean": 86.5,
+        "signal": "concern",
+        "signal_start": date(2024, 9, 1),
+        "fy_current": 2025,
+        "fy_current_months": 5,
+        "fy_current_value": 87.0,
+        "fy_previous": 2024,
+        "fy_previous_value": 85.0,
+        "expected_events": 800.0,
+        "observed_events": 860.0,
+        "excess_events": 60.0,
+        "events_better": 60.0,
+    }
+    counts = CountPolicy("internal", DisclosureRules())
+    text = impact_context(row, measure, counts, {}, date(2022, 4, 1))
+    assert text["change"] == "6.0 percentage points (7.5%) better than the baseline"
+    assert text["rebased"] and text["current_start"] == "Jun 2024"
+    assert text["signal"] == "Sustained concern since Sep 2024"
+    assert text["follows"] == "No recorded change in the months before it"
+    assert text["fy"]["current"] == "FY 2025/26 (part year)"
+    assert text["fy"]["change"] == "up 2.0 percentage points"
+    assert text["events"]["summary"] == "60 more than the baseline rate predicts"
+    unchanged = impact_context(row, measure, counts, {}, date(2024, 6, 1))
+    assert not unchanged["rebased"]
+    assert impact_context(None, measure, counts, {}) is None

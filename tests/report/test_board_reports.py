@@ -190,7 +190,9 @@ def test_pdf_shows_the_impact_figures_as_the_html_does(built, tier, report, leve
         assert row["signal"] == "improvement" and row["attributed_change_id"] == "CHG-002"
     if row["events_better"] and row["events_better"] > 7:
         better = f"{round(row['events_better']):,}"
-        assert f"{better} fewer than the baseline rate predicts" in pdf
+        assert f'data-better-count="{better}"' in html
+        if level != "organisation":  # organisation pages have the compact row only
+            assert f"{better} fewer than the baseline rate predicts" in pdf
     assert "assumes the baseline rate would otherwise have held" in pdf
     assert "Test Region" in pdf and "run-abc" in pdf and "Page 1 of" in pdf
     assert "Data Apr 2023 to Mar 2025" in pdf

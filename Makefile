@@ -39,14 +39,16 @@ demo: prepare
 	$(PY) -m pipelines.cli demo $(RUN_FLAGS)
 
 # Headless Chromium for the dashboard's browser test (Debian's package; Playwright drives it
-# with executable_path, so nothing is downloaded at test time).
+# with executable_path, so nothing is downloaded at test time), and poppler-utils'
+# pdftotext, with which the board-report tests read the PDFs (tests/report/).
 CHROMIUM ?= /usr/bin/chromium
+PDFTOTEXT ?= /usr/bin/pdftotext
 browser:
-	@test -x $(CHROMIUM) || { \
-	  echo "Installing Debian's chromium for the browser test"; \
+	@test -x $(CHROMIUM) -a -x $(PDFTOTEXT) || { \
+	  echo "Installing Debian's chromium and poppler-utils for the browser and report tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; }
 
 # make backfill FROM=2024-04 TO=2025-03: rebuild those months from raw and republish.
 backfill: prepare

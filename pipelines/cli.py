@@ -256,6 +256,8 @@ def summary(settings: Settings) -> str:
         f"  manifest            {current / 'manifest.json'}",
         f"  dashboard           {current / 'site' / 'index.html'} (internal)",
         f"                      {current / 'public' / 'site' / 'index.html'} (public)",
+        f"  board reports       {current / 'reports' / 'index.html'} (internal, HTML + PDF)",
+        f"                      {current / 'public' / 'reports' / 'index.html'} (public)",
         f"  public tier         {current / 'public'} (suppressed and rounded)",
         f"  quality report      {current / 'data_docs' / 'summary.html'}",
         f"  fct_measure_monthly {facts} rows{expected}",

@@ -641,6 +641,11 @@ def render_site(
         "rules": rules,
         "last_period": month_label(site.last_period) if site.last_period else None,
         "has_impact": impact_rows is not None,
+        # The board reports (pipelines/report), when built beside the site (a publication
+        # builds them first into <tier folder>/reports).
+        "reports_href": "../reports/index.html"
+        if (out_dir.parent / "reports" / "index.html").is_file()
+        else None,
     }
     pages: list[Path] = []
     # The icons the impact page repeats, for its levels only (region and ICB).

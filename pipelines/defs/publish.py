@@ -39,6 +39,7 @@ from pipelines.publish.disclosure import (
 )
 from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
+from pipelines.report import build_reports
 from pipelines.settings import load_settings
 from pipelines.warehouse import build_owner, working_connection, writer_lock
 
@@ -170,15 +171,31 @@ def disclosure_audit(snapshot: Path) -> list[str]:
             " where sector_code is distinct from 'icb'"
         ).fetchall()
     problems += scan_site(public / "site", organisations=organisations, facts=facts)
+    # The public board reports (HTML and PDF), as the site.
+    problems += scan_site(public / "reports", organisations=organisations, facts=facts)
     return [f"public tier: {p}" for p in problems]
 
 
 def derived_outputs(run_id: str):
-    """Dashboards and the quality report, built into the snapshot before its audit and
-    checksums, so they are published (and verified) with the data they describe."""
+    """Board reports, dashboards and the quality report, built into the snapshot before its
+    audit and checksums, so they are published (and verified) with the data they describe."""
 
     def build(snapshot: Path) -> dict:
-        # Each site from its own tier's file: the public site never reads the internal one.
+        # Board reports first, so each site's home page links to its tier's reports. Each
+        # from its own tier's file: the public outputs never read the internal one.
+        settings = load_settings()
+        published_at = datetime.now(UTC)
+        reports = {
+            tier: build_reports(
+                folder / WAREHOUSE_FILE,
+                folder / "reports",
+                tier,
+                region_name=settings.region_name,
+                published_at=published_at,
+                run_id=run_id,
+            )
+            for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
+        }
         sites = {
             "internal": build_site(snapshot / WAREHOUSE_FILE, snapshot / "site", "internal"),
             "public": build_site(
@@ -188,6 +205,7 @@ def derived_outputs(run_id: str):
         quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
         return {
             "dashboards": {t: p.relative_to(snapshot).as_posix() for t, p in sites.items()},
+            "board_reports": {t: p.relative_to(snapshot).as_posix() for t, p in reports.items()},
             "expectations": quality,
         }
 

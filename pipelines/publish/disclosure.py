@@ -980,6 +980,27 @@ def _figure_problems(label: str, figures: _SiteFigures, rules: DisclosureRules) 
     return problems
 
 
+def _identifier_problems(label: str, text: str, identifiers: _Identifiers) -> list[str]:
+    """Counts of organisations and organisations' codes or names in a file's text."""
+    problems = []
+    counts = sorted(set(_ORGANISATION_COUNT_TEXT.findall(text)))
+    if counts:
+        problems.append(f"{label}: counts of organisations in the text, e.g. {counts[:3]}")
+    found = sorted(identifiers.find(text))
+    if found:
+        problems.append(
+            f"{label}: {len(found)} organisation code(s) or name(s), e.g. {found[:_EXAMPLES]}"
+        )
+    return problems
+
+
+def _pdf_text(path: Path) -> str:
+    """The text of every page of a PDF (pypdf: pure Python, no system tools needed)."""
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
 def scan_site(
     site: Path,
     *,
@@ -1001,8 +1022,12 @@ def scan_site(
       public tier; ICBs are reported by and named, so leave them out) anywhere in any
       file, text or attribute;
     * exported tables (``*.csv``, ``*.parquet``) get :func:`scan_csv_and_parquet` (with
-      ``facts``); any other kind of file (an image, a database) is reported, as the scan
-      cannot read it.
+      ``facts``); a PDF (the board reports, ``pipelines/report``) has its text searched
+      for identifiers and counts of organisations (its figures are those of the HTML page
+      it is rendered from, which gets the table rules); any other kind of file (an image,
+      a database) is reported, as the scan cannot read it.
+
+    The public board reports (``public/reports``) are scanned by the same function.
     """
     rules = rules or rules_from_settings()
     identifiers = _Identifiers(organisations)
@@ -1017,6 +1042,16 @@ def scan_site(
         suffix = path.suffix.lower()
         if suffix in (".csv", ".parquet"):
             exports = True
+            continue
+        if suffix == ".pdf":
+            # A board report's PDF (pipelines/report) is rendered from the HTML beside it,
+            # whose figures get the table rules; its text is searched for identifiers too.
+            try:
+                text = _pdf_text(path)
+            except Exception as error:  # any unreadable PDF is a problem
+                problems.append(f"{label}: a PDF the site scan cannot read ({error})")
+                continue
+            problems += _identifier_problems(label, text, identifiers)
             continue
         if suffix not in SITE_TEXT_SUFFIXES and suffix != ".json":
             problems.append(f"{label}: a {suffix or 'binary'} file the site scan cannot read")
@@ -1041,15 +1076,7 @@ def scan_site(
         else:  # scripts and styles: no figures, but no identifiers either
             figures = _SiteFigures([], [text], set())
         problems += _figure_problems(label, figures, rules)
-        joined = "\n".join(figures.texts)
-        counts = sorted(set(_ORGANISATION_COUNT_TEXT.findall(joined)))
-        if counts:
-            problems.append(f"{label}: counts of organisations in the text, e.g. {counts[:3]}")
-        found = sorted(identifiers.find(joined))
-        if found:
-            problems.append(
-                f"{label}: {len(found)} organisation code(s) or name(s), e.g. {found[:_EXAMPLES]}"
-            )
+        problems += _identifier_problems(label, "\n".join(figures.texts), identifiers)
     if exports:
         problems += [
             f"{site.name}/{p}" for p in scan_csv_and_parquet(site, rules=rules, facts=facts)

@@ -4,7 +4,8 @@ Layout under ``published_dir``::
 
     snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, csv/  (internal tier)
                                           public/warehouse.duckdb, parquet/, csv/
-                                          data_docs/, dashboard/, manifest.json
+                                          data_docs/, site/, reports/, manifest.json
+                                          (public/ has its own site/ and reports/)
     current -> snapshots/<...>            a symlink, replaced with one rename(2)
 
 Analysts open ``current/warehouse.duckdb`` read-only. The pipeline never writes a file

@@ -265,7 +265,8 @@ def test_the_public_site_builds_from_the_public_file_alone(snapshot, tmp_path):
     alone = tmp_path / "public"
     shutil.copytree(snapshot / "public", alone, ignore=shutil.ignore_patterns("site"))
     assert not (tmp_path / WAREHOUSE_FILE).exists()
-    site = build_site(alone / WAREHOUSE_FILE, tmp_path / "site", "public").parent
+    # Built where the publication builds it, beside the public board reports it links to.
+    site = build_site(alone / WAREHOUSE_FILE, alone / "site", "public").parent
     published = snapshot / "public" / "site"
     files = sorted(p.relative_to(site) for p in site.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(published) for p in published.rglob("*") if p.is_file())
@@ -286,6 +287,24 @@ def test_the_published_public_site_passes_the_scan(snapshot):
     # What the scan reads is there: chart figures and data tables, rounded.
     counts = re.findall(r'data-n="([0-9,]+)"', text)
     assert len(counts) > 500 and all(int(c.replace(",", "")) % 5 == 0 for c in counts)
+
+
+def test_the_publication_carries_board_reports_and_the_public_ones_pass_the_scan(snapshot):
+    """Board reports (pipelines/report) per ICB and region, both tiers, HTML and PDF; the
+    public ones scanned like the public site (disclosure_audit above ran it too)."""
+    for tier in (snapshot, snapshot / "public"):
+        reports = tier / "reports"
+        assert (reports / "region.pdf").is_file() and (reports / "region.html").is_file()
+        assert len(list(reports.glob("icb-*.pdf"))) >= 1
+        assert 'href="../reports/index.html"' in (tier / "site" / "index.html").read_text()
+    public = snapshot / "public" / "reports"
+    assert scan_site(public, organisations=_organisations(snapshot)) == []
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    assert manifest["board_reports"] == {
+        "internal": "reports/index.html",
+        "public": "public/reports/index.html",
+    }
+    assert "public/reports/region.pdf" in manifest["files"]
 
 
 def _planted(snapshot: Path, tmp_path: Path) -> Path:

@@ -11,6 +11,17 @@ Writes, under ``data_samples/`` (or ``--out``):
   SAMPLE_MANIFEST.json           what the pipeline must find: files, rows, quarantined
                                  rows and the fct_measure_monthly row count
 
+The planted story (``MEASURE_MODEL``: each measure's step month and factor on its rate),
+which the impact tables (docs/programme-impact.md section 4) must find:
+  NEWS2_ESCALATED  improves by a sixth from April 2024 in every acute trust: the registered
+                   intervention CHG-001 (region-wide). Region, ICB and acute-trust sector
+                   series sit above their FY2023/24 baseline for all 12 months after.
+  PU_CAT2PLUS      steps up about 30% from October 2024 in every sector: the registered
+                   definition change CHG-002 (more ulcers counted, not worse care).
+  SEPSIS_ABX_1H    improves from July 2024 region-wide with no recorded change: the
+                   unexplained shift the observatory must review.
+  every other measure holds its rate (factor 1.0): only noise.
+
 Same seed, same bytes. Run: ``python data_samples/generate.py``.
 
 The machinery is region-agnostic: :class:`SampleRegion` holds what makes this the North
@@ -46,23 +57,32 @@ SECTOR_OVERRIDES = {  # ODS etr.csv carries no trust type; the observatory keeps
 CARE_HOMES = [f"VNE{i:02d}" for i in range(1, 13)]
 INDEPENDENT = ["NNE01", "NNE02", "NNE03"]
 
-# measure -> (kind, base rate, improvement after April 2024 as a factor on the rate)
-MEASURE_MODEL = {
-    "FALLS_HARM": ("rate", 0.19, 0.85),
-    "PU_CAT2PLUS": ("rate", 1.1, 0.9),
-    "NEWS2_ON_TIME": ("prop", 0.84, 1.06),
-    "NEWS2_ESCALATED": ("prop", 0.74, 1.05),
-    "SEPSIS_ABX_1H": ("prop", 0.70, 1.08),
-    "MAG_SULPH": ("prop", 0.80, 1.04),
-    "ANTENATAL_STEROIDS": ("prop", 0.86, 1.0),
-    "TERM_ADMISSIONS_NNU": ("prop", 0.062, 0.95),
-    "SMOKING_AT_DELIVERY": ("prop", 0.105, 0.9),
-    "RESTRICTIVE_PRACTICE": ("rate", 30.0, 0.85),
-    "OPIOID_HIGH_DOSE": ("prop", 0.045, 0.9),
-    "MED_INCIDENTS_HARM": ("rate", 0.12, 1.0),
-    "INCIDENT_REPORTING": ("rate", 48.0, 1.1),
-    "DEVICE_INCIDENTS": ("rate", 0.9, 1.0),
+# measure -> (kind, base rate, step month, factor on the rate from that month). The planted
+# story (see the module docstring): three measures step, every other one holds (factor 1.0).
+MEASURE_MODEL: dict[str, tuple[str, float, date | None, float]] = {
+    "FALLS_HARM": ("rate", 0.19, None, 1.0),
+    "PU_CAT2PLUS": ("rate", 1.1, date(2024, 10, 1), 1.3),  # CHG-002: definition widened
+    "NEWS2_ON_TIME": ("prop", 0.84, None, 1.0),
+    "NEWS2_ESCALATED": ("prop", 0.74, date(2024, 4, 1), 1.16),  # CHG-001: the intervention
+    "SEPSIS_ABX_1H": ("prop", 0.70, date(2024, 7, 1), 1.12),  # no recorded change
+    "MAG_SULPH": ("prop", 0.80, None, 1.0),
+    "ANTENATAL_STEROIDS": ("prop", 0.86, None, 1.0),
+    "TERM_ADMISSIONS_NNU": ("prop", 0.062, None, 1.0),
+    "SMOKING_AT_DELIVERY": ("prop", 0.105, None, 1.0),
+    "RESTRICTIVE_PRACTICE": ("rate", 30.0, None, 1.0),
+    "OPIOID_HIGH_DOSE": ("prop", 0.045, None, 1.0),
+    "MED_INCIDENTS_HARM": ("rate", 0.12, None, 1.0),
+    "INCIDENT_REPORTING": ("rate", 48.0, None, 1.0),
+    "DEVICE_INCIDENTS": ("rate", 0.9, None, 1.0),
 }
+
+
+def rate_factor(measure: str, period: date) -> float:
+    """The planted step: the measure's factor on its rate from its step month, else 1.0."""
+    _, _, step, factor = MEASURE_MODEL[measure]
+    return factor if step is not None and period >= step else 1.0
+
+
 # Monthly denominator scale by measure and sector (mean of the org's typical month).
 DENOMINATOR_SCALE = {
     "acute_trust": {
@@ -283,8 +303,8 @@ class SeriesModel:
         self.rng = rng
         self.params: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def value(self, org: Org, measure: str, month_index: int) -> tuple[int, int]:
-        kind, base, improvement = MEASURE_MODEL[measure]
+    def value(self, org: Org, measure: str, period: date) -> tuple[int, int]:
+        kind, base, _, _ = MEASURE_MODEL[measure]
         key = (org.code, measure)
         if key not in self.params:
             scale = DENOMINATOR_SCALE[org.sector]
@@ -292,8 +312,7 @@ class SeriesModel:
             size *= self.rng.uniform(0.5, 1.5)
             self.params[key] = (size, base * self.rng.uniform(0.7, 1.3))
         size, rate = self.params[key]
-        if month_index >= 12:
-            rate *= improvement
+        rate *= rate_factor(measure, period)
         denominator = max(0, int(self.rng.normal(size, size * 0.06 + 1)))
         if kind == "prop":
             numerator = int(self.rng.binomial(denominator, min(rate, 0.999)))
@@ -324,10 +343,10 @@ def generate(out: Path, ods_dir: Path, seed: int = SEED, region: SampleRegion = 
         stats["files"] += 1
         stats["rows"] += len(rows) if loads else 0
 
-    def org_rows(org: Org, period: date, i: int) -> list[list[str]]:
+    def org_rows(org: Org, period: date) -> list[list[str]]:
         rows = []
         for measure in MEASURES_BY_SECTOR.get(org.sector, []):
-            numerator, denominator = model.value(org, measure, i)
+            numerator, denominator = model.value(org, measure, period)
             rows.append(
                 [org.code, period.strftime("%Y-%m"), measure, str(numerator), str(denominator)]
             )
@@ -348,13 +367,13 @@ def generate(out: Path, ods_dir: Path, seed: int = SEED, region: SampleRegion = 
             if not is_open(org, period) or (org.code, period) in region.missing:
                 continue
             if org.sector == "gp_practice":
-                collated.setdefault((icb, "gp_practices"), []).extend(org_rows(org, period, i))
+                collated.setdefault((icb, "gp_practices"), []).extend(org_rows(org, period))
             elif org.sector == "care_home":
                 if period not in region.missing_from_collated.get(org.code, set()):
                     rows = collated.setdefault((icb, "care_homes"), [])
-                    rows.extend(org_rows(org, period, i))
+                    rows.extend(org_rows(org, period))
             elif org.sector in MEASURES_BY_SECTOR:
-                rows = org_rows(org, period, i)
+                rows = org_rows(org, period)
                 for row in rows:
                     if (row[0], period, row[2]) == region.swapped_counts:
                         row[3], row[4] = row[4], row[3]

@@ -381,20 +381,20 @@ class SectorSeries:
         size = np.zeros((n, len(measures)))
         rate = np.zeros((n, len(measures)))
         for j, measure in enumerate(measures):
-            _, base, _ = sample.MEASURE_MODEL[measure]
+            _, base, _, _ = sample.MEASURE_MODEL[measure]
             size[:, j] = (scale.get(measure) or base_beds) * rng.uniform(0.5, 1.5, size=n)
             rate[:, j] = base * rng.uniform(0.7, 1.3, size=n)
         return cls(sector, orgs, measures, size, rate, bed_days)
 
-    def month(self, rng: np.random.Generator, month_index: int) -> tuple[np.ndarray, np.ndarray]:
+    def month(self, rng: np.random.Generator, period: date) -> tuple[np.ndarray, np.ndarray]:
         """(numerators, denominators), each (orgs, measures), for one month."""
         n, m = self.size.shape
         beds = np.maximum(0, rng.normal(self.bed_days, self.bed_days * 0.06 + 1)).astype(np.int64)
         num = np.zeros((n, m), dtype=np.int64)
         den = np.zeros((n, m), dtype=np.int64)
         for j, measure in enumerate(self.measures):
-            kind, _, improvement = sample.MEASURE_MODEL[measure]
-            rate = self.rate[:, j] * (improvement if month_index >= 12 else 1.0)
+            kind = sample.MEASURE_MODEL[measure][0]
+            rate = self.rate[:, j] * sample.rate_factor(measure, period)
             if kind == "prop":
                 size = self.size[:, j]
                 d = np.maximum(0, rng.normal(size, size * 0.06 + 1)).astype(np.int64)
@@ -506,7 +506,7 @@ def generate_national(
     for i, period in enumerate(periods):
         is_last = i == len(periods) - 1
         keep = {holdback_org.code} if is_last else set()
-        frame = _month_frame(rng, series, period, i, keep)
+        frame = _month_frame(rng, series, period, keep)
         month = _Month(period, i, is_last)
         holdback |= _write_month(out, rng, frame, register, month, specials, holdback_org, stats)
     holdback_rows = holdback.get("rows", 0)
@@ -583,12 +583,12 @@ class _Month:
 
 
 def _month_frame(
-    rng: np.random.Generator, series: list[SectorSeries], period: date, i: int, keep: set[str]
+    rng: np.random.Generator, series: list[SectorSeries], period: date, keep: set[str]
 ) -> pl.DataFrame:
     """Every row any organisation reports for one month (``keep``: never missing)."""
     parts = []
     for block in series:
-        num, den = block.month(rng, i)
+        num, den = block.month(rng, period)
         open_now = np.array([is_open(o, period) for o in block.orgs])
         missing_p = MISSING_FROM_COLLATED if block.sector in COLLATED else MISSING_TRUST_RETURN
         kept = np.array([o.code in keep for o in block.orgs])

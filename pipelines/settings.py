@@ -196,6 +196,15 @@ class Settings(BaseSettings):
     survey_internal_min_respondents: int = Field(
         3, ge=1, description="Internal survey groups with fewer respondents are nulled."
     )
+    # -- programme impact (docs/programme-impact.md section 4) -----------------------------
+    attribution_window_months: int = Field(
+        6,
+        ge=0,
+        le=60,
+        description="A sustained shift is attributed to the latest recorded change that "
+        "applies to its series and took effect at most this many months before the shift's "
+        "first month (and not after it); a shift with none is listed as unexplained.",
+    )
     # -- publication ------------------------------------------------------------------------
     max_shrink_share: float = Field(
         0.2,
@@ -319,6 +328,7 @@ class Settings(BaseSettings):
             # No register: a header-only file, so the staging model reads the same columns
             # either way and dim_change is simply empty.
             "change_register": str(self.change_register or EMPTY_CHANGE_REGISTER),
+            "attribution_window_months": self.attribution_window_months,
         }
 
     def with_root(self, root: Path) -> Settings:

@@ -36,9 +36,11 @@ MARTS = [
     "fct_measure_by_programme_monthly",
     "fct_measure_by_sector_monthly",
     "fct_measure_monthly",
+    "fct_programme_impact",
     "fct_series_change",
     "fct_spc",
     "mart_submission_completeness",
+    "mart_unexplained_shifts",
 ]
 
 
@@ -85,9 +87,13 @@ def test_published_fact_count_matches_the_generator(published):
     assert manifest["row_counts"]["internal"]["fct_measure_monthly"] == count
     assert sorted(manifest["row_counts"]["internal"]) == MARTS
     assert "dim_organisation" not in manifest["row_counts"]["public"]
-    assert {"pub_spc", "dim_icb", "pub_change", "pub_series_change"} <= set(
-        manifest["row_counts"]["public"]
-    )
+    assert {
+        "pub_spc",
+        "dim_icb",
+        "pub_change",
+        "pub_series_change",
+        "pub_programme_impact",
+    } <= set(manifest["row_counts"]["public"])
     assert verify_snapshot(settings.published_current.resolve()) == []
     for name, meta in manifest["files"].items():
         assert (settings.published_current / name).stat().st_size == meta["bytes"]

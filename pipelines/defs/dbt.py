@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.partitions import reporting_months
@@ -46,6 +52,13 @@ class ObservatoryTranslator(DagsterDbtTranslator):
 
 
 PERIOD_SELECTOR = "tag:period_partitioned"
+# Models that read the Python asset marts/fct_spc (declared as dbt sources mapped to its
+# asset key, models/impact/_spc_sources.yml): built by their own step after it
+# (docs/programme-impact.md section 4).
+AFTER_SPC_SELECTOR = "tag:after_spc"
+# Several sources (fct_spc, pub_spc, the series' changes) are written by the one asset
+# marts/fct_spc, so they share its key.
+TRANSLATOR_SETTINGS = DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
 
 
 def _run_dbt(
@@ -67,8 +80,8 @@ def _run_dbt(
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=PERIOD_SELECTOR,
-    dagster_dbt_translator=ObservatoryTranslator(),
+    exclude=f"{PERIOD_SELECTOR} {AFTER_SPC_SELECTOR}",
+    dagster_dbt_translator=ObservatoryTranslator(settings=TRANSLATOR_SETTINGS),
     pool=DUCKDB_WRITER_POOL,
 )
 def warehouse_models(
@@ -82,9 +95,10 @@ def warehouse_models(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     select=PERIOD_SELECTOR,
+    exclude=AFTER_SPC_SELECTOR,
     partitions_def=reporting_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    dagster_dbt_translator=ObservatoryTranslator(),
+    dagster_dbt_translator=ObservatoryTranslator(settings=TRANSLATOR_SETTINGS),
     pool=DUCKDB_WRITER_POOL,
 )
 def period_models(
@@ -98,19 +112,32 @@ def period_models(
     yield from _run_dbt(context, dbt, "build", period_vars)
 
 
-def _keys(*prefixes: str) -> list[dg.AssetKey]:
-    return [
-        key
-        for assets in (warehouse_models, period_models)
-        for key in assets.keys
-        if key.path[-1].startswith(prefixes)
-    ]
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=AFTER_SPC_SELECTOR,
+    dagster_dbt_translator=ObservatoryTranslator(settings=TRANSLATOR_SETTINGS),
+    pool=DUCKDB_WRITER_POOL,
+)
+def impact_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
+):
+    """Programme impact and unexplained shifts (docs/programme-impact.md section 4): read
+    fct_spc, so they run after it; rebuilt whole."""
+    yield from _run_dbt(context, dbt, "build")
 
 
-MART_KEYS = _keys("dim_", "fct_", "mart_")  # the internal tier
+def _keys(*prefixes: str, assets=(warehouse_models, period_models)) -> list[dg.AssetKey]:
+    return [key for group in assets for key in group.keys if key.path[-1].startswith(prefixes)]
+
+
+MART_KEYS = _keys("dim_", "fct_", "mart_")  # the internal tier (fct_spc reads these)
 PUBLIC_KEYS = _keys("pub_")  # the public tier, disclosure-controlled in dbt
+# Built after fct_spc: published with the tiers above.
+IMPACT_MART_KEYS = _keys("dim_", "fct_", "mart_", assets=(impact_models,))
+IMPACT_PUBLIC_KEYS = _keys("pub_", assets=(impact_models,))
 
 defs = dg.Definitions(
-    assets=[warehouse_models, period_models],
+    assets=[warehouse_models, period_models, impact_models],
     resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable())},
 )

@@ -19,7 +19,7 @@ import duckdb
 from pipelines.dashboard import build_site
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.automation import full_pipeline
-from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
+from pipelines.defs.dbt import IMPACT_MART_KEYS, IMPACT_PUBLIC_KEYS, MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.quality import quality_dir
@@ -43,7 +43,15 @@ from pipelines.report import build_reports
 from pipelines.settings import load_settings
 from pipelines.warehouse import build_owner, working_connection, writer_lock
 
-AUDITED_KEYS = [*RETURNS_KEYS, *SURVEY_KEYS, *MART_KEYS, *PUBLIC_KEYS, FCT_SPC_KEY]
+AUDITED_KEYS = [
+    *RETURNS_KEYS,
+    *SURVEY_KEYS,
+    *MART_KEYS,
+    *PUBLIC_KEYS,
+    FCT_SPC_KEY,
+    *IMPACT_MART_KEYS,  # programme impact, after fct_spc (docs/programme-impact.md section 4)
+    *IMPACT_PUBLIC_KEYS,
+]
 # Dimensions that name no organisation or person may go out with the public tier.
 PUBLIC_DIMENSIONS = (
     "dim_icb",
@@ -142,8 +150,11 @@ def tier_tables() -> dict[str, dict[str, str]]:
     """Which working-file tables each tier publishes, under which name. The public tier
     has its own SPC table (``pub_spc``, written with ``fct_spc``) so that the public site
     and public users need nothing from the internal file."""
-    internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, FCT_SPC_KEY]}
-    public = {key.path[-1]: f"public.{key.path[-1]}" for key in PUBLIC_KEYS}
+    internal = {
+        key.path[-1]: f"marts.{key.path[-1]}"
+        for key in [*MART_KEYS, FCT_SPC_KEY, *IMPACT_MART_KEYS]
+    }
+    public = {key.path[-1]: f"public.{key.path[-1]}" for key in [*PUBLIC_KEYS, *IMPACT_PUBLIC_KEYS]}
     public[PUB_SPC_TABLE] = f"public.{PUB_SPC_TABLE}"
     # Which recorded changes apply to which series (written with fct_spc, like pub_spc).
     internal[SERIES_CHANGE_TABLE] = f"marts.{SERIES_CHANGE_TABLE}"

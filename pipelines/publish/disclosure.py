@@ -19,6 +19,10 @@ rules the output must obey:
   less its published children is their sum); the organisations are counted from the
   organisation-level facts (:class:`OrganisationFacts`), never taken from the models;
 * ``pub_spc`` (the public SPC series) charts exactly the published cells;
+* event estimates (any column named for ``events``, e.g. ``pub_programme_impact``'s expected,
+  observed and excess events, docs/programme-impact.md section 4) are whole multiples of
+  the rounding base and never, in either sign, a count in the small range; they may be
+  null (not a count chart, or withheld), so no flag is asked of them;
 * no column that identifies an organisation or a person (``org_code``, ``org_name``,
   ``email``, ``*name`` other than reference labels, per-organisation counts).
 
@@ -125,6 +129,9 @@ _COUNT_COLUMN = re.compile(
     r"(^|_)(numerator|denominator|counts?|respondents?)(_(rounded|raw|total|published))?$"
 )
 _RESPONDENT_COLUMN = re.compile(r"(^|_)respondents?(_|$)")
+# Estimated events (expected, observed, excess: docs/programme-impact.md section 4): counts
+# of people's events, possibly negative (a difference), null where they do not apply.
+_EVENT_COLUMN = re.compile(r"(^|_)events(_|$)")
 # Columns that identify an organisation or a person, or count organisations one by one.
 _FORBIDDEN_COLUMN = re.compile(
     r"org_code|org_name|organisation|(^|_)e_?mail|ip_address|free_text"
@@ -270,6 +277,12 @@ def is_count_column(name: str) -> bool:
     return bool(_COUNT_COLUMN.search(name.lower()))
 
 
+def is_event_column(name: str) -> bool:
+    """Whether the scan treats a column as an event estimate (``expected_events``,
+    ``events_better``)."""
+    return bool(_EVENT_COLUMN.search(name.lower()))
+
+
 def is_forbidden_column(name: str) -> bool:
     """Whether a column would identify an organisation or a person in a public table."""
     lowered = name.lower()
@@ -346,6 +359,28 @@ def _scan_table(con: duckdb.DuckDBPyConnection, table: _Table, rules: Disclosure
                 (f"{raw} is null", f"null count(s) with no {SUPPRESSED_FLAG} column to flag them")
             )
         for where, what in checks:
+            found = _count(con, table, where)
+            if found:
+                problems.append(
+                    f"{table.label}.{name}: {found} {what}" + _examples(con, table, keys, where)
+                )
+
+    for name in names:
+        if not is_event_column(name) or is_count_column(name):
+            continue
+        value = f"try_cast({_quote(name)} as double)"
+        for where, what in (
+            (f"{_quote(name)} is not null and {value} is null", "cell(s) that are not numbers"),
+            (
+                f"abs({value}) between {rules.min_count} and {rules.max_suppressed_count}",
+                f"published event estimate(s) in {rules.min_count}.."
+                f"{rules.max_suppressed_count} either way (must be withheld)",
+            ),
+            (
+                f"{value} - {base} * floor({value} / {base}) <> 0",
+                f"event estimate(s) not a multiple of the rounding base {base}",
+            ),
+        ):
             found = _count(con, table, where)
             if found:
                 problems.append(

@@ -260,6 +260,37 @@ def test_a_count_column_without_a_flag_may_not_be_null():
     ]
 
 
+def test_event_estimates_are_rounded_and_never_small_either_way():
+    """pub_programme_impact's events (docs/programme-impact.md section 4): null is allowed
+    (not a count chart, or withheld), a small count is not, nor is a negative one."""
+    con = duckdb.connect()
+    con.execute(
+        "create table pub_programme_impact (measure_code varchar, expected_events bigint,"
+        " observed_events bigint, excess_events bigint, events_better bigint)"
+    )
+    con.execute(
+        "insert into pub_programme_impact values ('M1', 600, 650, 50, -50),"
+        " ('M2', null, null, null, null), ('M3', 0, 0, 0, 0)"
+    )
+    assert scan_public_tier(con, ["main.pub_programme_impact"], rules=RULES) == []
+    con.execute(
+        "insert into pub_programme_impact values ('M4', 600, 605, 5, -5), ('M5', 12, 20, 8, 8)"
+    )
+    problems = scan_public_tier(con, ["main.pub_programme_impact"], rules=RULES)
+    assert problems == [
+        "main.pub_programme_impact.expected_events: 1 event estimate(s) not a multiple of"
+        " the rounding base 5 (e.g. measure_code=M5)",
+        "main.pub_programme_impact.excess_events: 1 published event estimate(s) in 1..7"
+        " either way (must be withheld) (e.g. measure_code=M4)",
+        "main.pub_programme_impact.excess_events: 1 event estimate(s) not a multiple of"
+        " the rounding base 5 (e.g. measure_code=M5)",
+        "main.pub_programme_impact.events_better: 1 published event estimate(s) in 1..7"
+        " either way (must be withheld) (e.g. measure_code=M4)",
+        "main.pub_programme_impact.events_better: 1 event estimate(s) not a multiple of"
+        " the rounding base 5 (e.g. measure_code=M5)",
+    ], problems
+
+
 @pytest.mark.parametrize(
     ("name", "count", "forbidden"),
     [

@@ -1,0 +1,324 @@
+"""Stand-ins for what the impact models read but this test does not build: the SPC outputs
+of docs/programme-impact.md sections 1-3 (fct_spc with segments, pub_spc, the changes that
+apply to each series, the change register). Real DuckDB tables in a real working file;
+only the upstream Python step is replaced, never the models under test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import PROJECT_ROOT, Settings
+
+SPC_COLUMNS = {
+    "level": "varchar",
+    "tier": "varchar",
+    "series_key": "varchar",
+    "org_code": "varchar",
+    "sector_code": "varchar",
+    "icb_code": "varchar",
+    "programme_code": "varchar",
+    "measure_code": "varchar",
+    "period": "date",
+    "organisations_reporting": "bigint",
+    "numerator": "bigint",
+    "denominator": "bigint",
+    "value": "double",
+    "is_suppressed": "boolean",
+    "chart": "varchar",
+    "improvement_direction": "varchar",
+    "target": "double",
+    "centre": "double",
+    "lpl": "double",
+    "upl": "double",
+    "near_lpl": "double",
+    "near_upl": "double",
+    "trial_limits": "boolean",
+    "special_cause_flag": "boolean",
+    "special_cause_type": "varchar",
+    "special_cause_label": "varchar",
+    "point_type": "varchar",
+    "variation_icon": "varchar",
+    "assurance_type": "varchar",
+    # docs/programme-impact.md section 3: what the spc branch adds.
+    "segment": "integer",
+    "segment_start": "date",
+    "in_baseline": "boolean",
+    "limits_basis": "varchar",
+}
+PUB_DROPPED = ("tier", "org_code", "organisations_reporting", "target")
+SERIES_CHANGE_COLUMNS = {
+    "level": "varchar",
+    "tier": "varchar",
+    "series_key": "varchar",
+    "measure_code": "varchar",
+    "change_id": "varchar",
+    "change_month": "date",
+    "kind": "varchar",
+    "rebases": "boolean",
+}
+
+
+def month(first: date, n: int) -> date:
+    y, m = divmod(first.month - 1 + n, 12)
+    return date(first.year + y, m + 1, 1)
+
+
+@dataclass
+class Series:
+    """One SPC series: per month a (numerator, denominator) or None (no value), the
+    segment starts (indexes), and how many first points of segment 0 are its baseline."""
+
+    level: str
+    series_key: str
+    measure_code: str
+    programme_code: str
+    chart: str
+    direction: str
+    counts: list[tuple[int, int] | None]
+    multiplier: int = 100
+    first: date = date(2023, 4, 1)
+    cuts: tuple[int, ...] = ()
+    baseline_points: int = 12
+    org_code: str | None = None
+    sector_code: str | None = None
+    icb_code: str | None = None
+    skip: set[int] = field(default_factory=set)  # months with no row at all
+
+    def rows(self, tier: str = "internal") -> list[dict]:
+        starts = [0, *self.cuts]
+        segment_of = [
+            max(i for i, s in enumerate(starts) if s <= n) for n in range(len(self.counts))
+        ]
+        values = [
+            None if c is None or c[1] == 0 else c[0] * self.multiplier / c[1] for c in self.counts
+        ]
+        centres: dict[int, float] = {}
+        for seg in range(len(starts)):
+            members = [n for n in range(len(values)) if segment_of[n] == seg]
+            base = members[: self.baseline_points] if seg == 0 else members
+            counted = [self.counts[n] for n in base if self.counts[n] is not None]
+            num = sum(c[0] for c in counted)
+            den = sum(c[1] for c in counted)
+            if self.chart == "xmr":
+                shown = [values[n] for n in base if values[n] is not None]
+                centres[seg] = sum(shown) / len(shown)
+            else:
+                centres[seg] = num * self.multiplier / den
+        out = []
+        for n, counts in enumerate(self.counts):
+            if n in self.skip:
+                continue
+            seg = segment_of[n]
+            centre = centres[seg]
+            out.append(
+                {
+                    "level": self.level,
+                    "tier": tier,
+                    "series_key": self.series_key,
+                    "org_code": self.org_code,
+                    "sector_code": self.sector_code,
+                    "icb_code": self.icb_code,
+                    "programme_code": self.programme_code,
+                    "measure_code": self.measure_code,
+                    "period": month(self.first, n),
+                    "numerator": None if counts is None else counts[0],
+                    "denominator": None if counts is None else counts[1],
+                    "value": values[n],
+                    "is_suppressed": counts is None,
+                    "chart": self.chart,
+                    "improvement_direction": self.direction,
+                    "centre": centre,
+                    "lpl": centre - 3.0 - n / 100,  # limits that move a little
+                    "upl": centre + 3.0 + n / 100,
+                    "segment": seg,
+                    "segment_start": month(self.first, starts[seg]),
+                    "in_baseline": seg > 0 or n < self.baseline_points,
+                    "limits_basis": "baseline_window" if seg == 0 else "all_points",
+                }
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Change:
+    change_id: str
+    change_month: date
+    description: str
+    kind: str = "intervention"
+    rebases: bool = False
+
+
+def write_stand_ins(
+    working_db: Path,
+    series: list[Series],
+    applies: dict[tuple[str, str], list[Change]],
+    public_levels: tuple[str, ...] = ("sector", "icb", "region"),
+) -> None:
+    """marts.fct_spc (internal rows, and the public rows of the public levels), public.pub_spc,
+    marts/public series changes (``applies``: (series_key, measure_code) -> the changes that
+    apply to that series, as fct_series_change would list them), dim_change, pub_change."""
+    working_db.parent.mkdir(parents=True, exist_ok=True)
+    internal = [row for s in series for row in s.rows("internal")]
+    public = [row for s in series if s.level in public_levels for row in s.rows("public")]
+    with duckdb.connect(str(working_db)) as con:
+        for schema in ("marts", "public"):
+            con.execute(f"create schema if not exists {schema}")
+        con.execute(
+            "create or replace table marts.fct_spc ("
+            + ", ".join(f"{c} {t}" for c, t in SPC_COLUMNS.items())
+            + ")"
+        )
+        _insert(con, "marts.fct_spc", SPC_COLUMNS, internal + public)
+        pub_columns = {c: t for c, t in SPC_COLUMNS.items() if c not in PUB_DROPPED}
+        con.execute(
+            "create or replace table public.pub_spc ("
+            + ", ".join(f"{c} {t}" for c, t in pub_columns.items())
+            + ")"
+        )
+        _insert(con, "public.pub_spc", pub_columns, public)
+        changes: dict[str, Change] = {}
+        for schema, table, tier in (
+            ("marts", "fct_series_change", "internal"),
+            ("public", "pub_series_change", "public"),
+        ):
+            con.execute(
+                f"create or replace table {schema}.{table} ("
+                + ", ".join(f"{c} {t}" for c, t in SERIES_CHANGE_COLUMNS.items())
+                + ")"
+            )
+            rows = []
+            for s in series:
+                if tier == "public" and s.level not in public_levels:
+                    continue
+                for change in applies.get((s.series_key, s.measure_code), []):
+                    changes[change.change_id] = change
+                    rows.append(
+                        {
+                            "level": s.level,
+                            "tier": tier,
+                            "series_key": s.series_key,
+                            "measure_code": s.measure_code,
+                            "change_id": change.change_id,
+                            "change_month": change.change_month,
+                            "kind": change.kind,
+                            "rebases": change.rebases,
+                        }
+                    )
+            _insert(con, f"{schema}.{table}", SERIES_CHANGE_COLUMNS, rows)
+        for table in ("marts.dim_change", "public.pub_change"):
+            con.execute(
+                f"create or replace table {table} (change_id varchar, change_month date,"
+                " kind varchar, description varchar)"
+            )
+            con.executemany(
+                f"insert into {table} values (?, ?, ?, ?)",
+                [[c.change_id, c.change_month, c.kind, c.description] for c in changes.values()],
+            )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict, rows: list[dict]) -> None:
+    if rows:
+        names = list(columns)
+        con.executemany(
+            f"insert into {table} ({', '.join(names)}) values ({', '.join('?' * len(names))})",
+            [[row.get(c) for c in names] for row in rows],
+        )
+
+
+def dbt_build_after_spc(
+    root: Path, settings: Settings, working_db: Path
+) -> subprocess.CompletedProcess:
+    """dbt build of the impact models (and the catalogue they join) into ``working_db``
+    only, with the deployment's vars; a private target path keeps the shared manifest."""
+    dbt = Path(sys.executable).parent / "dbt"
+    project = PROJECT_ROOT / "dbt_project"
+    env = {
+        **os.environ,
+        "SAFETY_OBS_WORKING_DB": str(working_db),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return subprocess.run(
+        [
+            str(dbt),
+            "build",
+            "--select",
+            "+tag:after_spc",
+            "--indirect-selection",
+            "cautious",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(root / "dbt_target"),
+            "--log-path",
+            str(root / "dbt_logs"),
+            "--vars",
+            json.dumps(settings.dbt_vars()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def add_stand_in_segments(con: duckdb.DuckDBPyConnection) -> bool:
+    """Until the spc branch's fct_spc lands (docs/programme-impact.md section 3): give the
+    SPC tables just written the contract's segment columns (one segment, FY2023/24 as the
+    baseline, PU_CAT2PLUS cut at CHG-002's month) and write the changes of the sample's
+    story (CHG-001, CHG-002) as fct_series_change, dim_change and their public tables.
+    Does nothing once fct_spc has them (returns whether it did anything)."""
+    has_segments = con.execute(
+        "select count(*) from information_schema.columns"
+        " where table_schema = 'marts' and table_name = 'fct_spc' and column_name = 'segment'"
+    ).fetchone()[0]
+    if has_segments:
+        return False
+    for table in ("marts.fct_spc", "public.pub_spc"):
+        con.execute(
+            f"""create or replace table {table} as select *,
+                case when measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01'
+                    then 1 else 0 end as segment,
+                case when measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01'
+                    then date '2024-10-01'
+                    else min(period) over (partition by level, series_key, measure_code)
+                end as segment_start,
+                period <= date '2024-03-01'
+                    or (measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01')
+                    as in_baseline,
+                'baseline_window' as limits_basis
+            from {table}"""
+        )
+    # The disclosure scan asks every number of a suppressed public cell to be null.
+    con.execute("update public.pub_spc set segment = null where is_suppressed")
+    con.execute(
+        """create or replace table marts.fct_series_change as
+        select distinct level, tier, series_key, measure_code, 'CHG-001' as change_id,
+            date '2024-04-01' as change_month, 'intervention' as kind, false as rebases
+        from marts.fct_spc where measure_code = 'NEWS2_ESCALATED'
+        union all
+        select distinct level, tier, series_key, measure_code, 'CHG-002',
+            date '2024-10-01', 'definition_change', true
+        from marts.fct_spc where measure_code = 'PU_CAT2PLUS'"""
+    )
+    con.execute(
+        "create or replace table public.pub_series_change as select * from"
+        " marts.fct_series_change where tier = 'public' and level <> 'organisation'"
+    )
+    con.execute(
+        """create or replace table marts.dim_change as select * from (values
+            ('CHG-001', date '2024-04-01', 'intervention', 'NEWS2 escalation bundle'),
+            ('CHG-002', date '2024-10-01', 'definition_change', 'Category 2 definition widened')
+        ) as changes(change_id, change_month, kind, description)"""
+    )
+    con.execute("create or replace table public.pub_change as select * from marts.dim_change")
+    return True

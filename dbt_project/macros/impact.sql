@@ -193,7 +193,12 @@ runs as (
 ),
 
 -- Each run with the latest applicable change at most attribution_window_months before
--- its first month and not after it (ties on the month: the highest change_id).
+-- its first month; failing that, the first one up to 3 months after it (ties on the month:
+-- the highest change_id).
+-- Why after: the months just before a change sit on the new side of the old mean by chance
+-- half the time, so the run a change produces often starts a month or two early (the
+-- sample's NEWS2 run starts in March for an April intervention). Three is under half of a
+-- 7-point run, so the run is still mostly after the change. docs/programme-impact.md §4.
 attributed_runs as (
     select *
     from (
@@ -202,7 +207,10 @@ attributed_runs as (
             series_change.change_id,
             row_number() over (
                 partition by runs.level, runs.series_key, runs.measure_code, runs.run_start
-                order by series_change.change_month desc nulls last,
+                order by (series_change.change_month <= runs.run_start) desc nulls last,
+                    case when series_change.change_month <= runs.run_start
+                        then series_change.change_month end desc nulls last,
+                    series_change.change_month asc nulls last,
                     series_change.change_id desc nulls last
             ) as change_rank
         from runs
@@ -210,7 +218,7 @@ attributed_runs as (
             on runs.level = series_change.level
             and runs.series_key = series_change.series_key
             and runs.measure_code = series_change.measure_code
-            and series_change.change_month <= runs.run_start
+            and series_change.change_month <= runs.run_start + interval 3 month
             and series_change.change_month
                 >= runs.run_start - interval {{ var('attribution_window_months') | int }} month
     ) as ranked

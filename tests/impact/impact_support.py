@@ -5,6 +5,7 @@ only the upstream Python step is replaced, never the models under test."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.impact.register import COLUMNS as REGISTER_COLUMNS
 from pipelines.settings import PROJECT_ROOT, Settings
 
 SPC_COLUMNS = {
@@ -213,15 +215,30 @@ def write_stand_ins(
                         }
                     )
             _insert(con, f"{schema}.{table}", SERIES_CHANGE_COLUMNS, rows)
-        for table in ("marts.dim_change", "public.pub_change"):
-            con.execute(
-                f"create or replace table {table} (change_id varchar, change_month date,"
-                " kind varchar, description varchar)"
+    # The register itself goes through dbt (stg_config__change_register -> dim_change,
+    # pub_change), as in a run: one region-wide row per change, read via var change_register.
+    with register_path(working_db).open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(REGISTER_COLUMNS)
+        for c in changes.values():
+            writer.writerow(
+                [
+                    c.change_id,
+                    c.change_month.isoformat(),
+                    "",
+                    "",
+                    "region",
+                    "",
+                    c.kind,
+                    str(c.rebases).lower(),
+                    c.description,
+                ]
             )
-            con.executemany(
-                f"insert into {table} values (?, ?, ?, ?)",
-                [[c.change_id, c.change_month, c.kind, c.description] for c in changes.values()],
-            )
+
+
+def register_path(working_db: Path) -> Path:
+    """Where :func:`write_stand_ins` writes the change register for ``working_db``."""
+    return working_db.parent / "change_register.csv"
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict, rows: list[dict]) -> None:
@@ -262,63 +279,19 @@ def dbt_build_after_spc(
             "--log-path",
             str(root / "dbt_logs"),
             "--vars",
-            json.dumps(settings.dbt_vars()),
+            json.dumps(
+                {
+                    **settings.dbt_vars(),
+                    **(
+                        {"change_register": str(register_path(working_db))}
+                        if register_path(working_db).exists()
+                        else {}
+                    ),
+                }
+            ),
         ],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-
-
-def add_stand_in_segments(con: duckdb.DuckDBPyConnection) -> bool:
-    """Until the spc branch's fct_spc lands (docs/programme-impact.md section 3): give the
-    SPC tables just written the contract's segment columns (one segment, FY2023/24 as the
-    baseline, PU_CAT2PLUS cut at CHG-002's month) and write the changes of the sample's
-    story (CHG-001, CHG-002) as fct_series_change, dim_change and their public tables.
-    Does nothing once fct_spc has them (returns whether it did anything)."""
-    has_segments = con.execute(
-        "select count(*) from information_schema.columns"
-        " where table_schema = 'marts' and table_name = 'fct_spc' and column_name = 'segment'"
-    ).fetchone()[0]
-    if has_segments:
-        return False
-    for table in ("marts.fct_spc", "public.pub_spc"):
-        con.execute(
-            f"""create or replace table {table} as select *,
-                case when measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01'
-                    then 1 else 0 end as segment,
-                case when measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01'
-                    then date '2024-10-01'
-                    else min(period) over (partition by level, series_key, measure_code)
-                end as segment_start,
-                period <= date '2024-03-01'
-                    or (measure_code = 'PU_CAT2PLUS' and period >= date '2024-10-01')
-                    as in_baseline,
-                'baseline_window' as limits_basis
-            from {table}"""
-        )
-    # The disclosure scan asks every number of a suppressed public cell to be null.
-    con.execute("update public.pub_spc set segment = null where is_suppressed")
-    con.execute(
-        """create or replace table marts.fct_series_change as
-        select distinct level, tier, series_key, measure_code, 'CHG-001' as change_id,
-            date '2024-04-01' as change_month, 'intervention' as kind, false as rebases
-        from marts.fct_spc where measure_code = 'NEWS2_ESCALATED'
-        union all
-        select distinct level, tier, series_key, measure_code, 'CHG-002',
-            date '2024-10-01', 'definition_change', true
-        from marts.fct_spc where measure_code = 'PU_CAT2PLUS'"""
-    )
-    con.execute(
-        "create or replace table public.pub_series_change as select * from"
-        " marts.fct_series_change where tier = 'public' and level <> 'organisation'"
-    )
-    con.execute(
-        """create or replace table marts.dim_change as select * from (values
-            ('CHG-001', date '2024-04-01', 'intervention', 'NEWS2 escalation bundle'),
-            ('CHG-002', date '2024-10-01', 'definition_change', 'Category 2 definition widened')
-        ) as changes(change_id, change_month, kind, description)"""
-    )
-    con.execute("create or replace table public.pub_change as select * from marts.dim_change")
-    return True

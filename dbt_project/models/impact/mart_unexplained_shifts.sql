@@ -19,7 +19,7 @@ series_change as (
 ),
 
 changes as (
-    select change_id, description from {{ source('spc', 'dim_change') }}
+    select change_id, description from {{ ref('dim_change') }}
 )
 
 {{ impact_ctes() }}

@@ -19,7 +19,7 @@ series_change as (
 ),
 
 changes as (
-    select change_id, description from {{ source('spc_public', 'pub_change') }}
+    select change_id, description from {{ ref('pub_change') }}
 )
 
 {{ impact_ctes() }},

@@ -6,7 +6,11 @@ dashboard shows, then the programme-impact figures of docs/programme-impact.md Â
 against the last 12 months, change in the better direction, the sustained signal and the
 recorded change it follows, financial year on financial year, events avoided or added), for
 that series and the series one level down (ICBs in the region report, sectors in an ICB's).
-The internal ICB report adds a page per organisation of the ICB.
+The internal ICB report adds a summary row per organisation and measure of the ICB; each
+organisation's own charts are in a companion HTML file (``icb-<code>-organisations.html``,
+printable from a browser) rather than in the PDF: a real ICB has hundreds of organisations,
+and a chart page each made the PDF run to hundreds of pages and take most of a minute to
+render in every publication.
 
 Inputs are the tier's own published file, as for the dashboard (``pipelines/dashboard``):
 charts come from :func:`pipelines.dashboard.build.load_series` and are drawn by the
@@ -524,10 +528,12 @@ def report_context(
                 if s.icb_code != spec.code or not s.org_code:
                     continue
                 org_series.setdefault(s.org_code, s)
+                block = _block(s, measure, site, data, counts, counter)
                 by_org[s.org_code].append(
                     {
                         **_measure_head(measure),
-                        "block": _block(s, measure, site, data, counts, counter),
+                        "block": block,
+                        "variation_short": icons.VARIATION_SHORT.get(s.variation_icon or "", "â€“"),
                     }
                 )
         order = site.sector_order
@@ -667,11 +673,26 @@ def render_reports(
         html_file = out_dir / f"{spec.stem}.html"
         html_file.write_text(
             env.get_template("report.html.j2").render(
-                **common, **ctx, pdf_name=f"{spec.stem}.pdf" if pdf else None
+                **common,
+                **ctx,
+                appendix=False,
+                organisations_href=f"{spec.stem}-organisations.html"
+                if ctx["organisations"]
+                else None,
+                pdf_name=f"{spec.stem}.pdf" if pdf else None,
             ),
             encoding="utf-8",
         )
         report = BuiltReport(spec, html_file, None)
+        if ctx["organisations"]:
+            org_file = out_dir / f"{spec.stem}-organisations.html"
+            org_file.write_text(
+                env.get_template("report.html.j2").render(
+                    **common, **ctx, appendix=True, pdf_name=None
+                ),
+                encoding="utf-8",
+            )
+            report.extra["organisations_html"] = org_file
         if pdf:
             started = time.perf_counter()
             report.pdf = out_dir / f"{spec.stem}.pdf"

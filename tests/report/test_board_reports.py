@@ -200,21 +200,29 @@ def test_pdf_shows_the_impact_figures_as_the_html_does(built, tier, report, leve
 
 @needs_pdftotext
 def test_internal_icb_report_has_a_page_per_organisation(built):
+    """The PDF lists every organisation of the ICB (a summary row per measure); their chart
+    pages are in the companion HTML, linked from the report and the index."""
     for icb, codes in ORGANISATIONS.items():
         html = (built["internal"] / f"icb-{icb}.html").read_text()
+        pages = (built["internal"] / f"icb-{icb}-organisations.html").read_text()
         pdf = _squash(_pdf_text(built["internal"] / f"icb-{icb}.pdf"))
-        sections = set(re.findall(r'<section class="organisation"[^>]*id="h-org-(\w+)"', html))
-        sections |= set(re.findall(r'aria-labelledby="h-org-(\w+)"', html))
+        sections = set(re.findall(r'aria-labelledby="h-org-(\w+)"', pages))
         assert sections == codes
+        assert 'class="organisation"' not in html  # no chart pages in the board report
+        assert f'href="icb-{icb}-organisations.html"' in html
         for code in codes:
             assert code in pdf
         others = set(ORG_CODES) - codes
-        assert not any(f'"h-org-{c}"' in html for c in others)
+        assert not any(f'"h-org-{c}"' in pages for c in others)
+        assert not any(c in pdf for c in others)
     assert "Sunnyside Hospitals NHS Trust" in _squash(_pdf_text(built["internal"] / "icb-QZZ.pdf"))
     region = (built["internal"] / "region.html").read_text()
-    assert 'class="organisation"' not in region
+    assert 'class="organisation' not in region
+    assert not (built["internal"] / "region-organisations.html").exists()
+    index = (built["internal"] / "index.html").read_text()
+    assert 'href="icb-QZZ-organisations.html"' in index
     # The organisation-scoped change is internal: shown on Sunnyside's page.
-    assert "CHG-001" in (built["internal"] / "icb-QZZ.html").read_text()
+    assert "CHG-001" in (built["internal"] / "icb-QZZ-organisations.html").read_text()
 
 
 def _public_files(built) -> list[tuple[Path, str]]:

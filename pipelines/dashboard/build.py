@@ -279,11 +279,12 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
     names, sector_names = site.names, site.sector_names
     current: Series | None = None
     current_id: tuple[str, str] | None = None
+    previous_start = None
     while rows := cursor.fetchmany(50_000):
         for row in rows:
             (level, key, org, sector, icb, period, value, num, den, centre, lpl, upl,
              point_type, trial, reporting, icon, assurance, target, direction,
-             suppressed, segment, _segment_start, in_baseline, basis) = row  # fmt: skip
+             suppressed, segment, segment_start, in_baseline, basis) = row  # fmt: skip
             if (level, key) != current_id:
                 current_id = (level, key)
                 current = Series(
@@ -304,8 +305,13 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
                     current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
                 measure.series[level].append(current)
             assert current is not None
-            if segment is None:  # a month with no segment (e.g. withheld): the one before
-                segment = current.points[-1].segment if current.points else 0
+            if segment is None:
+                # A month with no segment (withheld in the public tier): the one before,
+                # or the next one when its segment_start says a segment begins with it.
+                before = current.points[-1].segment if current.points else 0
+                opens = current.points and segment_start == period != previous_start
+                segment = before + 1 if opens else before
+            previous_start = segment_start
             current.points.append(
                 Point(
                     period,

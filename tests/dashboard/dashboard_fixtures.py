@@ -9,8 +9,14 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from pipelines.defs.spc import build_fct_spc, write_fct_spc, write_pub_spc
+from pipelines.defs.spc import (
+    iter_spc_and_series_changes,
+    write_fct_spc,
+    write_pub_spc,
+    write_series_change,
+)
 
 MONTHS = [date(2023 + (3 + i) // 12, (3 + i) % 12 + 1, 1) for i in range(24)]
 
@@ -78,14 +84,24 @@ _LEVEL = {
 
 
 def make_published_warehouse(
-    path: Path, suppress: list[tuple[str, str, date]] = (), with_changes: bool = True
+    path: Path,
+    suppress: list[tuple[str, str, date]] = (),
+    with_changes: bool = True,
+    *,
+    changes: list[tuple] | None = None,
+    baseline_window: dict[str, tuple[date, date]] | None = None,
+    baseline_months: dict[str, int] | None = None,
+    impact: bool = True,
 ) -> Path:
     """Write the snapshot's internal file at ``path`` (tables in ``main``) and its public
     file at :func:`public_warehouse` (``path``). Public counts are rounded to 5, with 1-7
     suppressed (simplified: no secondary suppression) and the (level, measure, month) cells
     in ``suppress`` suppressed too; SPC runs on them as the ``fct_spc`` asset runs it.
-    ``with_changes``: also the change register, segments and impact tables
-    (:func:`add_changes_and_impact`); without, a snapshot from before they existed."""
+    ``with_changes``: also the change register (``changes``, default :data:`CHANGES`) and
+    the catalogue's baselines (default :data:`BASELINE_WINDOW`, :data:`BASELINE_MONTHS`)
+    before SPC runs, so fct_spc's segments and fct_series_change come from the real SPC
+    step, and (``impact``) the impact tables (:func:`add_impact`); without, a snapshot from
+    before they existed."""
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table dim_programme (programme_code varchar, programme_name varchar, "
@@ -108,6 +124,13 @@ def make_published_warehouse(
             "?, ?, ?, 'outcome', ?, true, ?, 'acute_trust')",
             MEASURES,
         )
+        if with_changes:
+            _add_baselines_and_register(
+                con,
+                CHANGES if changes is None else changes,
+                BASELINE_WINDOW if baseline_window is None else baseline_window,
+                BASELINE_MONTHS if baseline_months is None else baseline_months,
+            )
         con.execute(
             "create table dim_organisation (org_code varchar, org_name varchar, "
             "sector_code varchar, icb_code varchar)"
@@ -143,7 +166,7 @@ def make_published_warehouse(
                        sum(numerator) * max(multiplier) / sum(denominator) as value
                 from fct_measure_monthly group by all"""
             )
-        con.execute("create schema public")
+        con.execute("create schema if not exists public")
         con.execute("create temp table forced (level varchar, measure_code varchar, period date)")
         if suppress:
             con.executemany("insert into forced values (?, ?, ?)", list(suppress))
@@ -170,21 +193,23 @@ def make_published_warehouse(
                 from cells""",
                 [_LEVEL[public]],
             )
-        write_fct_spc(con, build_fct_spc(con, schema="main", public_schema="public"), "fct_spc")
-        if with_changes:
-            add_changes_and_impact(con)
+        # The real SPC step: segments, baselines and fct_series_change / pub_series_change
+        # from the register and the catalogue's baselines (none without ``with_changes``).
+        spc, series_change = [], []
+        for frame, changes in iter_spc_and_series_changes(con, "main", "public"):
+            spc.append(frame)
+            series_change.append(changes)
+        write_fct_spc(con, spc, "fct_spc")
         write_pub_spc(con, source="main.fct_spc", table="public.pub_spc")
         public_extra: tuple[str, ...] = ()
         if with_changes:
-            con.execute(
-                """create or replace table public.pub_spc as
-                select p.*, f.segment, f.segment_start, f.in_baseline, f.limits_basis
-                from public.pub_spc p join main.fct_spc f
-                  on f.tier = 'public' and f.level = p.level and f.series_key = p.series_key
-                 and f.measure_code = p.measure_code and f.period = p.period
-                order by p.level, p.series_key, p.measure_code, p.period"""
+            write_series_change(
+                con, pl.concat(series_change), "fct_series_change", "public.pub_series_change"
             )
-            public_extra = ("pub_change", "pub_series_change", "pub_programme_impact")
+            public_extra = ("pub_change", "pub_series_change")
+            if impact:
+                add_impact(con)
+                public_extra += ("pub_programme_impact",)
         public_file = public_warehouse(path)
         public_file.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"attach '{public_file}' as public_tier")
@@ -199,11 +224,12 @@ def make_published_warehouse(
 
 
 # ---------------------------------------------------------------------------------------------
-# Recorded changes, segments and impact (docs/programme-impact.md), as the spc and impact
-# assets will write them: dim_change / pub_change, fct_series_change / pub_series_change, the
-# segment columns of fct_spc / pub_spc, fct_programme_impact / pub_programme_impact and
-# mart_unexplained_shifts. Values are computed here from the fixture's own SPC rows with the
-# rules of that page (simplified: limits keep their width and move to the segment's mean).
+# Recorded changes, segments and impact (docs/programme-impact.md). The register (dim_change,
+# pub_change) and the catalogue's baselines go in before SPC runs, so the segment columns of
+# fct_spc / pub_spc and fct_series_change / pub_series_change come from the real SPC step.
+# Only the impact tables (fct_programme_impact, pub_programme_impact,
+# mart_unexplained_shifts: dbt models) are stand-ins, worked out here from the real fct_spc
+# and fct_series_change rows with the rules of that page's section 4.
 
 # change_id, change_date, programme, measure, scope, scope_code, kind, rebase, description
 CHANGES = [
@@ -220,21 +246,48 @@ CHANGES = [
 BASELINE_WINDOW = {"FALLS": (date(2023, 4, 1), date(2024, 3, 1))}
 BASELINE_MONTHS = {"NEWS2": 12}
 ATTRIBUTION_MONTHS = 6
+ATTRIBUTION_MONTHS_AFTER = 3
+
+_CHANGE_COLUMNS = """change_id varchar, change_date date, change_month date,
+    programme_code varchar, measure_code varchar, scope varchar, scope_code varchar,
+    kind varchar, rebase boolean, description varchar"""
+
+
+def _add_baselines_and_register(
+    con,
+    changes: list[tuple],
+    baseline_window: dict[str, tuple[date, date]],
+    baseline_months: dict[str, int],
+) -> None:
+    """The catalogue's baseline columns on ``dim_measure`` and the register as dbt builds
+    it (``main.dim_change``; ``public.pub_change`` without organisation-scoped rows)."""
+    con.execute(
+        "alter table dim_measure add column baseline_from date;"
+        "alter table dim_measure add column baseline_to date;"
+        "alter table dim_measure add column baseline_months integer"
+    )
+    for code, (start, end) in baseline_window.items():
+        con.execute(
+            "update dim_measure set baseline_from = ?, baseline_to = ? where measure_code = ?",
+            [start, end, code],
+        )
+    for code, months in baseline_months.items():
+        con.execute(
+            "update dim_measure set baseline_months = ? where measure_code = ?", [months, code]
+        )
+    con.execute(f"create table dim_change ({_CHANGE_COLUMNS})")
+    con.executemany(
+        "insert into dim_change values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(c[0], c[1], c[1].replace(day=1), *c[2:]) for c in changes],
+    )
+    con.execute("create schema if not exists public")
+    con.execute(
+        "create table public.pub_change as select * from dim_change where scope <> 'organisation'"
+    )
 
 
 def _mi(d: date) -> int:
     return d.year * 12 + d.month - 1
-
-
-def _applies(change: tuple, level: str, org, sector, icb) -> bool:
-    scope, code = change[4], change[5]
-    if scope == "region":
-        return True
-    if scope == "icb":
-        return level in ("organisation", "sector", "icb") and icb == code
-    if scope == "sector":
-        return level in ("organisation", "sector") and sector == code
-    return level == "organisation" and org == code
 
 
 def _pooled(points: list[dict], multiplier: int) -> float | None:
@@ -242,6 +295,11 @@ def _pooled(points: list[dict], multiplier: int) -> float | None:
     if not points:
         return None
     return sum(p["numerator"] for p in points) * multiplier / sum(p["denominator"] for p in points)
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _fy(d: date) -> int:
@@ -262,70 +320,49 @@ def _series_rows(con, tier: str) -> dict[tuple, list[dict]]:
     return out
 
 
-def _segment_and_impact(con, tier: str, rounding: int | None):
-    """(segment rows, series-change rows, impact rows) of one tier."""
-    seg_rows, link_rows, impact_rows = [], [], []
+def _series_changes(con, tier: str) -> dict[tuple, list[tuple]]:
+    """(change_id, change_month, description) of the changes fct_series_change records for
+    each series of ``tier``."""
+    out: dict[tuple, list[tuple]] = {}
+    for level, key, measure, change_id, month, description in con.execute(
+        """select l.level, l.series_key, l.measure_code, l.change_id, l.change_month,
+                  c.description
+        from fct_series_change l join dim_change c using (change_id)
+        where l.tier = ? order by l.change_month, l.change_id""",
+        [tier],
+    ).fetchall():
+        out.setdefault((level, key, measure), []).append((change_id, month, description))
+    return out
+
+
+def _attributed(changes: list[tuple], start: date) -> tuple | None:
+    """docs/programme-impact.md section 4: the latest change at most ATTRIBUTION_MONTHS
+    before the run's first month, failing that the first up to 3 months after it."""
+    before = [c for c in changes if 0 <= _mi(start) - _mi(c[1]) <= ATTRIBUTION_MONTHS]
+    if before:
+        return max(before, key=lambda c: (c[1], c[0]))
+    after = [c for c in changes if 0 < _mi(c[1]) - _mi(start) <= ATTRIBUTION_MONTHS_AFTER]
+    return min(after, key=lambda c: (c[1], c[0])) if after else None
+
+
+def _impact(con, tier: str, rounding: int | None) -> tuple[list[tuple], list[tuple]]:
+    """(impact rows, unexplained-shift rows) of one tier, from the real SPC rows."""
+    impact_rows, shift_rows = [], []
+    series_changes = _series_changes(con, tier)
     for (level, key, measure), points in _series_rows(con, tier).items():
-        first = points[0]
-        org, sector, icb = first["org_code"], first["sector_code"], first["icb_code"]
-        start, end = points[0]["period"], points[-1]["period"]
-        mult = first["multiplier"]
-        sign = {"increase": 1, "decrease": -1}.get(first["improvement_direction"], 0)
-        changes = [
-            c for c in CHANGES
-            if c[3] == measure and _applies(c, level, org, sector, icb)
-            and not (tier == "public" and c[4] == "organisation")
-            and start <= c[1].replace(day=1) <= end
-        ]  # fmt: skip
-        cuts = sorted({c[1].replace(day=1) for c in changes if c[7]} - {start})
-        for c in changes:
-            month = c[1].replace(day=1)
-            link_rows.append((level, tier, key, measure, c[0], month, c[6], c[7] and month > start))
-        segments: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
-        for p in points:
-            p["segment"] = sum(1 for cut in cuts if cut <= p["period"])
-            segments[p["segment"]].append(p)
-        for number, seg in enumerate(segments):
-            window = BASELINE_WINDOW.get(measure)
-            valued = [p for p in seg if p["value"] is not None]
-            if (
-                number == 0
-                and window
-                and any(window[0] <= p["period"] <= window[1] for p in valued)
-            ):
-                base, basis = (
-                    [p for p in valued if window[0] <= p["period"] <= window[1]],
-                    ("baseline_window"),
-                )
-            elif measure in BASELINE_MONTHS:
-                base, basis = valued[: BASELINE_MONTHS[measure]], "first_n_points"
-            else:
-                base, basis = valued, "all_points"
-            centre = _pooled(base, mult)
-            for p in seg:
-                p["in_baseline"] = p in base
-                p["limits_basis"] = basis
-                p["segment_start"] = seg[0]["period"]
-                if centre is not None and p["centre"] is not None:
-                    old = p["centre"]
-                    p["centre"] = centre
-                    if p["lpl"] is not None:
-                        p["lpl"] = max(0.0, centre - (old - p["lpl"]))
-                    if p["upl"] is not None:
-                        p["upl"] = centre + (p["upl"] - old)
-            seg_rows += [
-                (level, tier, key, measure, p["period"], p["segment"], p["segment_start"],
-                 p["in_baseline"], basis, p["centre"], p["lpl"], p["upl"])
-                for p in seg
-            ]  # fmt: skip
-        # Impact (docs/programme-impact.md §4).
         if tier == "public" and level == "organisation":
             continue
         valued = [p for p in points if p["value"] is not None]
         if not valued:
             continue
-        base = [p for p in segments[0] if p["in_baseline"] and p["value"] is not None]
-        last_seg = [p for p in segments[-1] if p["value"] is not None]
+        first = points[0]
+        org, sector, icb = first["org_code"], first["sector_code"], first["icb_code"]
+        mult = first["multiplier"]
+        sign = {"increase": 1, "decrease": -1}.get(first["improvement_direction"], 0)
+        last_segment = max(p["segment"] for p in points)
+        base = [p for p in valued if p["segment"] == 0 and p["in_baseline"]]
+        current = [p for p in points if p["segment"] == last_segment]
+        charted = [p for p in current if p["centre"] is not None]
         last_12 = valued[-12:]
         baseline_mean = _pooled(base, mult)
         last_value = _pooled(last_12, mult)
@@ -334,27 +371,35 @@ def _segment_and_impact(con, tier: str, rounding: int | None):
             if last_value is not None and baseline_mean is not None
             else None
         )
-        # The latest run of 7+ on one side of the segment mean in the last segment.
-        signal = signal_start = None
+        # Runs of 7+ on one side of their segment's mean; the latest in the last segment is
+        # the signal, every unattributed one is an unexplained shift.
+        runs: list[tuple[int, list[dict]]] = []
         run: list[dict] = []
         side = 0
-        for p in segments[-1]:
-            s = 0 if p["value"] is None else (p["value"] > p["centre"]) - (p["value"] < p["centre"])
-            if s and s == side:
+        for p in points:
+            s = 0
+            if p["value"] is not None and p["centre"] is not None:
+                s = (p["value"] > p["centre"]) - (p["value"] < p["centre"])
+            if s and s == side and run and run[-1]["segment"] == p["segment"]:
                 run.append(p)
             else:
+                if len(run) >= 7:
+                    runs.append((side, run))
                 run, side = ([p], s) if s else ([], 0)
-            if len(run) >= 7:
-                signal_start = run[0]["period"]
-                signal = "neutral" if sign == 0 else "improvement" if side * sign > 0 else "concern"
-        attributed = None
-        if signal_start is not None:
-            candidates = [
-                c for c in changes
-                if 0 <= _mi(signal_start) - _mi(c[1].replace(day=1)) <= ATTRIBUTION_MONTHS
-            ]  # fmt: skip
-            if candidates:
-                attributed = max(candidates, key=lambda c: (c[1], c[0]))
+        if len(run) >= 7:
+            runs.append((side, run))
+        changes = series_changes.get((level, key, measure), [])
+        signal = signal_start = attributed = None
+        for run_side, run in runs:
+            label = "neutral" if sign == 0 else "improvement" if run_side * sign > 0 else "concern"
+            follows = _attributed(changes, run[0]["period"])
+            if follows is None and label != "neutral":
+                shift_rows.append(
+                    (level, key, org, sector, icb, first["programme_code"], measure, label,
+                     run[0]["period"], run[-1]["period"], len(run))
+                )  # fmt: skip
+            if run[0]["segment"] == last_segment:
+                signal, signal_start, attributed = label, run[0]["period"], follows
         fy_now = _fy(valued[-1]["period"])
         fy_current = [p for p in valued if _fy(p["period"]) == fy_now]
         fy_previous = [p for p in valued if _fy(p["period"]) == fy_now - 1]
@@ -376,21 +421,20 @@ def _segment_and_impact(con, tier: str, rounding: int | None):
             (level, key, org, sector, icb, first["programme_code"], measure, first["chart"],
              first["improvement_direction"], base[0]["period"] if base else None,
              base[-1]["period"] if base else None, len(base), baseline_mean,
-             min((p["lpl"] for p in base if p["lpl"] is not None), default=None),
-             max((p["upl"] for p in base if p["upl"] is not None), default=None),
-             segments[-1][0]["period"], _pooled(last_seg, mult),
-             segments[-1][-1]["lpl"], segments[-1][-1]["upl"],
+             _mean([p["lpl"] for p in base]), _mean([p["upl"] for p in base]),
+             current[0]["segment_start"], charted[-1]["centre"] if charted else None,
+             charted[-1]["lpl"] if charted else None, charted[-1]["upl"] if charted else None,
              last_12[0]["period"], last_12[-1]["period"], last_value, improvement,
              improvement / baseline_mean if improvement is not None and baseline_mean else None,
              signal, signal_start, attributed[0] if attributed else None,
-             attributed[8] if attributed else None,
+             attributed[2] if attributed else None,
              f"{fy_now}/{(fy_now + 1) % 100:02d}", len(fy_current), fy_cur_v,
              f"{fy_now - 1}/{fy_now % 100:02d}" if fy_previous else None,
              len(fy_previous) if fy_previous else None, fy_prev_v,
              fy_cur_v - fy_prev_v if fy_cur_v is not None and fy_prev_v is not None else None,
              expected, observed, excess, better)
         )  # fmt: skip
-    return seg_rows, link_rows, impact_rows
+    return impact_rows, shift_rows
 
 
 _IMPACT_COLUMNS = """level varchar, series_key varchar, org_code varchar, sector_code varchar,
@@ -404,63 +448,27 @@ _IMPACT_COLUMNS = """level varchar, series_key varchar, org_code varchar, sector
     fy_current_value double, fy_previous varchar, fy_previous_months integer,
     fy_previous_value double, fy_change_abs double, expected_events double,
     observed_events double, excess_events double, events_better double"""
-_CHANGE_COLUMNS = """change_id varchar, change_date date, change_month date,
-    programme_code varchar, measure_code varchar, scope varchar, scope_code varchar,
-    kind varchar, rebase boolean, description varchar"""
-_LINK_COLUMNS = """level varchar, tier varchar, series_key varchar, measure_code varchar,
-    change_id varchar, change_month date, kind varchar, rebases boolean"""
+_SHIFT_COLUMNS = """level varchar, series_key varchar, org_code varchar, sector_code varchar,
+    icb_code varchar, programme_code varchar, measure_code varchar, signal varchar,
+    run_start date, run_end date, points integer"""
 
 
-def add_changes_and_impact(con, rounding: int = 5) -> None:
-    """Write the register, segments and impact tables into the connection's ``main`` (the
-    internal tier, fct_spc with both tiers' rows) and ``public`` schemas."""
-    con.execute(f"create table dim_change ({_CHANGE_COLUMNS})")
-    con.executemany(
-        "insert into dim_change values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(c[0], c[1], c[1].replace(day=1), *c[2:]) for c in CHANGES],
-    )
-    con.execute("create table fct_series_change (" + _LINK_COLUMNS + ")")
-    con.execute("create table fct_programme_impact (" + _IMPACT_COLUMNS + ")")
-    con.execute(
-        """create temp table seg (level varchar, tier varchar, series_key varchar,
-        measure_code varchar, period date, segment integer, segment_start date,
-        in_baseline boolean, limits_basis varchar, centre double, lpl double, upl double)"""
-    )
-    public_impact = []
-    for tier in ("internal", "public"):
-        seg_rows, link_rows, impact_rows = _segment_and_impact(
-            con, tier, rounding if tier == "public" else None
+def add_impact(con, rounding: int = 5) -> None:
+    """Stand-ins for the impact models, from the real ``fct_spc`` (both tiers' rows) and
+    ``fct_series_change`` in ``main``: ``fct_programme_impact`` and
+    ``mart_unexplained_shifts`` there, ``public.pub_programme_impact`` (events rounded)."""
+    internal, shifts = _impact(con, "internal", None)
+    public, _ = _impact(con, "public", rounding)
+    con.execute(f"create table fct_programme_impact ({_IMPACT_COLUMNS})")
+    con.executemany(f"insert into fct_programme_impact values ({', '.join(['?'] * 39)})", internal)
+    con.execute(f"create table mart_unexplained_shifts ({_SHIFT_COLUMNS})")
+    if shifts:
+        con.executemany(
+            f"insert into mart_unexplained_shifts values ({', '.join(['?'] * 11)})", shifts
         )
-        con.executemany("insert into seg values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", seg_rows)
-        con.executemany("insert into fct_series_change values (?, ?, ?, ?, ?, ?, ?, ?)", link_rows)
-        if tier == "internal":
-            con.executemany(
-                f"insert into fct_programme_impact values ({', '.join(['?'] * 39)})", impact_rows
-            )
-        else:
-            public_impact = impact_rows
-    con.execute(
-        """create or replace table fct_spc as
-        select f.* replace (s.centre as centre, s.lpl as lpl, s.upl as upl),
-               s.segment, s.segment_start, s.in_baseline, s.limits_basis
-        from fct_spc f join seg s using (level, tier, series_key, measure_code, period)
-        order by f.level, f.tier, f.series_key, f.measure_code, f.period"""
-    )
-    con.execute(
-        """create table mart_unexplained_shifts as
-        select level, series_key, measure_code, signal, signal_start from fct_programme_impact
-        where signal in ('improvement', 'concern') and attributed_change_id is null"""
-    )
-    con.execute(
-        """create table public.pub_change as select * from dim_change
-        where scope <> 'organisation'"""
-    )
-    con.execute(
-        """create table public.pub_series_change as select * from fct_series_change
-        where tier = 'public'"""
-    )
     con.execute(f"create table public.pub_programme_impact ({_IMPACT_COLUMNS})")
-    con.executemany(
-        f"insert into public.pub_programme_impact values ({', '.join(['?'] * 39)})",
-        public_impact,
-    )
+    if public:
+        con.executemany(
+            f"insert into public.pub_programme_impact values ({', '.join(['?'] * 39)})", public
+        )
+    con.execute("alter table public.pub_programme_impact drop column org_code")

@@ -99,7 +99,9 @@ def test_pages_say_what_a_reader_needs(warehouse, tmp_path):
     assert news2.index('data-level="icb"') < news2.index('data-level="sector"')
     falls = (site / "measures" / "FALLS" / "QZZ.html").read_text()
     assert "Sunnyside Hospitals NHS Trust" in falls  # ODS capitals made readable
-    assert "Special cause improvement since May 2024" in falls
+    # Limits on the FALLS baseline window (Apr 2023 to Mar 2024): Sunnyside's fall starts
+    # with a trend of 7 falling points from Apr 2024.
+    assert "Special cause improvement since Apr 2024" in falls
     assert "No return for Mar 2025 yet (last: Feb 2025)." in falls  # the late care home
     falls_measure = (site / "measures" / "FALLS.html").read_text()
     assert "the latest month may still be incomplete" in falls_measure

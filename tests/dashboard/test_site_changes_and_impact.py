@@ -222,17 +222,25 @@ def test_the_chart_key_lists_baseline_and_changes_only_where_drawn(sites, tmp_pa
     assert "Baseline months</li>" not in empty and "Recorded change (numbered)</li>" not in empty
 
 
-def test_a_month_without_a_segment_stays_in_the_segment_before(warehouse, tmp_path):
-    """A public file that nulls the segment of a withheld month does not split a segment."""
+def test_a_withheld_month_stays_in_its_segment(tmp_path):
+    """pub_spc nulls the segment of a suppressed month with its other figures; the chart
+    puts the month in the segment segment_start gives it, and never splits a segment: the
+    region's NEWS2 is cut at the definition change (Oct 2024), and both the month of the cut
+    and a month inside the new segment (Dec 2024) are withheld."""
     from dashboard_fixtures import MONTHS
 
-    public = tmp_path / "public.duckdb"
-    public.write_bytes(public_warehouse(warehouse).read_bytes())
-    with duckdb.connect(str(public)) as con:
-        con.execute(
-            "update pub_spc set segment = null where measure_code = 'NEWS2' and period = ?",
-            [MONTHS[20]],
-        )
-    site = build_site(public, tmp_path / "site", "public").parent
+    withheld = [MONTHS[18], MONTHS[20]]
+    warehouse = make_published_warehouse(
+        tmp_path / "warehouse.duckdb", [("region", "NEWS2", month) for month in withheld]
+    )
+    with duckdb.connect(str(public_warehouse(warehouse)), read_only=True) as con:
+        rows = con.execute(
+            """select period, segment, segment_start from pub_spc
+            where level = 'region' and measure_code = 'NEWS2' and is_suppressed
+            order by period"""
+        ).fetchall()
+    assert rows == [(month, None, MONTHS[18]) for month in withheld]
+    site = build_site(public_warehouse(warehouse), tmp_path / "site", "public").parent
     region = _cards(site / "measures" / "NEWS2.html")[("region", "region", "NEWS2")]
     assert sorted(re.findall(r'<path class="centre" data-segment="(\d)"', region)) == ["0", "1"]
+    assert "Limits recalculated from Oct 2024 after a recorded change" in _text(region)

@@ -26,6 +26,7 @@ With one trust reporting, its sector, ICB and region series are the same series.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from conftest import FIXTURES, point_settings_at, run_full_pipeline
 from pipelines.settings import load_settings
 
 ORACLE = FIXTURES / "spc" / "nhsrplotthedots"
+SNAPSHOTS = ORACLE / "expected_from_snapshots.json"
 TRUST, ICB, SECTOR = "RTD", "QHM", "acute_trust"
 MEASURE = "NEWS2_ON_TIME"
 D = 1_000_000
@@ -151,6 +153,10 @@ def test_limits_are_nhsrplotthedots_at_every_level(charted, level, series_key):
         assert series["limits_basis"].unique().to_list() == ["baseline_window"]
         assert series["segment_start"].unique().to_list() == [MONTHS[0]]
     else:
+        # The upstream snapshot of the same case (expected_from_snapshots.json, rebase_group).
+        snapshot = {c["id"]: c for c in json.loads(SNAPSHOTS.read_text())["cases"]}
+        expected = snapshot["rebase_group"]["expected"]["rebase_group"]
+        assert series["segment"].to_list() == expected
         assert series["in_baseline"].all()
         assert series["limits_basis"].to_list() == ["baseline_window"] * 10 + ["all_points"] * 10
         assert series["segment_start"].to_list() == [MONTHS[0]] * 10 + [MONTHS[10]] * 10

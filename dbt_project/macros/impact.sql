@@ -141,8 +141,10 @@ baseline as (
         max(period) as baseline_to,
         cast(count(value) as bigint) as baseline_points,
         max(centre) as baseline_mean,
-        avg(lpl) as baseline_lpl,
-        avg(upl) as baseline_upl,
+        -- Ordered: a float average summed in scan order can differ in its last bit between
+        -- two runs on the same data, and a republication must reproduce every figure.
+        avg(lpl order by period) as baseline_lpl,
+        avg(upl order by period) as baseline_upl,
         sum(numerator) filter (where has_counts) as baseline_numerator,
         sum(denominator) filter (where has_counts) as baseline_denominator
     from points
@@ -178,7 +180,7 @@ last_12 as (
         points.measure_code,
         sum(points.numerator) filter (where points.has_counts) as numerator,
         sum(points.denominator) filter (where points.has_counts) as denominator,
-        avg(points.value) as mean_value
+        avg(points.value order by points.period) as mean_value
     from points
     inner join series
         on points.level = series.level

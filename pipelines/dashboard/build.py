@@ -741,6 +741,14 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+    swap_in(building, out_dir)
+    return out_dir / "index.html"
+
+
+def swap_in(building: Path, out_dir: Path) -> None:
+    """Put the finished folder ``building`` in place of ``out_dir`` with renames only, so a
+    reader sees the old folder or the new one, never half of each (the board reports use
+    this too)."""
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old")
         if old.exists():
@@ -750,4 +758,3 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
         shutil.rmtree(old)
     else:
         building.rename(out_dir)
-    return out_dir / "index.html"

@@ -52,6 +52,7 @@ from pipelines.dashboard.build import (
     load_series,
     load_site,
     slug,
+    swap_in,
     tier_problems,
 )
 from pipelines.dashboard.model import (
@@ -776,13 +777,5 @@ def build_reports(
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        out_dir.rename(old)
-        building.rename(out_dir)
-        shutil.rmtree(old)
-    else:
-        building.rename(out_dir)
+    swap_in(building, out_dir)
     return out_dir / "index.html"

@@ -60,9 +60,17 @@ def dbt_project_args(settings: Settings) -> list[str]:
 
 
 def prepare(settings: Settings) -> None:
-    """Parse the dbt project into its manifest, ahead of any Dagster load."""
+    """Parse the dbt project into its manifest, ahead of any Dagster load.
+
+    With the vars and the profile (the working file's path) that the runs use: dbt keeps
+    the parse (``partial_parse.msgpack``) only while both are unchanged, so every dbt step
+    of a run starts from it instead of parsing the project again."""
     dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run([str(dbt), "parse", "--quiet", *dbt_project_args(settings)], check=True)
+    subprocess.run(
+        [str(dbt), "parse", "--quiet", *dbt_project_args(settings)],
+        check=True,
+        env={**os.environ, **settings.dbt_env()},
+    )
     dagster_home(settings)
 
 
@@ -106,7 +114,7 @@ def run_job(
 def run_dbt_by_hand(settings: Settings, dbt_args: list[str]) -> int:
     """``dbt <args>`` against the configured working file with the configured vars, from
     any folder (for docs, a one-off test, a debug session). Takes the writer lock."""
-    env = {**os.environ, "SAFETY_OBS_WORKING_DB": str(settings.working_db)}
+    env = {**os.environ, **settings.dbt_env()}
     dbt = Path(sys.executable).parent / "dbt"
     args = list(dbt_args)
     if args and args[0] not in ("deps", "clean", "debug", "--version"):

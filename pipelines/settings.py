@@ -331,6 +331,12 @@ class Settings(BaseSettings):
             "attribution_window_months": self.attribution_window_months,
         }
 
+    def dbt_env(self) -> dict[str, str]:
+        """The environment dbt needs beside its vars: profiles.yml reads the working file's
+        path from it. ``make prepare`` parses with the same value, so runs keep dbt's parse
+        (it re-parses everything when the profile changes)."""
+        return {"SAFETY_OBS_WORKING_DB": str(self.working_db)}
+
     def with_root(self, root: Path) -> Settings:
         """The same settings with every writable location moved under ``root``."""
         var = root / "var"

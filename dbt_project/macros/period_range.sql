@@ -1,7 +1,9 @@
 {# The reporting months this run rebuilds, as "<first> and <last>" for a BETWEEN.
-   Dagster passes period_start / period_end for the partitions of the run; without them
-   (dbt by hand) the whole history is rebuilt. #}
+   Dagster passes them in the environment (SAFETY_OBS_PERIOD_START / _END, set by
+   pipelines/defs/dbt.py), not as vars: dbt re-parses the whole project whenever its vars
+   change, and the window changes with every run. Vars of the same names still win (dbt by
+   hand: --vars '{"period_start": ...}'); without either the whole history is rebuilt. #}
 {% macro period_range() -%}
-    cast('{{ var("period_start", "1900-01-01") }}' as date)
-    and cast('{{ var("period_end", "2999-12-01") }}' as date)
+    cast('{{ var("period_start", env_var("SAFETY_OBS_PERIOD_START", "1900-01-01")) }}' as date)
+    and cast('{{ var("period_end", env_var("SAFETY_OBS_PERIOD_END", "2999-12-01")) }}' as date)
 {%- endmacro %}

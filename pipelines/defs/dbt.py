@@ -51,7 +51,9 @@ class ObservatoryTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "warehouse"
 
 
-PERIOD_SELECTOR = "tag:period_partitioned"
+# How the run's months reach the period models (tag:period_partitioned) in dbt
+# (macros/period_range.sql).
+PERIOD_ENV = ("SAFETY_OBS_PERIOD_START", "SAFETY_OBS_PERIOD_END")
 # Models that read the Python asset marts/fct_spc (declared as dbt sources mapped to its
 # asset key, models/impact/_spc_sources.yml): built by their own step after it
 # (docs/programme-impact.md section 4).
@@ -65,51 +67,62 @@ def _run_dbt(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     command: str,
-    extra_vars: dict[str, str] | None = None,
+    period: tuple[str, str] | None = None,
 ):
     """``dbt <command>`` with this deployment's settings as vars (the one place dbt gets
-    them), plus ``extra_vars`` for the run's months."""
+    them), and the run's months (``period``) in the environment.
+
+    The vars and the profile stay the same from run to run, so dbt starts from the parse
+    ``make prepare`` left (dbt re-parses the whole project when either changes); the months,
+    which change with every run, reach the period models' ``period_range()`` macro through
+    ``SAFETY_OBS_PERIOD_START`` / ``_END``, which only re-parses the files that use them.
+    """
     settings = load_settings()
-    # profiles.yml reads the working file's path from the environment the dbt CLI inherits.
-    os.environ["SAFETY_OBS_WORKING_DB"] = str(settings.working_db)
-    dbt_vars = json.dumps({**settings.dbt_vars(), **(extra_vars or {})})
-    with writer_lock(settings.working_db):
-        yield from dbt.cli([command, "--vars", dbt_vars], context=context).stream()
+    env = settings.dbt_env()
+    if period is not None:
+        env |= {"SAFETY_OBS_PERIOD_START": period[0], "SAFETY_OBS_PERIOD_END": period[1]}
+    # The dbt CLI inherits this process's environment; restored afterwards, so one step's
+    # months never leak into the next step's dbt.
+    saved = {name: os.environ.get(name) for name in PERIOD_ENV}
+    os.environ.update(env)
+    try:
+        dbt_vars = json.dumps(settings.dbt_vars())
+        with writer_lock(settings.working_db):
+            yield from dbt.cli([command, "--vars", dbt_vars], context=context).stream()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=f"{PERIOD_SELECTOR} {AFTER_SPC_SELECTOR}",
-    dagster_dbt_translator=ObservatoryTranslator(settings=TRANSLATOR_SETTINGS),
-    pool=DUCKDB_WRITER_POOL,
-)
-def warehouse_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
-):
-    """Everything not period-grained: staging views, register, catalogue and dimensions."""
-    yield from _run_dbt(context, dbt, "build")
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=PERIOD_SELECTOR,
     exclude=AFTER_SPC_SELECTOR,
     partitions_def=reporting_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=ObservatoryTranslator(settings=TRANSLATOR_SETTINGS),
     pool=DUCKDB_WRITER_POOL,
 )
-def period_models(
+def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
 ):
-    """Monthly facts and roll-ups, rebuilt incrementally for the run's months only."""
+    """The whole warehouse up to the SPC step, in one dbt invocation: staging views,
+    register, catalogue and dimensions (rebuilt whole), and the monthly facts and roll-ups
+    (``tag:period_partitioned``: the run's months only, deleted and inserted again).
+
+    One invocation, not one per layer: each dbt process costs seconds of start-up and
+    event streaming whatever it builds. The models share the run's partitions because a
+    Dagster asset definition has one partitioning; the unpartitioned models simply ignore
+    the months.
+    """
     window = context.partition_time_window
     last_month = (window.end.date().replace(day=1) - timedelta(days=1)).replace(day=1)
-    period_vars = {"period_start": str(window.start.date()), "period_end": str(last_month)}
-    context.log.info(f"rebuilding reporting months {period_vars}")
-    yield from _run_dbt(context, dbt, "build", period_vars)
+    period = (str(window.start.date()), str(last_month))
+    context.log.info(f"rebuilding reporting months {period[0]}..{period[1]}")
+    yield from _run_dbt(context, dbt, "build", period)
 
 
 @dbt_assets(
@@ -127,7 +140,7 @@ def impact_models(
     yield from _run_dbt(context, dbt, "build")
 
 
-def _keys(*prefixes: str, assets=(warehouse_models, period_models)) -> list[dg.AssetKey]:
+def _keys(*prefixes: str, assets=(warehouse_models,)) -> list[dg.AssetKey]:
     return [key for group in assets for key in group.keys if key.path[-1].startswith(prefixes)]
 
 
@@ -138,6 +151,6 @@ IMPACT_MART_KEYS = _keys("dim_", "fct_", "mart_", assets=(impact_models,))
 IMPACT_PUBLIC_KEYS = _keys("pub_", assets=(impact_models,))
 
 defs = dg.Definitions(
-    assets=[warehouse_models, period_models, impact_models],
+    assets=[warehouse_models, impact_models],
     resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable())},
 )

@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        on_schema_change="fail",
+        tags=["period_partitioned"],
+        pre_hook='''{% if is_incremental() %}
+            delete from {{ this }} where period between {{ period_range() }}
+        {% endif %}''',
+    )
+}}
 -- Expected versus received returns: one row per organisation, measure and month that the
 -- organisation should report (open that month, its sector in the measure's
 -- applies_to_sectors), over the months the warehouse holds data for. A return is due
@@ -22,6 +33,9 @@ window_months as (
     select period
     from {{ ref('dim_period') }}
     where period between (select min(period) from facts) and (select max(period) from facts)
+      -- incremental: the run's months only, like the facts it is counted from; a register
+      -- change reaches older months by backfill, as it does for the roll-ups
+      and period between {{ period_range() }}
 ),
 
 expected as (

@@ -93,9 +93,21 @@ def published_facts(settings) -> list[tuple]:
         return con.execute("select * from fct_measure_monthly order by all").fetchall()
 
 
+def published_completeness(settings) -> list[tuple]:
+    """Completeness without the received timestamps (a corrected return's arrival moves
+    them): which returns are expected, received, late or missing."""
+    path = settings.published_current / "warehouse.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "select org_code, measure_code, period, status from mart_submission_completeness"
+            " order by all"
+        ).fetchall()
+
+
 def test_backfill_of_three_months_rebuilds_only_them_and_is_idempotent(settings, sample_landing):
     assert run_full_pipeline().success
     before = published_facts(settings)
+    completeness = published_completeness(settings)
     # Archived: landing now holds nothing, the archive everything.
     assert not [p for p in sample_landing.rglob("*") if p.is_file()]
     assert [p for p in settings.archive_dir.rglob("*.csv")]
@@ -116,6 +128,8 @@ def test_backfill_of_three_months_rebuilds_only_them_and_is_idempotent(settings,
         ("RTD", "FALLS_HARM", "2024-05-01", 99)
     ]
     assert len(after) == len(before)
+    # Incremental on the run's months: the months outside them are carried, not lost.
+    assert published_completeness(settings) == completeness
 
     again = run_full_pipeline(instance, months=(date(2024, 4, 1), date(2024, 6, 1)))
     assert again.success

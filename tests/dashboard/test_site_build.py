@@ -23,6 +23,7 @@ from pipelines.dashboard.build import (
     DATA_FILE_SUFFIX,
     MARKER,
     display_name,
+    organisation_data_text,
     read_organisation_data,
 )
 from pipelines.dashboard.charts import nice_ticks
@@ -163,6 +164,22 @@ def test_charts_hold_one_point_per_value(warehouse, tmp_path):
     assert found == expected
 
 
+def test_organisation_data_file_round_trips_and_refuses_other_files(tmp_path):
+    data = {"measure": "FALLS", "series": [{"key": "RZZ01", "v": [1.5, None], "title": "A “B”"}]}
+    path = tmp_path / f"QZZ{DATA_FILE_SUFFIX}"
+    path.write_text(organisation_data_text(data), encoding="utf-8")
+    assert path.read_text().startswith("SafetyObservatory.organisations({")
+    assert read_organisation_data(path) == data
+    # Not a data file: a plain JSON file, a truncated one, any other script.
+    for text in ('{"measure": "FALLS"}', "SafetyObservatory.organisations({", "alert(1);"):
+        path.write_text(text)
+        with pytest.raises(ValueError):
+            read_organisation_data(path)
+    # A figure that is not a number cannot be written (JSON has no NaN).
+    with pytest.raises(ValueError):
+        organisation_data_text({"v": [float("nan")]})
+
+
 def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
     site = build_site(public_warehouse(warehouse), tmp_path / "public_site", tier="public").parent
     pages = {p.relative_to(site).as_posix() for p in _html_pages(site)}
@@ -172,6 +189,10 @@ def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
     for name in [*ORG_NAMES_SHOWN, "RZZ01", "RZZ02", "VZZ01", "RYY01", 'data-level="organisation"']:
         assert name not in text, name
     assert "Zedshire" in text  # ICB names are public (the public file's dim_icb)
+    # No organisation chart data file either: only the bundled script is a script.
+    scripts = {p.relative_to(site).as_posix() for p in site.rglob("*.js")}
+    assert scripts == {"static/dashboard.js"}
+    assert not list(site.rglob(f"*{DATA_FILE_SUFFIX}"))
     # No count of organisations: no tooltip figure, no empty data-table column.
     assert "data-o=" not in text and ">Organisations<" not in text
     news2 = (site / "measures" / "NEWS2.html").read_text()

@@ -24,6 +24,7 @@ refused, so a public site can only ever show what the public file publishes. The
 scan (:func:`pipelines.publish.disclosure.scan_site`) then checks the pages themselves.
 """
 
+import json
 import re
 import shutil
 from collections import defaultdict
@@ -36,7 +37,13 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipelines.dashboard.charts import chart_csv, method_notes, render_chart
+from pipelines.dashboard.charts import (
+    chart_csv,
+    chart_data,
+    chart_data_file,
+    method_notes,
+    render_chart,
+)
 from pipelines.dashboard.icons import (
     ASSURANCE_LABELS,
     ASSURANCE_SHORT,
@@ -411,27 +418,15 @@ def _gaps(series: Series) -> str:
     return " ".join(parts)
 
 
-def chart_context(
-    series: Series, measure: Measure, index: int, csv_href: str | None = None
-) -> dict[str, Any]:
-    """Everything one chart card shows, formatted. ``csv_href``: the link to the chart's CSV
-    file (relative to the page), written beside the page by the site builder."""
+def card_text(series: Series, measure: Measure) -> dict[str, Any]:
+    """What a chart card says around the drawing, formatted: icons' labels, reading,
+    latest value, completeness, gaps, trial limits, recorded changes, method notes. The
+    same words whether the server draws the chart (:func:`chart_context`) or the browser
+    does (an organisation chart, :func:`organisation_chart`)."""
     fmt = measure.fmt
-    changes_by_month: dict[date, list[str]] = defaultdict(list)
-    for change in series.changes:
-        changes_by_month[change.month].append(f"{change.change_id}: {change.description}")
-    baseline = series.baseline_span
-    months = measure.months or (0, 0)
-    chart_id = f"chart-{index}"
     last = series.last
     target_text = fmt.target(series.target)
     return {
-        "series": series,
-        "id": series.anchor,
-        # No values at all (every month suppressed): no empty axes, the reading says why.
-        "svg": render_chart(series, months, fmt, chart_id) if series.with_values else "",
-        "variation_svg": variation_icon_svg(series.variation_icon),
-        "assurance_svg": assurance_icon_svg(series.assurance_type, target_text),
         "variation_label": VARIATION_LABELS.get(series.variation_icon or "", ""),
         "assurance_label": (
             ASSURANCE_LABELS[series.assurance_type].replace(
@@ -446,7 +441,6 @@ def chart_context(
         "trial": bool(last and last.trial_limits and len(series.with_values) >= 2),
         "latest": (f"{fmt.value(last.value)} in {month_label(last.period)}" if last else ""),
         "n_points": len(series.with_values),
-        "csv_href": csv_href,
         "changes": [
             {"number": n, "change": c, "month": month_label(c.month)}
             for n, c in enumerate(
@@ -460,6 +454,31 @@ def chart_context(
             )
         ],
         "notes": method_notes(series, fmt),
+    }
+
+
+def chart_context(
+    series: Series, measure: Measure, index: int, csv_href: str | None = None
+) -> dict[str, Any]:
+    """Everything one chart card shows, formatted. ``csv_href``: the link to the chart's CSV
+    file (relative to the page), written beside the page by the site builder."""
+    fmt = measure.fmt
+    changes_by_month: dict[date, list[str]] = defaultdict(list)
+    for change in series.changes:
+        changes_by_month[change.month].append(f"{change.change_id}: {change.description}")
+    baseline = series.baseline_span
+    months = measure.months or (0, 0)
+    chart_id = f"chart-{index}"
+    target_text = fmt.target(series.target)
+    return {
+        **card_text(series, measure),
+        "series": series,
+        "id": series.anchor,
+        # No values at all (every month suppressed): no empty axes, the reading says why.
+        "svg": render_chart(series, months, fmt, chart_id) if series.with_values else "",
+        "variation_svg": variation_icon_svg(series.variation_icon),
+        "assurance_svg": assurance_icon_svg(series.assurance_type, target_text),
+        "csv_href": csv_href,
         "show_baseline": baseline is not None,
         # The public tier publishes no count of organisations: no empty column for one.
         "show_reporting": series.level != "organisation"
@@ -481,6 +500,55 @@ def chart_context(
             for p in series.points
         ],
     }
+
+
+def organisation_chart(
+    series: Series, measure: Measure, periods: dict[int, int], csv_href: str
+) -> dict[str, Any]:
+    """One organisation's entry in its ICB's chart data file: the card's words
+    (:func:`card_text`) and the chart's columns (:func:`chart_data`), from which the
+    bundled script draws the same card :func:`chart_context` gives the template."""
+    text = card_text(series, measure)
+    entry: dict[str, Any] = {
+        "key": series.series_key,
+        "anchor": series.anchor,
+        "subtitle": series.subtitle,
+        "csv": csv_href,
+        "vi": series.variation_icon,
+        "vl": text["variation_label"],
+        "ai": series.assurance_type,
+        "al": text["assurance_label"],
+        "reading": text["reading"],
+        "latest": text["latest"],
+        "completeness": text["completeness"],
+        "gaps": text["gaps"],
+        "trial": text["trial"],
+        "notes": text["notes"],
+    }
+    if series.points:
+        entry.update(chart_data(series, measure.months or (0, 0), periods))
+    return entry
+
+
+#: An organisation chart data file is JSON handed to the bundled script by this call: a
+#: script file, not a bare .json one, because a page opened from disk (file://) may load a
+#: script beside it but may not fetch a file (docs/dashboard.md).
+DATA_FILE_SUFFIX = ".data.js"
+_DATA_CALL = "SafetyObservatory.organisations("
+
+
+def organisation_data_text(data: dict[str, Any]) -> str:
+    """The text of a chart data file: compact JSON inside the loader call."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return f"{_DATA_CALL}{body});\n"
+
+
+def read_organisation_data(path: Path) -> dict[str, Any]:
+    """The JSON of a chart data file written by :func:`organisation_data_text`."""
+    text = Path(path).read_text(encoding="utf-8").strip()
+    if not (text.startswith(_DATA_CALL) and text.endswith(");")):
+        raise ValueError(f"{path} is not an organisation chart data file")
+    return json.loads(text[len(_DATA_CALL) : -2])
 
 
 def summary_context(series: Series | None, measure: Measure) -> dict[str, Any]:
@@ -582,14 +650,42 @@ def _render_measure(
                 }
             )
             org_page = out_dir / "measures" / href
+            data_name = f"{slug(icb)}{DATA_FILE_SUFFIX}"
+            # The charts are drawn by the browser from the data file (docs/dashboard.md):
+            # the page carries the summary table and an empty place for each sector's
+            # charts, so its size follows the organisations, not their months.
+            members_periods = sorted({month_index(p.period) for s in members for p in s.points})
+            periods = {m: n for n, m in enumerate(members_periods)}
+            months = measure.months or (0, 0)
+            entries = []
             by_sector: dict[str, list[dict]] = defaultdict(list)
             for s in members:
+                csv_name = f"{s.anchor}.csv"
+                _write(csv_dir / csv_name, chart_csv(s))
+                entry = organisation_chart(s, measure, periods, csv_name)
+                entry["sector"] = s.sector_code or "-"
+                entries.append(entry)
                 by_sector[s.sector_code or "-"].append(
                     {
                         "summary": summary_context(s, measure),
-                        "chart": card(s, ""),
+                        "series": s,
+                        "csv_href": csv_name,
+                        "show_baseline": s.baseline_span is not None,
+                        "has_changes": any(
+                            months[0] <= month_index(c.month) <= months[1] for c in s.changes
+                        ),
                     }
                 )
+            data = {
+                "version": 1,
+                "measure": measure.code,
+                "icb": icb,
+                **chart_data_file(measure.fmt, measure.target, months),
+                "periods": members_periods,
+                "series": entries,
+            }
+            _write(csv_dir / data_name, organisation_data_text(data))
+            sectors = sorted(by_sector.items(), key=lambda kv: site.sector_order.get(kv[0], 99))
             _write(
                 org_page,
                 env.get_template("organisations.html.j2").render(
@@ -598,11 +694,10 @@ def _render_measure(
                     root="../../",
                     measure_href=f"../{slug(measure.code)}.html",
                     icb_name=icb_name,
+                    data_href=data_name,
                     sectors=[
-                        {"name": site.sector_names.get(code, code), "items": items}
-                        for code, items in sorted(
-                            by_sector.items(), key=lambda kv: site.sector_order.get(kv[0], 99)
-                        )
+                        {"code": code, "name": site.sector_names.get(code, code), "items": items}
+                        for code, items in sectors
                     ],
                     page_title=f"{measure.name}: organisations in {icb_name}",
                 ),

@@ -16,6 +16,7 @@ import csv
 import io
 import math
 from datetime import date
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -173,6 +174,31 @@ def method_notes(series: Series, fmt: ValueFormat) -> list[str]:
     return notes
 
 
+def chart_description(series: Series, months: tuple[int, int]) -> str:
+    """The chart's ``<desc>``: what a screen reader hears about the drawing (the number of
+    values, segments, baseline and changes). Shared with the organisation charts the
+    browser draws (:func:`chart_data`), so both say the same."""
+    first, last = months
+    segments = series.segments
+    baseline = series.baseline_span
+    changes = [c for c in series.changes if first <= month_index(c.month) <= last]
+    described = [f"{len(series.with_values)} monthly values."]
+    if len(segments) > 1:
+        described.append(
+            f"{len(segments)} segments, limits recalculated from "
+            + ", ".join(month_label(s[0].period) for s in segments[1:])
+            + "."
+        )
+    if baseline:
+        described.append(
+            f"Baseline shaded: {month_label(baseline[0])} to {month_label(baseline[1])}."
+        )
+    if changes:
+        described.append(f"{len(changes)} recorded change{'s' if len(changes) != 1 else ''}.")
+    described.append("Use the left and right arrow keys to read each month.")
+    return " ".join(described)
+
+
 def render_chart(
     series: Series,
     months: tuple[int, int],
@@ -206,25 +232,11 @@ def render_chart(
     segments = series.segments
     baseline = series.baseline_span
     changes = [c for c in series.changes if first <= month_index(c.month) <= last]
-    described = [f"{len(series.with_values)} monthly values."]
-    if len(segments) > 1:
-        described.append(
-            f"{len(segments)} segments, limits recalculated from "
-            + ", ".join(month_label(s[0].period) for s in segments[1:])
-            + "."
-        )
-    if baseline:
-        described.append(
-            f"Baseline shaded: {month_label(baseline[0])} to {month_label(baseline[1])}."
-        )
-    if changes:
-        described.append(f"{len(changes)} recorded change{'s' if len(changes) != 1 else ''}.")
-    described.append("Use the left and right arrow keys to read each month.")
     out: list[str] = [
         f'<svg class="spc-chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" tabindex="0" aria-labelledby="{chart_id}-t" '
         f'aria-describedby="{chart_id}-d"><title id="{chart_id}-t">{escape(series.title)}'
-        f'</title><desc id="{chart_id}-d">{escape(" ".join(described))}</desc>'
+        f'</title><desc id="{chart_id}-d">{escape(chart_description(series, months))}</desc>'
     ]
     if baseline:
         x0, x1 = edge(baseline[0]), edge(baseline[1]) + step
@@ -361,6 +373,109 @@ def render_series_chart(
     if not series.with_values:
         return Markup("")
     return render_chart(series, months or series_months(series), fmt, chart_id)
+
+
+#: Significant digits a drawn figure keeps in an organisation chart data file: far more than
+#: the chart (a few hundred pixels high) or the table (1 or 2 decimals) shows, and short.
+DATA_DIGITS = 9
+#: Point types in a data file, by number (0: none, too few points to judge): the code, the
+#: tooltip's words, the point's class. The script takes them from the file, so the labels
+#: have one home (model.POINT_TYPE_LABELS).
+DATA_POINT_TYPES: list[tuple[str | None, str, str]] = [
+    (None, "Too few points to judge", "cc"),
+    *((code, label, POINT_CLASS.get(code, "cc")) for code, label in POINT_TYPE_LABELS.items()),
+]
+_TYPE_NUMBER = {code: n for n, (code, _, _) in enumerate(DATA_POINT_TYPES)}
+
+
+def _figure(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.{DATA_DIGITS}g}")
+
+
+def _limit_column(series: Series, attr: str) -> list[float | None]:
+    """A centre or limit column: one value per segment where it is flat over each segment
+    (an XmR chart's limits), else one per point (P and U limits move with the denominator).
+    The script tells them apart by length: a list as long as the points is per point (when
+    every point is its own segment, the two are the same list)."""
+    segments = series.segments
+    flat = []
+    for segment in segments:
+        values = {getattr(p, attr) for p in segment}
+        if len(values) != 1:
+            return [_figure(getattr(p, attr)) for p in series.points]
+        flat.append(_figure(values.pop()))
+    return flat
+
+
+def chart_data(series: Series, months: tuple[int, int], periods: dict[int, int]) -> dict[str, Any]:
+    """What the bundled script (static/dashboard.js) needs to draw ``series`` as
+    :func:`render_chart` would, and its data table: columns, not records, so a chart costs
+    its figures and little more. ``periods``: the data file's month indexes, each to its
+    position in the file's ``periods`` list; ``i`` (positions) is written only when the
+    series lacks some of them. ``v n d`` values, numerators, denominators; ``c l u``
+    centre and limits (see :func:`_limit_column`); ``t`` point types (numbers into
+    :data:`DATA_POINT_TYPES`); ``s`` segments, ``x`` suppressed and ``b`` baseline flags
+    only when any is set."""
+    points = series.points
+    out: dict[str, Any] = {"title": series.title, "desc": chart_description(series, months)}
+    positions = [periods[month_index(p.period)] for p in points]
+    if positions != list(range(len(periods))):
+        out["i"] = positions
+    out["v"] = [_figure(p.value) for p in points]
+    out["n"] = [p.numerator for p in points]
+    out["d"] = [p.denominator for p in points]
+    out["c"] = _limit_column(series, "centre")
+    out["l"] = _limit_column(series, "lpl")
+    out["u"] = _limit_column(series, "upl")
+    out["t"] = [_TYPE_NUMBER.get(p.point_type, 0) for p in points]
+    if any(p.segment for p in points):
+        out["s"] = [p.segment for p in points]
+    if any(p.suppressed for p in points):
+        out["x"] = [int(p.suppressed) for p in points]
+    baseline = series.baseline_span
+    if baseline:
+        out["base"] = [month_index(baseline[0]), month_index(baseline[1])]
+        out["b"] = [int(p.in_baseline and p.segment == 0) for p in points]
+    if series.changes:
+        out["changes"] = [
+            {
+                "id": c.change_id,
+                "m": month_index(c.month),
+                "kind": c.kind_label.lower(),
+                "rebases": c.rebases,
+                "text": c.description,
+                "summary": c.summary,
+            }
+            for c in series.changes
+        ]
+    return out
+
+
+def chart_data_file(fmt: ValueFormat, target: float | None, months: tuple[int, int]) -> dict:
+    """The head of an organisation chart data file: how its figures are written and the
+    shared x axis (every chart of a measure has the same months, so they line up)."""
+    return {
+        "months": list(months),
+        "decimals": fmt.decimals,
+        "unit": fmt.unit,
+        "percent": fmt.is_percent,
+        "axis": y_axis_label(fmt),
+        "target": target,
+        "types": [list(t) for t in DATA_POINT_TYPES],
+        # The drawing's geometry, so the script draws exactly what render_chart does.
+        "layout": {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "left": LEFT,
+            "right": RIGHT,
+            "top": TOP,
+            "bottom": BOTTOM,
+            "unitRow": UNIT_ROW,
+            "labelRow": LABEL_ROW,
+            "maxMonthTicks": MAX_MONTH_TICKS,
+            "markerLabelGap": MARKER_LABEL_GAP,
+        },
+    }
 
 
 #: The columns of a chart's CSV download, in order (organisations_reporting only where the

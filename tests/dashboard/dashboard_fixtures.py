@@ -472,3 +472,18 @@ def add_impact(con, rounding: int = 5) -> None:
             f"insert into public.pub_programme_impact values ({', '.join(['?'] * 39)})", public
         )
     con.execute("alter table public.pub_programme_impact drop column org_code")
+
+
+def organisation_charts(site: Path) -> dict[tuple[str, str, str], tuple[Path, dict]]:
+    """Every organisation chart of an internal site, as the script draws it: (level,
+    series_key, measure) -> (the page's data file, the organisation's entry in it)."""
+    from pipelines.dashboard.build import DATA_FILE_SUFFIX, read_organisation_data
+
+    found: dict[tuple[str, str, str], tuple[Path, dict]] = {}
+    for path in sorted(site.rglob(f"*{DATA_FILE_SUFFIX}")):
+        data = read_organisation_data(path)
+        for entry in data["series"]:
+            key = ("organisation", entry["key"], data["measure"])
+            assert key not in found, f"{key} in two data files"
+            found[key] = (path, entry)
+    return found

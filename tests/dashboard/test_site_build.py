@@ -10,10 +10,22 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dashboard_fixtures import MONTHS, ORG_NAMES_SHOWN, make_published_warehouse, public_warehouse
+from dashboard_fixtures import (
+    MONTHS,
+    ORG_NAMES_SHOWN,
+    make_published_warehouse,
+    organisation_charts,
+    public_warehouse,
+)
 
 from pipelines.dashboard import build_site
-from pipelines.dashboard.build import MARKER, display_name
+from pipelines.dashboard.build import (
+    DATA_FILE_SUFFIX,
+    MARKER,
+    display_name,
+    organisation_data_text,
+    read_organisation_data,
+)
 from pipelines.dashboard.charts import nice_ticks
 from pipelines.dashboard.model import Point, Series, ValueFormat, reading, variation_reading
 
@@ -42,8 +54,13 @@ class _Links(HTMLParser):
 
 
 def _parse(page: Path) -> _Links:
+    """A page's links and ids, with the ids of the cards its script draws from its data
+    file (an organisations page's charts are drawn in the browser)."""
     parser = _Links()
     parser.feed(page.read_text(encoding="utf-8"))
+    for url in parser.urls:
+        if url.endswith(DATA_FILE_SUFFIX):
+            parser.ids |= {s["anchor"] for s in read_organisation_data(page.parent / url)["series"]}
     return parser
 
 
@@ -102,7 +119,17 @@ def test_pages_say_what_a_reader_needs(warehouse, tmp_path):
     # Limits on the FALLS baseline window (Apr 2023 to Mar 2024): Sunnyside's fall starts
     # with a trend of 7 falling points from Apr 2024.
     assert "Special cause improvement since Apr 2024" in falls
-    assert "No return for Mar 2025 yet (last: Feb 2025)." in falls  # the late care home
+    # The cards are drawn by the script from the page's data file, which says the same.
+    assert '<script src="QZZ.data.js"></script>' in falls
+    charts = read_organisation_data(site / "measures" / "FALLS" / "QZZ.data.js")["series"]
+    by_key = {s["key"]: s for s in charts}
+    assert by_key["RZZ01"]["title"] == "Sunnyside Hospitals NHS Trust"
+    assert by_key["RZZ01"]["reading"].startswith("Special cause improvement since Apr 2024")
+    # The late care home.
+    assert by_key["VZZ01"]["completeness"] == "No return for Mar 2025 yet (last: Feb 2025)."
+    # Without the script the page says so and links the data.
+    assert "drawn in your browser by the page’s script, which has not run" in falls
+    assert '<a href="organisation-RZZ01.csv" download>' in falls
     falls_measure = (site / "measures" / "FALLS.html").read_text()
     assert "the latest month may still be incomplete" in falls_measure
     assert "Provisional build" not in index
@@ -129,7 +156,28 @@ def test_charts_hold_one_point_per_value(warehouse, tmp_path):
             key = match.groups()
             assert key not in found, f"{key} drawn twice"
             found[key] = match.group(0).count('<circle class="pt ')
+    # Organisation charts: one value per point in the data file the script draws from.
+    for key, (_, entry) in organisation_charts(site).items():
+        assert key not in found, f"{key} drawn twice"
+        found[key] = sum(v is not None for v in entry.get("v", []))
+    assert any(level == "organisation" for level, _, _ in found)
     assert found == expected
+
+
+def test_organisation_data_file_round_trips_and_refuses_other_files(tmp_path):
+    data = {"measure": "FALLS", "series": [{"key": "RZZ01", "v": [1.5, None], "title": "A “B”"}]}
+    path = tmp_path / f"QZZ{DATA_FILE_SUFFIX}"
+    path.write_text(organisation_data_text(data), encoding="utf-8")
+    assert path.read_text().startswith("SafetyObservatory.organisations({")
+    assert read_organisation_data(path) == data
+    # Not a data file: a plain JSON file, a truncated one, any other script.
+    for text in ('{"measure": "FALLS"}', "SafetyObservatory.organisations({", "alert(1);"):
+        path.write_text(text)
+        with pytest.raises(ValueError):
+            read_organisation_data(path)
+    # A figure that is not a number cannot be written (JSON has no NaN).
+    with pytest.raises(ValueError):
+        organisation_data_text({"v": [float("nan")]})
 
 
 def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
@@ -141,6 +189,10 @@ def test_public_site_has_no_organisation_anything(warehouse, tmp_path):
     for name in [*ORG_NAMES_SHOWN, "RZZ01", "RZZ02", "VZZ01", "RYY01", 'data-level="organisation"']:
         assert name not in text, name
     assert "Zedshire" in text  # ICB names are public (the public file's dim_icb)
+    # No organisation chart data file either: only the bundled script is a script.
+    scripts = {p.relative_to(site).as_posix() for p in site.rglob("*.js")}
+    assert scripts == {"static/dashboard.js"}
+    assert not list(site.rglob(f"*{DATA_FILE_SUFFIX}"))
     # No count of organisations: no tooltip figure, no empty data-table column.
     assert "data-o=" not in text and ">Organisations<" not in text
     news2 = (site / "measures" / "NEWS2.html").read_text()

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dashboard_fixtures import ORGANISATIONS, make_published_warehouse, public_warehouse
+from dashboard_fixtures import (
+    ORGANISATIONS,
+    make_published_warehouse,
+    organisation_charts,
+    public_warehouse,
+)
 
 from pipelines.dashboard import build_site
 from pipelines.publish.disclosure import DisclosureRules, scan_site
@@ -71,9 +76,10 @@ def test_measure_page_draws_segments_markers_and_baseline(sites):
     assert set(re.findall(r'<path class="centre" data-segment="(\d)"', region)) == {"0"}
     # An organisation-scoped change is on that organisation's chart only.
     assert "CHG-003" not in (sites["internal"] / "measures" / "FALLS.html").read_text()
-    orgs = _cards(sites["internal"] / "measures" / "FALLS" / "QZZ.html")
-    assert 'data-change-id="CHG-003"' in orgs[("organisation", "RZZ01", "FALLS")]
-    assert 'data-change-id="CHG-003"' not in orgs[("organisation", "RZZ02", "FALLS")]
+    orgs = organisation_charts(sites["internal"])
+    changes = {key: [c["id"] for c in entry.get("changes", [])] for key, (_, entry) in orgs.items()}
+    assert "CHG-003" in changes[("organisation", "RZZ01", "FALLS")]
+    assert "CHG-003" not in changes[("organisation", "RZZ02", "FALLS")]
     # NEWS2: first 12 points of each segment; the definition change cuts the region too.
     news2 = _cards(sites["internal"] / "measures" / "NEWS2.html")[("region", "region", "NEWS2")]
     assert set(re.findall(r'<path class="limit" data-segment="(\d)"', news2)) == {"0", "1"}
@@ -131,6 +137,15 @@ def test_every_chart_links_a_csv_of_exactly_its_data(sites, warehouse, tier):
                 assert got["segment"] == ("" if sup else str(seg))
                 assert got["in_baseline"] == ("true" if base else "false")
             seen.add(key)
+    # Organisation charts (internal): the CSV each one's entry in its data file links.
+    for key, (path, entry) in organisation_charts(site).items():
+        rows_csv = list(csv.DictReader((path.parent / entry["csv"]).open()))
+        want = expected[key]
+        assert [r["month"] for r in rows_csv] == [w[0].isoformat() for w in want], key
+        assert [float(r["value"]) if r["value"] else None for r in rows_csv] == [
+            w[1] for w in want
+        ], key
+        seen.add(key)
     assert seen == set(expected)
 
 

@@ -499,3 +499,132 @@ def test_every_page_at_390_px_wide(browser, sites, server, tier):
         assert visit.errors == [] and visit.outside == []
     finally:
         visit.close()
+
+
+# An organisations page after its script ran: each card's points, table rows and drawing.
+_ORG_CARDS_JS = """
+() => Array.from(document.querySelectorAll('figure.chart-card[data-level="organisation"]'))
+  .map((card) => {
+    const svg = card.querySelector("svg.spc-chart");
+    return {
+      key: card.dataset.seriesKey, measure: card.dataset.measure, id: svg ? svg.id : null,
+      points: card.querySelectorAll("svg.spc-chart circle.pt").length,
+      dataPoints: Number(card.dataset.points),
+      rows: Array.from(card.querySelectorAll("details.data-table tbody tr")).map(
+        (tr) => Array.from(tr.children).map((cell) => cell.textContent)),
+      header: Array.from(card.querySelectorAll("details.data-table thead th")).map(
+        (th) => th.textContent),
+      title: card.querySelector("h3.chart-title").textContent,
+      reading: card.querySelector(".reading").textContent,
+      meta: card.querySelector(".meta").textContent.replace(/\\s+/g, " ").trim(),
+      csv: card.querySelector('a[download][href$=".csv"]').href,
+    };
+  })
+"""
+# Whether the drawing the script made is the one the server draws (same elements,
+# attributes and text), and the first difference if not.
+_SAME_SVG_JS = """
+([id, svg]) => {
+  const holder = document.createElement("div");
+  holder.innerHTML = svg;
+  const drawn = document.getElementById(id), server = holder.firstChild;
+  if (drawn.isEqualNode(server)) return null;
+  const a = [drawn, ...drawn.querySelectorAll("*")], b = [server, ...server.querySelectorAll("*")];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (!a[i] || !b[i]) return ["elements", a.length, b.length];
+    const x = a[i].cloneNode(false).outerHTML, y = b[i].cloneNode(false).outerHTML;
+    if (x !== y) return [x, y];
+  }
+  return ["text differs"];
+}
+"""
+
+
+def test_organisations_page_is_drawn_by_the_script_from_its_data_file(
+    browser, sites, server, warehouse
+):
+    """An ICB's organisations page is a shell: the script draws every organisation's
+    chart and data table from the page's data file, the same drawing the server makes for
+    the other levels, one point per value and one table row per month in ``fct_spc``."""
+    from pipelines.dashboard.build import chart_context, load_series, load_site
+    from pipelines.dashboard.charts import render_chart
+
+    site = sites["internal"]
+    page_path = sorted((site / "measures" / SCREENSHOT_MEASURE).glob("*.html"))[0]
+    icb = page_path.stem
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        counts = {
+            key: (values, months)
+            for key, values, months in con.execute(
+                """select series_key, count(value), count(*) from fct_spc
+                   where tier = 'internal' and level = 'organisation' and measure_code = ?
+                     and icb_code = ? group by all""",
+                [SCREENSHOT_MEASURE, icb],
+            ).fetchall()
+        }
+        loaded = load_site(con, "internal")
+        measure = loaded.measures[SCREENSHOT_MEASURE]
+        load_series(con, loaded, measure)
+    series = {s.series_key: s for s in measure.series["organisation"] if s.icb_code == icb}
+    assert len(counts) >= 2 and set(series) == set(counts)
+    visit = Visit(browser, server + "/")
+    try:
+        visit.open(f"{server}/internal/measures/{SCREENSHOT_MEASURE}/{icb}.html")
+        page = visit.page
+        cards = page.evaluate(_ORG_CARDS_JS)
+        assert sorted(c["key"] for c in cards) == sorted(counts)
+        assert page.locator("#needs-script").is_hidden()
+        for card in cards:
+            values, months = counts[card["key"]]
+            assert card["points"] == card["dataPoints"] == values, card["key"]
+            assert len(card["rows"]) == months, card["key"]
+            # The drawing and the table are the server's, element for element.
+            s = series[card["key"]]
+            assert card["title"] == s.title
+            svg = render_chart(s, measure.months, measure.fmt, card["id"])
+            assert page.evaluate(_SAME_SVG_JS, [card["id"], str(svg)]) is None, card["key"]
+            context = chart_context(s, measure, 0)
+            assert card["reading"] == context["reading"]
+            assert context["completeness"] in card["meta"]
+            columns = ["month", "value", "numerator", "denominator", "centre", "lpl", "upl"]
+            want = [[str(r[c]) for c in columns] + [r["point"]] for r in context["rows"]]
+            assert [row[: len(columns) + 1] for row in card["rows"]] == want, card["key"]
+            assert page.request.get(card["csv"]).ok
+        # The summary table's links reach the drawn cards; the tooltip works on them.
+        first = cards[0]
+        page.locator(f'table.summary a[href="#organisation-{first["key"]}"]').click()
+        assert page.url.endswith(f"#organisation-{first['key']}")
+        point = page.locator(f'figure[data-series-key="{first["key"]}"] circle.pt').first
+        point.hover()
+        assert page.locator("#tooltip").is_visible()
+        assert "Numerator: " in page.locator("#tooltip").inner_text()
+        assert visit.errors == [] and visit.outside == []
+    finally:
+        visit.close()
+
+
+def test_without_javascript_organisations_say_so_and_aggregates_still_chart(browser, sites, server):
+    """With scripts off, an organisations page says plainly that its charts need the
+    script and links the data; the measure page's region, ICB and sector charts are drawn
+    on the server and need nothing."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/internal/measures/{SCREENSHOT_MEASURE}.html")
+        assert page.locator('figure[data-level="region"] svg.spc-chart circle.pt').count() > 0
+        assert page.locator('figure[data-level="icb"] svg.spc-chart').count() > 0
+        org_page = page.locator("ul.org-pages a").first.get_attribute("href")
+        page.goto(f"{server}/internal/measures/{org_page}")
+        note = page.locator("#needs-script")
+        assert note.is_visible()
+        assert "drawn in your browser by the page’s script" in note.inner_text()
+        assert page.locator("figure.chart-card").count() == 0
+        data = note.locator("a").get_attribute("href")
+        assert page.request.get(f"{server}/internal/measures/{SCREENSHOT_MEASURE}/{data}").ok
+        rows = page.locator("table.summary tbody tr")
+        assert rows.count() > 0
+        assert page.locator('table.summary a[download][href$=".csv"]').count() == rows.count()
+    finally:
+        context.close()
+    # The public site has no organisation page, so no data file for one either.
+    assert not list(sites["public"].rglob("*.data.js"))

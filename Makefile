@@ -56,7 +56,9 @@ backfill: prepare
 	$(PY) -m pipelines.cli backfill --from $(FROM) --to $(TO) $(RUN_FLAGS)
 
 # make bench SCALE=0.05: national-scale data (1.0 = about 20,000 organisations, 10 years),
-# plain DuckDB baseline vs the full pipeline, one new file to publication, analyst queries.
+# plain DuckDB baseline (before and after) vs the full pipeline, one new file to
+# publication, analyst queries; fails, printing no ratio, when a count does not match the
+# generator (docs/benchmark.md).
 SCALE ?= 0.05
 bench: prepare
 	$(PY) -m pipelines.bench --scale $(SCALE) --out var/bench

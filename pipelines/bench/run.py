@@ -1,15 +1,25 @@
-"""The benchmark, stage by stage, in one run (docs/design.md §10).
+"""The benchmark, stage by stage, in one run (docs/design.md §10, docs/benchmark.md).
 
 Stages, each in its own child process so CPU and peak memory are the stage's own:
 
-* ``generate``     national data for the scale (reused when the folder already holds it)
-* ``prepare``      ``dbt parse`` into the run's own target folder (what ``make prepare`` does)
-* ``baseline``     (a) plain DuckDB loads the same files and computes the same roll-up
-* ``pipeline``     (b) the ``full_pipeline`` Dagster job over every month, end to end, on a
-                   fresh working file; per-step figures from the run's event log
-* ``incremental``  (c) one trust's return for the latest month lands on that warehouse and
-                   the job runs for that month only, until it is published
-* ``queries``      (d) analyst queries on the published file, median of N runs each
+* ``generate``         national data for the scale (reused when the folder already holds it)
+* ``baseline_before``  (a) plain DuckDB loads the same files and computes the same roll-up
+* ``prepare``          ``dbt parse`` into the run's own target folder (what ``make prepare``
+                       does)
+* ``pipeline``         (b) the full rebuild over every month, end to end, on a fresh working
+                       file, started as an operator starts it (``python -m pipelines.cli
+                       backfill``); per-step figures from the run's event log
+* ``baseline_after``   (a) again: the machine is shared, so (a) runs on both sides of (b)
+                       and the ratios use the mean of the two
+* ``incremental``      (c) one trust's return for the latest month lands on that warehouse
+                       and the whole process a sensor's run amounts to (Python start,
+                       Dagster and dbt load, the run for that month, publication) is timed
+* ``queries``          (d) analyst queries on the published file, median of N runs each
+
+Counts are checked against the generator's manifest as soon as a stage can state them;
+the first failed check (or failed stage) ends the run: the results say why and carry no
+ratio, and ``python -m pipelines.bench`` exits non-zero. A ratio from a run that lost or
+changed data would compare different work.
 
 Layout under ``<out>/scale-<scale>/``: ``data/`` (generator output, kept between runs),
 ``run/`` (landing, working file, publications, Dagster home, dbt target, logs; recreated
@@ -22,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,16 +42,33 @@ from pathlib import Path
 import duckdb
 
 from pipelines.bench import dagster_run, report
-from pipelines.bench.measure import Usage, run_measured
+from pipelines.bench.measure import MIB, Usage, run_measured
 from pipelines.settings import ALL_ENGLAND, PROJECT_ROOT
 
-STAGES = ("generate", "prepare", "baseline", "pipeline", "incremental", "queries")
+STAGES = (
+    "generate",
+    "baseline_before",
+    "prepare",
+    "pipeline",
+    "baseline_after",
+    "incremental",
+    "queries",
+)
+BASELINES = ("baseline_before", "baseline_after")
 GENERATOR = PROJECT_ROOT / "data_samples" / "national.py"
-# docs/design.md §10, as numbers.
-TARGET_RATIO = 4.0
-TARGET_PEAK_MIB = 6 * 1024
-TARGET_NEW_FILE_S = 15.0
-TARGET_QUERY_MS = 100.0
+
+# The targets of docs/design.md §10, as numbers, in this one place (docs/benchmark.md).
+TARGET_REBUILD_RATIO = 4.0  # (b) / (a), by wall time and by CPU time
+TARGET_NEW_FILE_RATIO = 0.5  # (c) / (a), by wall time
+TARGET_PEAK_MIB = 6e9 / MIB  # 6 GB (decimal, the stricter reading), (b) and (c)
+TARGET_QUERY_MS = 100.0  # median of every analyst query in (d)
+RATIO_TARGET_SCALE = 1.0  # the ratios are stated for SCALE=1
+MEMORY_TARGET_SCALE = 5.0  # the memory cap for SCALE=5 (about 20 million rows)
+
+
+class BenchmarkFailed(Exception):
+    """A count did not match the generator, or a stage failed: the run stops there and
+    reports no ratio (it would compare different work, or none)."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +117,9 @@ class BenchPaths:
     def logs(self) -> Path:
         return self.run / "logs"
 
-    @property
-    def baseline_db(self) -> Path:
-        return self.run / "baseline" / "baseline.duckdb"
+    def baseline_db(self, stage: str = "baseline_before") -> Path:
+        """Each baseline run's own DuckDB file; the roll-up check reads the first's."""
+        return self.run / "baseline" / f"{stage}.duckdb"
 
 
 def scale_folder(out: Path, scale: float) -> Path:
@@ -193,15 +221,22 @@ class Benchmark:
     # -- stages ------------------------------------------------------------------------
 
     def _measured(self, name: str, command: list[str], **kwargs: object) -> Usage:
+        """Run one stage's process, with the load average at its start and end: the machine
+        is shared, and a stage measured under load says so in the results."""
         self.log(f"[bench] {name}: {' '.join(command[:6])}{' ...' if len(command) > 6 else ''}")
-        load_before = os.getloadavg()[0]
+        load_start = os.getloadavg()
         usage = run_measured(
             command, env=self.env, cwd=PROJECT_ROOT, log=self.paths.logs / f"{name}.log"
         )
-        self.loads[name] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+        load_end = os.getloadavg()
+        self.loads[name] = {
+            "start": [round(v, 2) for v in load_start],
+            "end": [round(v, 2) for v in load_end],
+        }
         self.log(
             f"[bench] {name}: {usage.wall_s:.1f} s wall, {usage.cpu_s:.1f} s CPU, "
-            f"{usage.peak_memory_mib:.0f} MiB peak, exit {usage.returncode}"
+            f"{usage.peak_memory_mib:.0f} MiB peak, exit {usage.returncode}, "
+            f"load (1 min) {load_start[0]:.2f} -> {load_end[0]:.2f}"
         )
         return usage
 
@@ -242,42 +277,47 @@ class Benchmark:
         return _stage(usage, reused=False)
 
     def prepare(self) -> dict:
+        """``dbt parse``; a failure ends the run at the next check, with its results."""
         usage = self._measured("prepare", [self.python, "-m", "pipelines.cli", "prepare"])
-        if usage.returncode != 0:
-            raise RuntimeError(f"dbt parse failed; see {self.paths.logs / 'prepare.log'}")
         return _stage(usage)
 
-    def baseline(self) -> dict:
-        result = self.paths.baseline_db.with_suffix(".json")
+    def baseline(self, name: str) -> dict:
+        """(a) as its own process, into its own DuckDB file."""
+        db = self.paths.baseline_db(name)
+        result = db.with_suffix(".json")
         command = [self.python, "-m", "pipelines.bench.baseline", "--data", str(self.paths.data)]
-        command += ["--db", str(self.paths.baseline_db), "--result", str(result)]
-        usage = self._measured("baseline", command)
+        command += ["--db", str(db), "--result", str(result)]
+        usage = self._measured(name, command)
         detail = json.loads(result.read_text()) if result.exists() else {}
         return _stage(usage, detail=detail)
 
     def _job(self, name: str, first: date, last: date) -> tuple[Usage, dict]:
-        from pipelines.defs.partitions import range_tags
-
-        command = [self.dagster, "job", "execute", "-m", "pipelines.definitions"]
-        command += ["-j", "full_pipeline", "--tags", json.dumps(range_tags(first, last))]
+        """The run as an operator (or a sensor's launch) starts it: a new Python process
+        that loads the settings, the Dagster definitions and the dbt manifest, runs
+        ``full_pipeline`` for ``first``..``last`` and publishes. Process start counts."""
+        command = [self.python, "-m", "pipelines.cli", "backfill"]
+        command += ["--from", f"{first:%Y-%m}", "--to", f"{last:%Y-%m}"]
         usage = self._measured(name, command)
         run = dagster_run.latest_run_steps(self.paths.dagster_home)
         return usage, run
 
-    def pipeline(self) -> dict:
-        first = _month(self.manifest["first_period"])
-        last = _month(self.manifest["last_period"])
-        usage, run = self._job("pipeline", first, last)
+    def _run_stage(self, usage: Usage, run: dict, **extra: object) -> dict:
         return _stage(
             usage,
             run_id=run.get("run_id"),
             status=run.get("status"),
             pipeline_time_s=dagster_run.pipeline_time(run),
-            months=f"{first:%Y-%m}..{last:%Y-%m}",
+            **extra,
             steps=dagster_run.step_table(run, usage),
             dbt_slowest=dagster_run.dbt_node_timings(self.paths.dbt_target, run.get("run_id")),
             dbt_totals_s=dagster_run.dbt_total(self.paths.dbt_target, run.get("run_id")),
         )
+
+    def pipeline(self) -> dict:
+        first = _month(self.manifest["first_period"])
+        last = _month(self.manifest["last_period"])
+        usage, run = self._job("pipeline", first, last)
+        return self._run_stage(usage, run, months=f"{first:%Y-%m}..{last:%Y-%m}")
 
     def incremental(self) -> dict:
         holdback = self.manifest["holdback"]
@@ -287,17 +327,7 @@ class Benchmark:
         shutil.copy2(source, target)
         month = _month(holdback["period"])
         usage, run = self._job("incremental", month, month)
-        return _stage(
-            usage,
-            run_id=run.get("run_id"),
-            status=run.get("status"),
-            pipeline_time_s=dagster_run.pipeline_time(run),
-            file=holdback["path"],
-            months=f"{month:%Y-%m}",
-            steps=dagster_run.step_table(run, usage),
-            dbt_slowest=dagster_run.dbt_node_timings(self.paths.dbt_target, run.get("run_id")),
-            dbt_totals_s=dagster_run.dbt_total(self.paths.dbt_target, run.get("run_id")),
-        )
+        return self._run_stage(usage, run, file=holdback["path"], months=f"{month:%Y-%m}")
 
     def queries(self) -> dict:
         result = self.paths.run / "queries.json"
@@ -314,6 +344,8 @@ class Benchmark:
     def pipeline_counts(self) -> dict:
         """What the pipeline logged and published, to hold against the generator."""
         counts: dict[str, int | None] = {}
+        if not self.paths.working_db.exists():
+            return counts
         with duckdb.connect(str(self.paths.working_db), read_only=True) as con:
             row = con.execute(
                 """
@@ -340,7 +372,7 @@ class Benchmark:
         """The baseline's roll-up against the published fct_measure_by_sector_monthly: the
         same numbers, or the comparison is meaningless."""
         try:
-            with duckdb.connect(str(self.paths.baseline_db), read_only=True) as con:
+            with duckdb.connect(str(self.paths.baseline_db()), read_only=True) as con:
                 con.execute(f"attach '{self.paths.published_warehouse}' as pub (read_only)")
                 compared, differing = con.execute(
                     """
@@ -356,28 +388,64 @@ class Benchmark:
             return {"matches": False, "error": str(exc).splitlines()[0]}
         return {"matches": differing == 0, "cells_compared": compared, "cells_differing": differing}
 
+    def _checkpoint(self, stages: dict, sides: dict, after: str) -> None:
+        """Hold every count known so far against the generator (and every stage's exit and
+        run status); the first failure ends the benchmark."""
+        self.counts = compare_counts(self.manifest, sides)
+        failures = stage_failures(stages) + count_failures(self.counts)
+        if "pipeline" in sides and not self.rollup.get("matches"):
+            failures.append(
+                "roll-up check: the baseline's roll-up and the published "
+                "fct_measure_by_sector_monthly differ "
+                f"({self.rollup.get('cells_differing', self.rollup.get('error'))})"
+            )
+        if failures:
+            self.failures = [f"after {after}: {reason}" for reason in failures]
+            raise BenchmarkFailed("; ".join(self.failures))
+
     # -- the run -----------------------------------------------------------------------
 
     def run(self) -> dict:
+        """Every stage in order, checking counts as soon as they are known. Returns (and
+        writes) the results; ``results["failures"]`` is empty only for a sound run, and
+        only a sound run carries ratios and target verdicts."""
         if self.paths.run.exists():
             shutil.rmtree(self.paths.run)
         self.paths.logs.mkdir(parents=True)
         (self.paths.run / "survey_landing").mkdir()
         self.loads: dict[str, dict] = {}
+        self.counts: dict[str, dict] = {}
+        self.rollup: dict = {}
+        self.failures: list[str] = []
         stages: dict[str, dict] = {}
+        sides: dict[str, dict] = {}
         started = datetime.now(UTC)
         stages["generate"] = self.generate()
         linked = _link_tree(self.paths.data / "landing", self.paths.landing)
-        stages["prepare"] = self.prepare()
-        stages["baseline"] = self.baseline()
-        stages["pipeline"] = self.pipeline()
-        counts_after_b = self.pipeline_counts() if self.paths.working_db.exists() else {}
-        rollup = self.rollup_check()
-        stages["incremental"] = self.incremental()
-        counts_after_c = self.pipeline_counts() if self.paths.working_db.exists() else {}
-        stages["queries"] = self.queries()
+        try:
+            # (a) first: data that does not match its manifest fails before any setup.
+            stages["baseline_before"] = self.baseline("baseline_before")
+            sides["baseline_before"] = stages["baseline_before"].get("detail", {})
+            self._checkpoint(stages, sides, "(a) before")
+            stages["prepare"] = self.prepare()
+            self._checkpoint(stages, sides, "prepare")
+            stages["pipeline"] = self.pipeline()
+            sides["pipeline"] = self.pipeline_counts()
+            self.rollup = self.rollup_check()
+            self._checkpoint(stages, sides, "(b)")
+            stages["baseline_after"] = self.baseline("baseline_after")
+            sides["baseline_after"] = stages["baseline_after"].get("detail", {})
+            self._checkpoint(stages, sides, "(a) after")
+            stages["incremental"] = self.incremental()
+            sides["after_new_file"] = self.pipeline_counts()
+            self._checkpoint(stages, sides, "(c)")
+            stages["queries"] = self.queries()
+            self._checkpoint(stages, sides, "(d)")
+        except BenchmarkFailed as failed:
+            self.log(f"[bench] FAILED {failed}")
         for name, load in self.loads.items():
-            stages[name]["loadavg_1m"] = load
+            stages[name]["loadavg"] = load
+        sound = not self.failures
         results = {
             "benchmark": "safety-observatory national (docs/design.md §10)",
             "scale": self.scale,
@@ -405,9 +473,10 @@ class Benchmark:
             },
             "files_linked_into_landing": linked,
             "stages": stages,
-            "ratio_pipeline_to_baseline": ratio(stages["pipeline"], stages["baseline"]),
-            "counts": compare_counts(self.manifest, stages, counts_after_b, counts_after_c),
-            "rollup_check": rollup,
+            "failures": self.failures,
+            "ratios": ratios(stages) if sound else None,
+            "counts": self.counts,
+            "rollup_check": self.rollup,
             "paths": {
                 "data": str(self.paths.data),
                 "run": str(self.paths.run),
@@ -415,86 +484,169 @@ class Benchmark:
                 "published": str(self.paths.published_warehouse),
             },
         }
-        results["targets"] = targets(results)
+        results["targets"] = targets(results) if sound else None
         report.write(results, self.paths.root)
         return results
 
 
-def ratio(pipeline: dict, baseline: dict) -> float | None:
-    if not baseline.get("wall_s"):
-        return None
-    return round(pipeline["wall_s"] / baseline["wall_s"], 2)
+def stage_failures(stages: dict) -> list[str]:
+    """Stages that exited non-zero, and pipeline runs that did not succeed."""
+    failures = []
+    for name, stage in stages.items():
+        if stage.get("returncode"):
+            failures.append(f"stage {name} exited {stage['returncode']}")
+        elif "status" in stage and stage["status"] != "SUCCESS":
+            failures.append(f"stage {name}: Dagster run {stage['status']}")
+    return failures
 
 
-def compare_counts(manifest: dict, stages: dict, after_b: dict, after_c: dict) -> dict:
-    """Generator vs pipeline vs baseline, for every count both sides can state."""
-    baseline = stages["baseline"].get("detail", {})
+def _mean(stages: dict, figure: str) -> float:
+    return statistics.fmean(stages[name][figure] for name in BASELINES)
 
-    def item(generator: object, **others: object) -> dict:
-        values = [v for v in others.values() if v is not None]
-        return {
-            "generator": generator,
-            **others,
-            "match": bool(values) and all(v == generator for v in values),
+
+def _ratio(value: float, base: float) -> float | None:
+    return round(value / base, 3) if base else None
+
+
+def ratios(stages: dict) -> dict:
+    """(b) / (a) and (c) / (a), by wall and by CPU time. (a) is the mean of its two runs
+    (before and after (b)); the ratio against each run is kept too, so a noisy machine
+    shows as a spread."""
+    base = {figure: _mean(stages, figure) for figure in ("wall_s", "cpu_s")}
+    result: dict[str, dict] = {
+        "baseline_mean": {k: round(v, 3) for k, v in base.items()},
+    }
+    for key, stage in (
+        ("pipeline_to_baseline", "pipeline"),
+        ("new_file_to_baseline", "incremental"),
+    ):
+        result[key] = {
+            "wall": _ratio(stages[stage]["wall_s"], base["wall_s"]),
+            "cpu": _ratio(stages[stage]["cpu_s"], base["cpu_s"]),
+            "wall_by_baseline_run": {
+                name: _ratio(stages[stage]["wall_s"], stages[name]["wall_s"]) for name in BASELINES
+            },
+            "cpu_by_baseline_run": {
+                name: _ratio(stages[stage]["cpu_s"], stages[name]["cpu_s"]) for name in BASELINES
+            },
         }
+    return result
 
+
+# Each count the generator states, and where each side of the benchmark states it:
+# (count, the manifest's key or a fixed expected value, side, the side's key).
+COUNT_CHECKS: tuple[tuple[str, str | int, str, str], ...] = (
+    ("files", "files", "baseline_before", "files_loaded"),
+    ("rows", "rows", "baseline_before", "rows_loaded"),
+    ("files", "files", "pipeline", "files_loaded"),
+    ("rows", "rows", "pipeline", "rows_read"),
+    ("rows_quarantined", "rows_quarantined", "pipeline", "rows_quarantined"),
+    (
+        "fct_measure_monthly_rows",
+        "fct_measure_monthly_rows",
+        "pipeline",
+        "fct_measure_monthly_rows",
+    ),
+    ("files_rejected", 0, "pipeline", "files_rejected"),
+    ("files", "files", "baseline_after", "files_loaded"),
+    ("rows", "rows", "baseline_after", "rows_loaded"),
+    (
+        "fct_measure_monthly_rows_after_new_file",
+        "fct_measure_monthly_rows_with_holdback",
+        "after_new_file",
+        "fct_measure_monthly_rows",
+    ),
+)
+
+
+def compare_counts(manifest: dict, sides: dict[str, dict]) -> dict:
+    """Generator vs every side measured so far (``sides``: side name -> its counts), for
+    every count both can state. A side that ran but cannot state a count (a missing
+    table, a result file not written) does not match."""
+    counts: dict[str, dict] = {}
+    for name, expected, side, key in COUNT_CHECKS:
+        if side not in sides:
+            continue
+        generator = manifest[expected] if isinstance(expected, str) else expected
+        item = counts.setdefault(name, {"generator": generator, "match": True})
+        column = "pipeline" if side == "after_new_file" else side
+        item[column] = sides[side].get(key)
+        item["match"] = item["match"] and item[column] == generator
+    return counts
+
+
+def count_failures(counts: dict) -> list[str]:
+    return [
+        f"count {name}: generator {item['generator']}, "
+        + ", ".join(f"{k} {v}" for k, v in item.items() if k not in ("generator", "match"))
+        for name, item in counts.items()
+        if not item["match"]
+    ]
+
+
+def _target(
+    target: str, measured: float | None, met: bool, stated_at: float | None, scale: float
+) -> dict:
+    """One target's verdict; ``stated_at``: the scale the target is stated for (None: any)."""
     return {
-        "files": item(
-            manifest["files"],
-            pipeline=after_b.get("files_loaded"),
-            baseline=baseline.get("files_loaded"),
-        ),
-        "rows": item(
-            manifest["rows"],
-            pipeline=after_b.get("rows_read"),
-            baseline=baseline.get("rows_loaded"),
-        ),
-        "rows_quarantined": item(
-            manifest["rows_quarantined"], pipeline=after_b.get("rows_quarantined")
-        ),
-        "fct_measure_monthly_rows": item(
-            manifest["fct_measure_monthly_rows"], pipeline=after_b.get("fct_measure_monthly_rows")
-        ),
-        "fct_measure_monthly_rows_after_new_file": item(
-            manifest["fct_measure_monthly_rows_with_holdback"],
-            pipeline=after_c.get("fct_measure_monthly_rows"),
-        ),
-        "files_rejected": item(0, pipeline=after_b.get("files_rejected")),
+        "target": target,
+        "measured": measured,
+        "met": measured is not None and met,
+        "stated_at_scale": stated_at,
+        "at_stated_scale": stated_at is None or scale == stated_at,
     }
 
 
 def targets(results: dict) -> dict:
-    """docs/design.md §10, each target with what this run measured and whether it was met. Only a
-    run at scale 1.0 measures the targets as stated; smaller scales show the trend."""
-    stages = results["stages"]
+    """docs/design.md §10, each target with what this run measured and whether it was met.
+    A target is stated for one scale; at another the verdict shows the trend only."""
+    stages, scale, r = results["stages"], results["scale"], results["ratios"]
     queries = stages["queries"].get("queries", {})
     slowest = max((q["median_ms"] for q in queries.values()), default=None)
-    new_file = stages["incremental"].get("pipeline_time_s")
-    peak = max(stages[s]["peak_memory_mib"] for s in ("pipeline", "incremental"))
-    ratio_value = results["ratio_pipeline_to_baseline"]
+    peak_stage = max(("pipeline", "incremental"), key=lambda s: stages[s]["peak_memory_mib"])
+    peak = stages[peak_stage]["peak_memory_mib"]
+    rebuild, new_file = r["pipeline_to_baseline"], r["new_file_to_baseline"]
+    ceiling = f"<= {TARGET_REBUILD_RATIO:g}x (a)"
     return {
-        "full_rebuild_ratio": {
-            "target": f"<= {TARGET_RATIO:g}x plain DuckDB",
-            "measured": ratio_value,
-            "met": ratio_value is not None and ratio_value <= TARGET_RATIO,
-        },
+        "rebuild_wall_ratio": _target(
+            f"(b) full rebuild, wall time {ceiling}",
+            rebuild["wall"],
+            rebuild["wall"] is not None and rebuild["wall"] <= TARGET_REBUILD_RATIO,
+            RATIO_TARGET_SCALE,
+            scale,
+        ),
+        "rebuild_cpu_ratio": _target(
+            f"(b) full rebuild, CPU time {ceiling}",
+            rebuild["cpu"],
+            rebuild["cpu"] is not None and rebuild["cpu"] <= TARGET_REBUILD_RATIO,
+            RATIO_TARGET_SCALE,
+            scale,
+        ),
+        "new_file_wall_ratio": _target(
+            f"(c) one new file to published, whole process, wall time "
+            f"<= {TARGET_NEW_FILE_RATIO:g}x (a)",
+            new_file["wall"],
+            new_file["wall"] is not None and new_file["wall"] <= TARGET_NEW_FILE_RATIO,
+            RATIO_TARGET_SCALE,
+            scale,
+        ),
         "peak_memory_mib": {
-            "target": f"< {TARGET_PEAK_MIB} MiB (6 GiB)",
-            "measured": peak,
-            "met": peak < TARGET_PEAK_MIB,
+            **_target(
+                f"peak memory of (b) and (c) < {TARGET_PEAK_MIB:,.0f} MiB (6 GB)",
+                peak,
+                peak < TARGET_PEAK_MIB,
+                MEMORY_TARGET_SCALE,
+                scale,
+            ),
+            "stage": peak_stage,
         },
-        "new_file_published_s": {
-            "target": f"< {TARGET_NEW_FILE_S:g} s pipeline time (RUN_START to RUN_SUCCESS)",
-            "measured": new_file,
-            "wall_with_process_start_s": stages["incremental"]["wall_s"],
-            "met": new_file is not None and new_file < TARGET_NEW_FILE_S,
-        },
-        "analyst_query_ms": {
-            "target": f"< {TARGET_QUERY_MS:g} ms median, every query",
-            "measured": slowest,
-            "met": slowest is not None and slowest < TARGET_QUERY_MS,
-        },
-        "measured_at_national_scale": results["scale"] >= 1.0,
+        "analyst_query_ms": _target(
+            f"(d) every analyst query, median < {TARGET_QUERY_MS:g} ms",
+            slowest,
+            slowest is not None and slowest < TARGET_QUERY_MS,
+            None,
+            scale,
+        ),
     }
 
 

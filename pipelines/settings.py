@@ -221,6 +221,13 @@ class Settings(BaseSettings):
         "ICB, more than this share of the region's organisations in place, unless the run "
         "confirms it (--confirm-register).",
     )
+    # -- resources ------------------------------------------------------------------------
+    duckdb_memory_limit: str = Field(
+        "4GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Memory DuckDB may use in the pipeline and in dbt before it spills to "
+        "disk (DuckDB's own default is 80% of the machine's memory).",
+    )
     # -- ingest limits --------------------------------------------------------------------
     max_file_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused.")
     max_xlsx_inflated_bytes: int = Field(
@@ -333,9 +340,13 @@ class Settings(BaseSettings):
 
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt needs beside its vars: profiles.yml reads the working file's
-        path from it. ``make prepare`` parses with the same value, so runs keep dbt's parse
-        (it re-parses everything when the profile changes)."""
-        return {"SAFETY_OBS_WORKING_DB": str(self.working_db)}
+        path and DuckDB's memory limit from it. ``make prepare`` parses with the same
+        values, so runs keep dbt's parse (it re-parses everything when the profile
+        changes)."""
+        return {
+            "SAFETY_OBS_WORKING_DB": str(self.working_db),
+            "SAFETY_OBS_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+        }
 
     def with_root(self, root: Path) -> Settings:
         """The same settings with every writable location moved under ``root``."""

@@ -244,10 +244,17 @@ def build_owner(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the working file, creating its folder and the raw layer on first use."""
+    """Open the working file, creating its folder and the raw layer on first use.
+
+    DuckDB's memory is capped at the setting ``duckdb_memory_limit`` (dbt gets the same
+    through its profile): left alone, DuckDB takes up to 80% of the machine's memory before
+    it spills to disk, which at national scale is far beyond what the pipeline needs."""
+    from pipelines.settings import load_settings  # settings never import this module
+
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
+    con.execute(f"set memory_limit = '{load_settings().duckdb_memory_limit}'")
     if not read_only:
         from pipelines.surveys.store import SURVEY_RAW_DDL
 

@@ -38,7 +38,7 @@ def wait_for_step(logs: Path, step: str, process: subprocess.Popen, timeout: flo
 def test_a_killed_demo_does_not_block_the_next(tmp_path):
     root = tmp_path
     first = start_demo(root, start_new_session=True)
-    killed_run = wait_for_step(root / "var" / "logs", "warehouse_models", first, timeout=900)
+    killed_run = wait_for_step(root / "var" / "logs", "period_models", first, timeout=900)
     # The whole process group: the command line and the Dagster process running the run.
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate(timeout=60)

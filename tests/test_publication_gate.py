@@ -292,12 +292,12 @@ def test_a_failing_dbt_test_is_named_with_its_failing_rows(built, tmp_path, caps
     )
     assert named, console[-3000:]
     assert int(named.group(2)) > 0
-    assert f"✗ warehouse_models failed: check {named.group(1)}" in console
-    assert f"Run {failed.run_id} failed at warehouse_models: check" in console
+    assert f"✗ period_models failed: check {named.group(1)}" in console
+    assert f"Run {failed.run_id} failed at period_models: check" in console
     assert (tmp_path / "logs" / f"{failed.run_id}.log").stat().st_size > 10_000  # the DEBUG
     status, _, reasons = publication_log(settings)[-1]
     assert status == "refused"
     assert any(f"{named.group(1)} on marts/fct_measure_monthly failed (" in r for r in reasons)
     # Whole reasons: the dbt step's failure is kept with its causes, never cut off.
-    step = next(r for r in reasons if r.startswith("step warehouse_models failed"))
+    step = next(r for r in reasons if r.startswith("step period_models failed"))
     assert "dbt" in step and len(step) > 100

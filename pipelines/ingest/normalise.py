@@ -368,6 +368,38 @@ def date_context(frame: pl.DataFrame, column: str, date_order: str | None) -> li
 DATE_CONTEXT = ("date_order", "date_settled", "date_unsettled_why")
 
 
+def date_contexts(
+    frame: pl.DataFrame, column: str, date_order: str | None, by: str
+) -> pl.DataFrame:
+    """:func:`date_context` for many files of one contract at once: one row per value of
+    ``by`` (a file) with the ``DATE_CONTEXT`` columns. Only files holding a year-last numeric
+    date are settled one by one (each exactly as ``settle_date_order`` settles it, rows in
+    the frame's order); every other file takes the declared order, as it would alone."""
+    declared = date_order if date_order in ("DMY", "MDY") else None
+    files = frame.select(pl.col(by).unique(maintain_order=True))
+    numeric = frame.filter(pl.col(column).str.strip_chars().str.contains(_YEAR_LAST))
+    settled: dict = {}
+    if numeric.height:
+        for (key,), part in numeric.partition_by(by, as_dict=True, maintain_order=True).items():
+            t = "__settle_"
+            settled[key] = _settle(_with_numeric_dates(part, column, t), column, t, date_order)
+    keys = files[by].to_list()
+    return pl.DataFrame(
+        {
+            by: keys,
+            "date_order": [date_order] * len(keys),
+            "date_settled": [settled.get(k, (declared, ""))[0] for k in keys],
+            "date_unsettled_why": [settled.get(k, (declared, ""))[1] for k in keys],
+        },
+        schema={
+            by: frame.schema[by],
+            "date_order": pl.String,
+            "date_settled": pl.String,
+            "date_unsettled_why": pl.String,
+        },
+    )
+
+
 def read_period(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
     """``frame`` with the reporting month of text ``column`` in ``name``, and for the rules
     ``{name}_ambiguity`` (a year-last numeric date left unread because its order is

@@ -15,7 +15,6 @@ files, zip bombs), refused with the same rule names and reasons.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,12 @@ import polars as pl
 
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
+from pipelines.ingest.intake import (
+    ZERO_COUNTS,
+    log_submissions,
+    logged_name,
+    submitter_from_name,
+)
 from pipelines.ingest.rules import Rule
 from pipelines.settings import Settings
 from pipelines.surveys.config import survey_landing_dir
@@ -49,8 +54,6 @@ from pipelines.surveys.waves import (
     wave_for,
 )
 
-_SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
-
 
 @dataclass(frozen=True)
 class SurveyOutcome:
@@ -63,12 +66,6 @@ class SurveyOutcome:
     wave_id: str | None = None
     layout: str | None = None
     reason: str | None = None
-
-
-def submitter_from_name(file_name: str) -> str | None:
-    """Exports are named ``<ODS code of the submitting organisation>_<anything>``."""
-    match = _SUBMITTER.match(file_name)
-    return match.group(1).upper() if match else None
 
 
 def survey_organisations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -156,16 +153,11 @@ def _read(
 
 
 def _record(con: duckdb.DuckDBPyConnection, row: dict) -> int:
-    submission_id = con.execute("select nextval('raw.submission_id_seq')").fetchone()[0]
-    row = {**row, "submission_id": submission_id}
-    con.execute(
-        f"insert into raw.submission_log ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-        list(row.values()),
-    )
-    return submission_id
+    """The export's row in the submission log, written by the intake's one log writer."""
+    return log_submissions(con, [row])[0]
 
 
-_ZERO = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
+_ZERO = ZERO_COUNTS
 
 
 def ingest_surveys(
@@ -246,7 +238,7 @@ def _ingest_one(
     now: datetime,
     run_id: str | None,
 ) -> SurveyOutcome:
-    name = path.name
+    name = logged_name(path.name)
     screening = screen(path, landing, settings.max_file_bytes)
     base = {
         "file_name": name,

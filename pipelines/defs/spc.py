@@ -42,6 +42,7 @@ built in the run, so ``pub_spc`` can never be older than the run that publishes 
 
 import functools
 import hashlib
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -767,6 +768,20 @@ class SpcTables:
             pub_series_change=f"{public_schema}.{PUB_SERIES_CHANGE_TABLE}" if public else None,
         )
 
+    def owned(self) -> list[str]:
+        """Every table a refresh writes (and signs)."""
+        return [
+            t
+            for t in (
+                self.spc,
+                self.series_change,
+                self.state,
+                self.pub_spc,
+                self.pub_series_change,
+            )
+            if t
+        ]
+
 
 @dataclass(frozen=True)
 class SpcRefresh:
@@ -803,6 +818,16 @@ def _table_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     }
 
 
+def _table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    schema, name = table.rsplit(".", 1)
+    rows = con.execute(
+        """select comment from duckdb_tables()
+        where database_name = current_database() and schema_name = ? and table_name = ?""",
+        [schema, name],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
 def _schema_sql(schema: dict[str, pl.DataType]) -> str:
     return ", ".join(f"{name} {_DUCKDB_TYPES[dtype]}" for name, dtype in schema.items())
 
@@ -811,8 +836,9 @@ def stored_state(
     con: duckdb.DuckDBPyConnection, tables: SpcTables
 ) -> tuple[pl.DataFrame | None, str]:
     """The fingerprints of the rows in the tables now, or None and why they cannot be
-    trusted: a table missing or of another shape, or ``fct_spc`` not holding the rows the
-    state accounts for (written by something else since). None means a full rebuild."""
+    trusted: a table missing or of another shape (columns in order), a table replaced by
+    another writer since the last refresh, or ``fct_spc`` not holding as many rows as the
+    state accounts for (rows deleted or added behind its back). None means a full rebuild."""
     expected = {
         tables.spc: FCT_SPC_SCHEMA,
         tables.series_change: SERIES_CHANGE_SCHEMA,
@@ -820,11 +846,18 @@ def stored_state(
     }
     for table, schema in expected.items():
         want = {name: _DUCKDB_TYPES[dtype] for name, dtype in schema.items()}
-        if _table_types(con, table) != want:
+        if list(_table_types(con, table).items()) != list(want.items()):
             return None, f"{table} is missing or has other columns"
     for table in (tables.pub_spc, tables.pub_series_change):
         if table and not _table_types(con, table):
             return None, f"{table} is missing"
+    # Every refresh signs its tables with one token (a table comment, which a table that is
+    # created again loses): a table another writer replaced since, even with the same
+    # number of rows, is not one the state describes.
+    tokens = {table: _table_comment(con, table) for table in tables.owned()}
+    if len(set(tokens.values())) != 1 or None in tokens.values():
+        others = sorted(t for t, c in tokens.items() if c != tokens[tables.state] or c is None)
+        return None, f"{', '.join(others)} written by something else since the last refresh"
     state = con.execute(f"select * from {tables.state}").pl()
     [(rows,)] = con.execute(f"select count(*) from {tables.spc}").fetchall()
     if rows != state["points"].sum():
@@ -967,6 +1000,9 @@ def refresh_spc(
         con.register("spc_state_incoming", fingerprints.sort(keys).to_arrow())
         con.execute(f"create or replace table {tables.state} as select * from spc_state_incoming")
         con.unregister("spc_state_incoming")
+        token = f"written by the fct_spc refresh {uuid.uuid4().hex}"
+        for table in tables.owned():
+            con.execute(f"comment on table {table} is '{token}'")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -249,7 +249,8 @@ def test_a_failed_run_leaves_tables_and_state_as_they_were(built, monkeypatch):
 
     monkeypatch.setattr(spc_module, "spc_for_measure", fails_on_wait)
     with pytest.raises(RuntimeError, match="interrupted"):
-        refresh_spc(built, insert_batch_rows=1)  # FALLS, NEWS2, REPORTING inserted first
+        # One read and one insert per measure: FALLS, NEWS2, REPORTING are written first.
+        refresh_spc(built, insert_batch_rows=1, read_batch_rows=1)
     for name, frame in _tables(built).items():
         assert_frame_equal(frame, before[name], check_exact=True)
     monkeypatch.undo()
@@ -259,6 +260,11 @@ def test_a_failed_run_leaves_tables_and_state_as_they_were(built, monkeypatch):
     unchanged = {s for s in _series(before["marts.fct_spc"]) if s[1] == "public" and s[3] == "WAIT"}
     assert len(unchanged) == 5 and not recomputed & unchanged
     assert len(recomputed) == 58 - 5
+    # Read and written a measure at a time, the tables are the same as in one go.
+    before = _tables(built)
+    assert refresh_spc(built, full=True, insert_batch_rows=1, read_batch_rows=1).full
+    for name, frame in _tables(built).items():
+        assert_frame_equal(frame, before[name], check_exact=True)
     _assert_same_as_full_rebuild(built)
 
 

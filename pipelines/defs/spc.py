@@ -369,23 +369,30 @@ def _fact_rows_sql(schema: str, public_schema: str | None) -> str:
     )
 
 
-def _facts_sql(schema: str, public_schema: str | None, only: str | None = None) -> str:
+def _facts_sql(
+    schema: str, public_schema: str | None, only: str | None = None, measures: int = 0
+) -> str:
     """Every measure's facts at every level in one query (``only``: a relation of series
-    keys to keep, as a semi join).
+    keys to keep, as a semi join; ``measures``: that many measure codes to keep, as
+    parameters; 0 keeps every measure).
 
     Ordered by measure, then series, then period: :func:`_iter_measure_facts` cuts the
     stream at each new measure, and ``spc_by_series`` finds each measure's rows already
     grouped and skips its sort.
     """
     keep = f"semi join {only} using ({', '.join(SERIES_COLS)})" if only else ""
+    where = f"where measure_code in ({', '.join('?' * measures)})" if measures else ""
     return (
         f"select facts.* from ({_fact_rows_sql(schema, public_schema)}) as facts {keep}"
-        " order by measure_code, level, tier, series_key, period"
+        f" {where} order by measure_code, level, tier, series_key, period"
     )
 
 
 def _iter_measure_facts(
-    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 1_000_000
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[str] | None = None,
+    batch_rows: int = 1_000_000,
 ) -> Iterator[tuple[str, pl.DataFrame]]:
     """Stream ``sql`` (ordered by measure first) and yield each measure's rows whole.
 
@@ -393,7 +400,7 @@ def _iter_measure_facts(
     batches, so memory is bounded by the largest measure plus a batch, not the whole table.
     ``con`` must not run anything else until the iterator is exhausted (use a cursor).
     """
-    reader = con.execute(sql).to_arrow_reader(batch_rows)
+    reader = con.execute(sql, params).to_arrow_reader(batch_rows)
     pending: list[pl.DataFrame] = []
     current: str | None = None
     for batch in reader:
@@ -660,7 +667,11 @@ FACT_POINT_COLUMNS: tuple[str, ...] = (
 )
 #: Rows inserted into ``fct_spc`` per statement at most: a run that recomputes a few series
 #: writes them in one insert; a full rebuild at national scale is not held in memory whole.
-INSERT_BATCH_ROWS = 2_000_000
+INSERT_BATCH_ROWS = 1_000_000
+#: Fact rows per read at most (whole measures; a larger measure is read alone): a run that
+#: recomputes a few series reads them in one query; a full rebuild at national scale does
+#: not sort every fact row in memory at once.
+READ_BATCH_ROWS = 5_000_000
 _METHOD_FILES = ("spc/*.py", "impact/changes.py", "defs/spc.py")
 
 
@@ -868,6 +879,22 @@ def stored_state(
     return state.cast(SPC_STATE_SCHEMA), "fingerprints stored"  # type: ignore[arg-type]
 
 
+def _read_batches(series: pl.DataFrame, rows: int = READ_BATCH_ROWS) -> list[list[str]]:
+    """The measures of ``series`` (fingerprint rows) in groups of whole measures of at most
+    ``rows`` points together (a larger measure alone), in measure order."""
+    batches: list[list[str]] = []
+    total = rows
+    for code, points in (
+        series.group_by("measure_code").agg(pl.col("points").sum()).sort("measure_code").iter_rows()
+    ):
+        if total + points > rows:
+            batches.append([])
+            total = 0
+        batches[-1].append(code)
+        total += points
+    return batches
+
+
 def refresh_spc(
     con: duckdb.DuckDBPyConnection,
     schema: str = "marts",
@@ -875,6 +902,7 @@ def refresh_spc(
     *,
     full: bool = False,
     insert_batch_rows: int = INSERT_BATCH_ROWS,
+    read_batch_rows: int = READ_BATCH_ROWS,
 ) -> SpcRefresh:
     """Bring ``fct_spc``, ``pub_spc``, ``fct_series_change`` and ``pub_series_change`` up to
     date with the facts, recomputing only the series whose fingerprint changed.
@@ -885,7 +913,8 @@ def refresh_spc(
     transaction with the new state, so readers see the old tables or the new, and a failed
     run leaves state and tables agreeing. The result equals a full rebuild's row for row
     (tests/test_spc_incremental.py). ``full`` (or a state that cannot be trusted) rebuilds
-    every table from nothing.
+    every table from nothing. ``insert_batch_rows`` and ``read_batch_rows`` bound the rows
+    held at once (:data:`INSERT_BATCH_ROWS`, :data:`READ_BATCH_ROWS`).
     """
     tables = SpcTables.of(schema, public_schema)
     measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
@@ -957,17 +986,21 @@ def refresh_spc(
                 reader.register("spc_changed", changed.to_arrow())
                 only = "spc_changed"
             buffered: list[pl.DataFrame] = []
-            for code, facts in _iter_measure_facts(reader, _facts_sql(schema, public_schema, only)):
-                buffered.append(
-                    spc_for_measure(
-                        facts,
-                        measures[code],
-                        series_change=change_by_measure.get((code,), empty_change),
+            for codes in _read_batches(
+                fingerprints.join(changed, on=keys, how="semi"), read_batch_rows
+            ):
+                sql = _facts_sql(schema, public_schema, only, len(codes))
+                for code, facts in _iter_measure_facts(reader, sql, codes):
+                    buffered.append(
+                        spc_for_measure(
+                            facts,
+                            measures[code],
+                            series_change=change_by_measure.get((code,), empty_change),
+                        )
                     )
-                )
-                if sum(f.height for f in buffered) >= insert_batch_rows:
-                    written += insert(buffered)
-                    buffered = []
+                    if sum(f.height for f in buffered) >= insert_batch_rows:
+                        written += insert(buffered)
+                        buffered = []
             if buffered:
                 written += insert(buffered)
             new_change = series_change.join(changed, on=keys, how="semi").sort(

@@ -671,7 +671,7 @@ INSERT_BATCH_ROWS = 1_000_000
 #: Fact rows per read at most (whole measures; a larger measure is read alone): a run that
 #: recomputes a few series reads them in one query; a full rebuild at national scale does
 #: not sort every fact row in memory at once.
-READ_BATCH_ROWS = 5_000_000
+READ_BATCH_ROWS = 2_000_000
 _METHOD_FILES = ("spc/*.py", "impact/changes.py", "defs/spc.py")
 
 

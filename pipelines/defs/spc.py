@@ -2,9 +2,10 @@
 
 dbt builds the fact marts; SPC needs segment-aware run rules that SQL expresses badly, so this
 asset reads the facts back from the working file (one query for every measure and level,
-streamed and cut per measure), runs :func:`pipelines.spc.spc_by_series` on all of a measure's
-series at once (vectorised, no per-series loop), and writes the results into one table that
-the publication copies and the dashboard reads. Only the series whose inputs changed since
+or one per batch of whole measures in a full rebuild, streamed and cut per measure), runs
+:func:`pipelines.spc.spc_by_series` on all of a measure's series at once (vectorised, no
+per-series loop), and writes the results into one table that the publication copies and the
+dashboard reads. Only the series whose inputs changed since
 the last run are recomputed: a fingerprint per series, computed set-wise in DuckDB and kept
 in ``marts.spc_series_state``, says which (:func:`refresh_spc`; docs/programme-impact.md
 section 3 lists what it covers); their rows are deleted and inserted again in one

@@ -102,6 +102,46 @@ PUBLIC_TABLES = {
 }
 
 
+def derive_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build the sector, ICB and region marts and the public tier from
+    ``marts.fct_measure_monthly``, as dbt would after a change to it."""
+    rollups = {
+        "fct_measure_by_sector_monthly": "icb_code, sector_code,",
+        "fct_measure_by_icb_monthly": "icb_code,",
+        "fct_measure_by_programme_monthly": "",
+    }
+    for table, keys in rollups.items():
+        con.execute(
+            f"""create or replace table marts.{table} as
+            select {keys} measure_code, period, programme_code,
+                   count(*) as organisations_reporting,
+                   sum(numerator)::bigint as numerator, sum(denominator)::bigint as denominator,
+                   case when sum(denominator) = 0 then null
+                        else sum(numerator) * max(multiplier) / sum(denominator) end as value
+            from marts.fct_measure_monthly group by all"""
+        )
+    for public, source in PUBLIC_TABLES.items():
+        con.execute(
+            f"""create or replace table public.{public} as
+            with small as (
+                select * exclude (organisations_reporting, numerator, denominator, value),
+                       numerator between 1 and 7 or denominator between 1 and 7 as is_suppressed,
+                       round(numerator / 5) * 5 as numerator, round(denominator / 5) * 5
+                           as denominator, numerator as raw_numerator
+                from marts.{source}
+            )
+            select * exclude (numerator, denominator, raw_numerator),
+                   case when is_suppressed then null else numerator end::bigint as numerator,
+                   case when is_suppressed then null else denominator end::bigint as denominator,
+                   case when is_suppressed or denominator = 0 then null
+                        else numerator * (select multiplier from marts.dim_measure d
+                                          where d.measure_code = small.measure_code)
+                             / denominator end as value,
+                   case when is_suppressed then 'primary' end as suppression_reason
+            from small"""
+        )
+
+
 @pytest.fixture
 def warehouse() -> duckdb.DuckDBPyConnection:
     """An in-memory warehouse with the marts fct_spc reads, rolled up as dbt rolls them up,
@@ -133,43 +173,9 @@ def warehouse() -> duckdb.DuckDBPyConnection:
             set value = case when denominator = 0 then null
                              else numerator * multiplier / denominator end"""
     )
-    rollups = {
-        "fct_measure_by_sector_monthly": "icb_code, sector_code,",
-        "fct_measure_by_icb_monthly": "icb_code,",
-        "fct_measure_by_programme_monthly": "",
-    }
-    for table, keys in rollups.items():
-        con.execute(
-            f"""create table marts.{table} as
-            select {keys} measure_code, period, programme_code,
-                   count(*) as organisations_reporting,
-                   sum(numerator)::bigint as numerator, sum(denominator)::bigint as denominator,
-                   case when sum(denominator) = 0 then null
-                        else sum(numerator) * max(multiplier) / sum(denominator) end as value
-            from marts.fct_measure_monthly group by all"""
-        )
     con.execute("create schema public")
     con.execute(CHANGE_DDL.format(table="public.pub_change"))
-    for public, source in PUBLIC_TABLES.items():
-        con.execute(
-            f"""create table public.{public} as
-            with small as (
-                select * exclude (organisations_reporting, numerator, denominator, value),
-                       numerator between 1 and 7 or denominator between 1 and 7 as is_suppressed,
-                       round(numerator / 5) * 5 as numerator, round(denominator / 5) * 5
-                           as denominator, numerator as raw_numerator
-                from marts.{source}
-            )
-            select * exclude (numerator, denominator, raw_numerator),
-                   case when is_suppressed then null else numerator end::bigint as numerator,
-                   case when is_suppressed then null else denominator end::bigint as denominator,
-                   case when is_suppressed or denominator = 0 then null
-                        else numerator * (select multiplier from marts.dim_measure d
-                                          where d.measure_code = small.measure_code)
-                             / denominator end as value,
-                   case when is_suppressed then 'primary' end as suppression_reason
-            from small"""
-        )
+    derive_tables(con)
     return con
 
 

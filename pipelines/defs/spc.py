@@ -1,10 +1,15 @@
 """``marts.fct_spc``: Making Data Count SPC for every series the dashboards draw.
 
 dbt builds the fact marts; SPC needs segment-aware run rules that SQL expresses badly, so this
-asset reads the facts back from the working file one measure at a time, runs
-:func:`pipelines.spc.spc_by_series` on all of that measure's series at once (vectorised, no
-per-series loop), and streams the results into one table, replaced whole in one transaction,
-that the publication copies and the dashboard reads. One row per fact row at each level:
+asset reads the facts back from the working file (one query for every measure and level,
+or one per batch of whole measures in a full rebuild, streamed and cut per measure), runs
+:func:`pipelines.spc.spc_by_series` on all of a measure's series at once (vectorised, no
+per-series loop), and writes the results into one table that the publication copies and the
+dashboard reads. Only the series whose inputs changed since
+the last run are recomputed: a fingerprint per series, computed set-wise in DuckDB and kept
+in ``marts.spc_series_state``, says which (:func:`refresh_spc`; docs/programme-impact.md
+section 3 lists what it covers); their rows are deleted and inserted again in one
+transaction, and every other row stays as it was. One row per fact row at each level:
 
 =============  ====================================  =============================
 level          source mart                           series_key
@@ -36,12 +41,17 @@ alone. Same step rather than an asset of its own: publication requires ``fct_spc
 built in the run, so ``pub_spc`` can never be older than the run that publishes it.
 """
 
+import functools
+import hashlib
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 
 from pipelines.defs import DUCKDB_WRITER_POOL
@@ -49,6 +59,7 @@ from pipelines.defs.dbt import MART_KEYS, PUBLIC_KEYS
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.impact.changes import (
     SERIES_CHANGE_SCHEMA,
+    SERIES_PLACE,
     baseline_window_mask,
     changes_for_series,
     rebase_points,
@@ -337,13 +348,14 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
     }
 
 
-def _facts_sql(schema: str, public_schema: str | None) -> str:
-    """One measure's facts at every level (parameter: the measure code, once per level).
+def _fact_rows_sql(schema: str, public_schema: str | None) -> str:
+    """Every level's fact rows in ``fct_spc``'s terms, as one ``union all`` (no order).
 
-    Ordered by series then period so that ``spc_by_series`` finds the rows already grouped
-    and skips its sort, and the table comes out in a useful order.
+    The one place that says how a source row becomes a point: the facts read for SPC and the
+    fingerprints of :func:`series_fingerprints` both select from it, so a column that feeds
+    a ``fct_spc`` row can never be left out of the fingerprint.
     """
-    parts = [
+    return " union all ".join(
         f"""
         select '{s.level}' as level, '{s.tier}' as tier, {s.series_key} as series_key,
                {s.org_code} as org_code, {s.sector_code} as sector_code,
@@ -353,11 +365,57 @@ def _facts_sql(schema: str, public_schema: str | None) -> str:
                cast(value as double) as value,
                coalesce(cast({s.is_suppressed} as boolean), false) as is_suppressed
         from {table}
-        where measure_code = ?
         """
         for s, table in sources(schema, public_schema)
-    ]
-    return " union all ".join(parts) + " order by level, tier, series_key, period"
+    )
+
+
+def _facts_sql(
+    schema: str, public_schema: str | None, only: str | None = None, measures: int = 0
+) -> str:
+    """Every measure's facts at every level in one query (``only``: a relation of series
+    keys to keep, as a semi join; ``measures``: that many measure codes to keep, as
+    parameters; 0 keeps every measure).
+
+    Ordered by measure, then series, then period: :func:`_iter_measure_facts` cuts the
+    stream at each new measure, and ``spc_by_series`` finds each measure's rows already
+    grouped and skips its sort.
+    """
+    keep = f"semi join {only} using ({', '.join(SERIES_COLS)})" if only else ""
+    where = f"where measure_code in ({', '.join('?' * measures)})" if measures else ""
+    return (
+        f"select facts.* from ({_fact_rows_sql(schema, public_schema)}) as facts {keep}"
+        f" {where} order by measure_code, level, tier, series_key, period"
+    )
+
+
+def _iter_measure_facts(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[str] | None = None,
+    batch_rows: int = 1_000_000,
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Stream ``sql`` (ordered by measure first) and yield each measure's rows whole.
+
+    One query for every measure instead of one per measure and level; streamed in Arrow
+    batches, so memory is bounded by the largest measure plus a batch, not the whole table.
+    ``con`` must not run anything else until the iterator is exhausted (use a cursor).
+    """
+    reader = con.execute(sql, params).to_arrow_reader(batch_rows)
+    pending: list[pl.DataFrame] = []
+    current: str | None = None
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        for part in frame.partition_by("measure_code", maintain_order=True):
+            code = part["measure_code"][0]
+            if code != current and pending:
+                yield current, pl.concat(pending)  # type: ignore[misc]
+                pending = []
+            current = code
+            pending.append(part)
+    if pending:
+        yield current, pl.concat(pending)  # type: ignore[misc]
 
 
 def measure_series_changes(
@@ -367,9 +425,19 @@ def measure_series_changes(
     own register (docs/programme-impact.md section 1)."""
     if not changes or facts.is_empty():
         return pl.DataFrame(schema=SERIES_CHANGE_SCHEMA)
-    places = series_places(facts)
+    return places_series_changes(series_places(facts), changes)
+
+
+def places_series_changes(
+    places: pl.DataFrame, changes: dict[str, pl.DataFrame] | None
+) -> pl.DataFrame:
+    """``fct_series_change`` rows from series places (:func:`series_places`' columns), one
+    measure at a time so the series-by-change cross join stays one measure's size."""
+    if not changes or places.is_empty():
+        return pl.DataFrame(schema=SERIES_CHANGE_SCHEMA)
     frames = [
-        series_changes(places, changes_for_series(places.filter(pl.col("tier") == tier), table))
+        series_changes(part, changes_for_series(part.filter(pl.col("tier") == tier), table))
+        for part in places.partition_by("measure_code", maintain_order=True)
         for tier, table in changes.items()
     ]
     return pl.concat(frames)
@@ -450,14 +518,15 @@ def iter_spc_and_series_changes(
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     """Per measure, its ``fct_spc`` rows and its ``fct_series_change`` rows, computed from
     the same changes in one pass."""
-    sql = _facts_sql(schema, public_schema)
-    n_sources = len(sources(schema, public_schema))
     changes = load_changes(con, schema, public_schema)
-    for measure in catalogue_settings(con, schema, public_schema):
-        facts = con.execute(sql, [measure.code] * n_sources).pl()
-        if facts.height:
+    measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
+    reader = con.cursor()
+    try:
+        for code, facts in _iter_measure_facts(reader, _facts_sql(schema, public_schema)):
             series_change = measure_series_changes(facts, changes)
-            yield spc_for_measure(facts, measure, series_change=series_change), series_change
+            yield spc_for_measure(facts, measures[code], series_change=series_change), series_change
+    finally:
+        reader.close()
 
 
 def build_fct_spc(
@@ -571,6 +640,417 @@ def write_pub_spc(
         order by level, series_key, measure_code, period"""
     )
     return int(con.execute(f"select count(*) from {table}").fetchone()[0])
+
+
+#: Bump when what a series' ``fct_spc`` or ``fct_series_change`` rows are derived from changes
+#: outside the files :func:`method_digest` reads (a dependency's behaviour, say): every stored
+#: fingerprint then differs, and the next run recomputes every series.
+SPC_METHOD_VERSION = 1
+#: One row per series: its point count and the fingerprint of everything its rows depend on.
+SPC_STATE_TABLE = "spc_series_state"
+SPC_STATE_SCHEMA: dict[str, pl.DataType] = {
+    **{c: pl.String() for c in SERIES_COLS},
+    "points": pl.Int64(),
+    "fingerprint": pl.String(),
+}
+#: The fact columns that, with the series key, make a point (every one ends up in its row).
+FACT_POINT_COLUMNS: tuple[str, ...] = (
+    "period",
+    "org_code",
+    "sector_code",
+    "icb_code",
+    "programme_code",
+    "organisations_reporting",
+    "numerator",
+    "denominator",
+    "value",
+    "is_suppressed",
+)
+#: Rows inserted into ``fct_spc`` per statement at most: a run that recomputes a few series
+#: writes them in one insert; a full rebuild at national scale is not held in memory whole.
+INSERT_BATCH_ROWS = 1_000_000
+#: Fact rows per read at most (whole measures; a larger measure is read alone): a run that
+#: recomputes a few series reads them in one query; a full rebuild at national scale does
+#: not sort every fact row in memory at once.
+READ_BATCH_ROWS = 2_000_000
+_METHOD_FILES = ("spc/*.py", "impact/changes.py", "defs/spc.py")
+
+
+@functools.cache
+def method_digest() -> str:
+    """The version of the code that turns a series' inputs into its rows.
+
+    :data:`SPC_METHOD_VERSION`, the numpy and polars versions (floating-point results may
+    move in the last bit between releases) and the source of the SPC module, the change
+    rules and this module: editing any of them recomputes every series on the next run, so
+    a stored row can never come from other code than a fresh build would run.
+    """
+    digest = hashlib.md5(f"{SPC_METHOD_VERSION}|{np.__version__}|{pl.__version__}".encode())
+    root = Path(__file__).resolve().parents[1]
+    for pattern in _METHOD_FILES:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _measure_digest(measure: MeasureSpc) -> str:
+    """The catalogue settings that shape a measure's charts (chart, direction, multiplier,
+    target, baseline window and months) with :func:`method_digest`."""
+    return hashlib.md5(f"{method_digest()}|{measure!r}".encode()).hexdigest()
+
+
+def series_fingerprints(
+    con: duckdb.DuckDBPyConnection,
+    measures: dict[str, MeasureSpc],
+    changes: dict[str, pl.DataFrame],
+    schema: str = "marts",
+    public_schema: str | None = "public",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every series' fingerprint (:data:`SPC_STATE_SCHEMA`) and its ``fct_series_change``
+    rows, from one aggregate query over every level source: no fact row leaves DuckDB.
+
+    A series' rows depend on its points, its measure's catalogue settings, the changes that
+    apply to it within its span (its ``fct_series_change`` rows, which is where the register
+    reaches a series) and the code (:func:`method_digest`), and on nothing else: series are
+    computed independently (docs/programme-impact.md section 3). The points enter as a sum
+    of row hashes (order-free, and (series, period) is unique: the asset check says so); a
+    DuckDB release that changes ``hash`` only makes every fingerprint differ once.
+    """
+    places = con.execute(
+        f"""select {", ".join(SERIES_COLS)},
+               min(period) as first_period, max(period) as last_period,
+               {", ".join(f"last({c} order by period) as {c}" for c in SERIES_PLACE)},
+               count(*) as points,
+               cast(sum(hash({", ".join(FACT_POINT_COLUMNS)})) as varchar) as facts_hash
+        from ({_fact_rows_sql(schema, public_schema)}) as facts
+        group by {", ".join(SERIES_COLS)}"""
+    ).pl()
+    series_change = places_series_changes(places, changes)
+    change_text = series_change.group_by(list(SERIES_COLS)).agg(
+        pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("") for c in SERIES_CHANGE_SCHEMA],
+            separator=",",
+        )
+        .sort()
+        .str.join("|")
+        .alias("changes")
+    )
+    digests = {code: _measure_digest(m) for code, m in measures.items()}
+    inputs = places.join(change_text, on=list(SERIES_COLS), how="left").select(
+        *SERIES_COLS,
+        "points",
+        pl.concat_str(
+            pl.col("facts_hash"),
+            pl.col("points").cast(pl.String),
+            pl.col("measure_code").replace_strict(digests, return_dtype=pl.String),
+            pl.col("changes").fill_null(""),
+            separator="/",
+        ).alias("fingerprint_input"),
+    )
+    con.register("spc_fingerprint_input", inputs.to_arrow())
+    try:
+        fingerprints = con.execute(
+            f"""select {", ".join(SERIES_COLS)}, points, md5(fingerprint_input) as fingerprint
+            from spc_fingerprint_input"""
+        ).pl()
+    finally:
+        con.unregister("spc_fingerprint_input")
+    return fingerprints.cast(SPC_STATE_SCHEMA), series_change  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SpcTables:
+    """The tables :func:`refresh_spc` owns, qualified."""
+
+    spc: str
+    series_change: str
+    state: str
+    pub_spc: str | None
+    pub_series_change: str | None
+
+    @classmethod
+    def of(cls, schema: str = "marts", public_schema: str | None = "public") -> "SpcTables":
+        public = public_schema is not None
+        return cls(
+            spc=f"{schema}.{FCT_SPC_TABLE}",
+            series_change=f"{schema}.{SERIES_CHANGE_TABLE}",
+            state=f"{schema}.{SPC_STATE_TABLE}",
+            pub_spc=f"{public_schema}.{PUB_SPC_TABLE}" if public else None,
+            pub_series_change=f"{public_schema}.{PUB_SERIES_CHANGE_TABLE}" if public else None,
+        )
+
+    def owned(self) -> list[str]:
+        """Every table a refresh writes (and signs)."""
+        return [
+            t
+            for t in (
+                self.spc,
+                self.series_change,
+                self.state,
+                self.pub_spc,
+                self.pub_series_change,
+            )
+            if t
+        ]
+
+
+@dataclass(frozen=True)
+class SpcRefresh:
+    """What one :func:`refresh_spc` did: ``full`` when it rebuilt every table from nothing
+    (``reason`` says why); otherwise it recomputed ``recomputed_series``, deleted the rows
+    of ``removed_series`` (no facts any more) and kept the rest untouched."""
+
+    full: bool
+    reason: str
+    series: int
+    recomputed_series: pl.DataFrame
+    removed_series: pl.DataFrame
+    spc_rows_written: int
+
+    @property
+    def recomputed(self) -> int:
+        return self.recomputed_series.height
+
+    @property
+    def removed(self) -> int:
+        return self.removed_series.height
+
+
+def _table_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    schema, name = table.rsplit(".", 1)
+    return {
+        column: data_type.lower()
+        for column, data_type in con.execute(
+            """select column_name, data_type from information_schema.columns
+            where table_catalog = current_database() and table_schema = ? and table_name = ?
+            order by ordinal_position""",
+            [schema, name],
+        ).fetchall()
+    }
+
+
+def _table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    schema, name = table.rsplit(".", 1)
+    rows = con.execute(
+        """select comment from duckdb_tables()
+        where database_name = current_database() and schema_name = ? and table_name = ?""",
+        [schema, name],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _schema_sql(schema: dict[str, pl.DataType]) -> str:
+    return ", ".join(f"{name} {_DUCKDB_TYPES[dtype]}" for name, dtype in schema.items())
+
+
+def stored_state(
+    con: duckdb.DuckDBPyConnection, tables: SpcTables
+) -> tuple[pl.DataFrame | None, str]:
+    """The fingerprints of the rows in the tables now, or None and why they cannot be
+    trusted: a table missing or of another shape (columns in order), a table replaced by
+    another writer since the last refresh, or ``fct_spc`` not holding as many rows as the
+    state accounts for (rows deleted or added behind its back). None means a full rebuild."""
+    expected = {
+        tables.spc: FCT_SPC_SCHEMA,
+        tables.series_change: SERIES_CHANGE_SCHEMA,
+        tables.state: SPC_STATE_SCHEMA,
+    }
+    for table, schema in expected.items():
+        want = {name: _DUCKDB_TYPES[dtype] for name, dtype in schema.items()}
+        if list(_table_types(con, table).items()) != list(want.items()):
+            return None, f"{table} is missing or has other columns"
+    for table in (tables.pub_spc, tables.pub_series_change):
+        if table and not _table_types(con, table):
+            return None, f"{table} is missing"
+    # Every refresh signs its tables with one token (a table comment, which a table that is
+    # created again loses): a table another writer replaced since, even with the same
+    # number of rows, is not one the state describes.
+    tokens = {table: _table_comment(con, table) for table in tables.owned()}
+    if len(set(tokens.values())) != 1 or None in tokens.values():
+        others = sorted(t for t, c in tokens.items() if c != tokens[tables.state] or c is None)
+        return None, f"{', '.join(others)} written by something else since the last refresh"
+    state = con.execute(f"select * from {tables.state}").pl()
+    [(rows,)] = con.execute(f"select count(*) from {tables.spc}").fetchall()
+    if rows != state["points"].sum():
+        return (
+            None,
+            f"{tables.spc} holds {rows} rows, the state accounts for {state['points'].sum()}",
+        )
+    return state.cast(SPC_STATE_SCHEMA), "fingerprints stored"  # type: ignore[arg-type]
+
+
+def _read_batches(series: pl.DataFrame, rows: int = READ_BATCH_ROWS) -> list[list[str]]:
+    """The measures of ``series`` (fingerprint rows) in groups of whole measures of at most
+    ``rows`` points together (a larger measure alone), in measure order."""
+    batches: list[list[str]] = []
+    total = rows
+    for code, points in (
+        series.group_by("measure_code").agg(pl.col("points").sum()).sort("measure_code").iter_rows()
+    ):
+        if total + points > rows:
+            batches.append([])
+            total = 0
+        batches[-1].append(code)
+        total += points
+    return batches
+
+
+def refresh_spc(
+    con: duckdb.DuckDBPyConnection,
+    schema: str = "marts",
+    public_schema: str | None = "public",
+    *,
+    full: bool = False,
+    insert_batch_rows: int = INSERT_BATCH_ROWS,
+    read_batch_rows: int = READ_BATCH_ROWS,
+) -> SpcRefresh:
+    """Bring ``fct_spc``, ``pub_spc``, ``fct_series_change`` and ``pub_series_change`` up to
+    date with the facts, recomputing only the series whose fingerprint changed.
+
+    Fingerprints (:func:`series_fingerprints`) are compared with the state table; the
+    changed series' facts are read in one query and computed measure by measure; each table
+    gets one delete (the changed and vanished series) and its inserts, all in one
+    transaction with the new state, so readers see the old tables or the new, and a failed
+    run leaves state and tables agreeing. The result equals a full rebuild's row for row
+    (tests/test_spc_incremental.py). ``full`` (or a state that cannot be trusted) rebuilds
+    every table from nothing. ``insert_batch_rows`` and ``read_batch_rows`` bound the rows
+    held at once (:data:`INSERT_BATCH_ROWS`, :data:`READ_BATCH_ROWS`).
+    """
+    tables = SpcTables.of(schema, public_schema)
+    measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
+    changes = load_changes(con, schema, public_schema)
+    fingerprints, series_change = series_fingerprints(con, measures, changes, schema, public_schema)
+    keys = list(SERIES_COLS)
+    stored, reason = (None, "full rebuild asked for") if full else stored_state(con, tables)
+    removed = fingerprints.select(keys).clear()
+    if stored is None:
+        changed = fingerprints.select(keys)
+    else:
+        changed = fingerprints.join(stored, on=[*keys, "fingerprint"], how="anti").select(keys)
+        removed = stored.join(fingerprints, on=keys, how="anti").select(keys)
+    stale = pl.concat([changed, removed])
+    change_by_measure = series_change.join(changed, on=keys, how="semi").partition_by(
+        "measure_code", as_dict=True
+    )
+    empty_change = pl.DataFrame(schema=SERIES_CHANGE_SCHEMA)
+
+    written = 0
+    reader = con.cursor()
+    con.execute("begin transaction")
+    try:
+        for table in (tables.spc, tables.state, tables.pub_spc, tables.pub_series_change):
+            if table:
+                con.execute(f"create schema if not exists {table.rsplit('.', 1)[0]}")
+        if stored is None:
+            con.execute(f"create or replace table {tables.spc} ({_schema_sql(FCT_SPC_SCHEMA)})")
+            con.execute(
+                f"create or replace table {tables.series_change}"
+                f" ({_schema_sql(SERIES_CHANGE_SCHEMA)})"
+            )
+            if tables.pub_spc and tables.pub_series_change:
+                columns = ", ".join(
+                    f"{c} {_DUCKDB_TYPES[FCT_SPC_SCHEMA[c]]}" for c in PUB_SPC_COLUMNS
+                )
+                con.execute(f"create or replace table {tables.pub_spc} ({columns})")
+                con.execute(
+                    f"create or replace table {tables.pub_series_change}"
+                    f" ({_schema_sql(SERIES_CHANGE_SCHEMA)})"
+                )
+        elif stale.height:  # the stale series' rows go; the rest stay as they are
+            con.register("spc_stale", stale.to_arrow())
+            match = " and ".join(f"t.{c} = s.{c}" for c in keys)
+            # pub_spc has no tier column: its rows are the public series'.
+            public_match = match.replace("t.tier = s.tier", "s.tier = 'public'")
+            for table, where in (
+                (tables.spc, match),
+                (tables.series_change, match),
+                (tables.pub_spc, public_match),
+                (tables.pub_series_change, match),
+            ):
+                if table:
+                    con.execute(f"delete from {table} t using spc_stale s where {where}")
+            con.unregister("spc_stale")
+
+        def insert(frames: list[pl.DataFrame]) -> int:
+            frame = pl.concat(frames)
+            con.register("fct_spc_incoming", frame.to_arrow())
+            try:
+                con.execute(f"insert into {tables.spc} select * from fct_spc_incoming")
+            finally:
+                con.unregister("fct_spc_incoming")
+            return frame.height
+
+        if changed.height:
+            only = None
+            if stored is not None:
+                reader.register("spc_changed", changed.to_arrow())
+                only = "spc_changed"
+            buffered: list[pl.DataFrame] = []
+            for codes in _read_batches(
+                fingerprints.join(changed, on=keys, how="semi"), read_batch_rows
+            ):
+                sql = _facts_sql(schema, public_schema, only, len(codes))
+                for code, facts in _iter_measure_facts(reader, sql, codes):
+                    buffered.append(
+                        spc_for_measure(
+                            facts,
+                            measures[code],
+                            series_change=change_by_measure.get((code,), empty_change),
+                        )
+                    )
+                    if sum(f.height for f in buffered) >= insert_batch_rows:
+                        written += insert(buffered)
+                        buffered = []
+            if buffered:
+                written += insert(buffered)
+            new_change = series_change.join(changed, on=keys, how="semi").sort(
+                *keys, "change_month", "change_id"
+            )
+            con.register("series_change_incoming", new_change.to_arrow())
+            con.execute(f"insert into {tables.series_change} select * from series_change_incoming")
+            con.unregister("series_change_incoming")
+            if tables.pub_spc and tables.pub_series_change:
+                con.register("spc_changed", changed.filter(pl.col("tier") == "public").to_arrow())
+                nulled = ", ".join(
+                    f"case when not is_suppressed then {c} end as {c}"
+                    if c in PUB_SPC_NULLED_WHEN_SUPPRESSED
+                    else c
+                    for c in PUB_SPC_COLUMNS
+                )
+                con.execute(
+                    f"""insert into {tables.pub_spc}
+                    select {nulled} from {tables.spc}
+                    semi join spc_changed using ({", ".join(keys)})
+                    order by level, series_key, measure_code, period"""
+                )
+                con.execute(
+                    f"""insert into {tables.pub_series_change}
+                    select * from {tables.series_change}
+                    semi join spc_changed using ({", ".join(keys)})
+                    order by level, series_key, measure_code, change_month, change_id"""
+                )
+                con.unregister("spc_changed")
+        con.register("spc_state_incoming", fingerprints.sort(keys).to_arrow())
+        con.execute(f"create or replace table {tables.state} as select * from spc_state_incoming")
+        con.unregister("spc_state_incoming")
+        token = f"written by the fct_spc refresh {uuid.uuid4().hex}"
+        for table in tables.owned():
+            con.execute(f"comment on table {table} is '{token}'")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        reader.close()
+    return SpcRefresh(
+        full=stored is None,
+        reason=reason,
+        series=fingerprints.height,
+        recomputed_series=changed,
+        removed_series=removed,
+        spc_rows_written=written,
+    )
 
 
 def spc_row_problems(
@@ -704,31 +1184,25 @@ if _missing:
     ],
     description="SPC (Making Data Count) for every measure series at organisation, sector, "
     "ICB and region level, per the catalogue's chart, direction, target and baseline, "
-    "segmented at recorded changes that rebase (docs/programme-impact.md); replaced whole. "
+    "segmented at recorded changes that rebase (docs/programme-impact.md); only series "
+    "whose inputs changed since the last run are recomputed. "
     "The public tier's rows also go to public.pub_spc, which the public tier publishes; "
     "the changes that apply to each series go to marts.fct_series_change and "
     "public.pub_series_change.",
 )
 def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
-    """Recomputed whole on every run: limits use each series' full history, so a late
-    return for one month can move every point's limits and flags."""
+    """Recomputes every series whose inputs changed since the last run, whole (limits use
+    the series' full history, so a late return for one month can move every point's limits
+    and flags), and keeps the others' rows untouched (:func:`refresh_spc`)."""
     settings = load_settings()
     with working_connection(settings.working_db) as con:
-        series_change: list[pl.DataFrame] = []
-
-        def spc_frames() -> Iterator[pl.DataFrame]:
-            for spc, changes in iter_spc_and_series_changes(con):
-                series_change.append(changes)
-                yield spc
-
-        rows = write_fct_spc(con, spc_frames())
-        public_rows = write_pub_spc(con)
-        change_rows, public_change_rows = write_series_change(
-            con,
-            pl.concat(series_change)
-            if series_change
-            else pl.DataFrame(schema=SERIES_CHANGE_SCHEMA),
-        )
+        refresh = refresh_spc(con)
+        [(rows, public_rows, change_rows, public_change_rows)] = con.execute(
+            f"""select (select count(*) from marts.{FCT_SPC_TABLE}),
+                   (select count(*) from public.{PUB_SPC_TABLE}),
+                   (select count(*) from marts.{SERIES_CHANGE_TABLE}),
+                   (select count(*) from public.{PUB_SERIES_CHANGE_TABLE})"""
+        ).fetchall()
         problems = spc_row_problems(con)
         summary = con.execute(
             f"""select tier || '/' || level, count(*),
@@ -736,8 +1210,11 @@ def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun)
                    count(*) filter (where special_cause_flag)
             from marts.{FCT_SPC_TABLE} group by all order by 1"""
         ).fetchall()
+    how = f"full rebuild ({refresh.reason})" if refresh.full else "incremental"
     context.log.info(
-        f"fct_spc: {rows} rows; by tier/level (rows, series, signals): {summary};"
+        f"fct_spc: {how}: {refresh.recomputed} of {refresh.series} series recomputed"
+        f" ({refresh.spc_rows_written} rows), {refresh.removed} removed; {rows} rows;"
+        f" by tier/level (rows, series, signals): {summary};"
         f" public.{PUB_SPC_TABLE}: {public_rows} rows; marts.{SERIES_CHANGE_TABLE}:"
         f" {change_rows} rows, public.{PUB_SERIES_CHANGE_TABLE}: {public_change_rows} rows"
     )
@@ -747,6 +1224,10 @@ def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun)
             "pub_spc_rows": public_rows,
             "series_change_rows": change_rows,
             "pub_series_change_rows": public_change_rows,
+            "full_rebuild": refresh.full,
+            "series_recomputed": refresh.recomputed,
+            "series_removed": refresh.removed,
+            "rows_recomputed": refresh.spc_rows_written,
             "rows_by_tier_level": {key: n for key, n, _, _ in summary},
             "series_by_tier_level": {key: n for key, _, n, _ in summary},
             "special_cause_points": sum(n for _, _, _, n in summary),

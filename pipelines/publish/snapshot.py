@@ -2,7 +2,8 @@
 
 Layout under ``published_dir``::
 
-    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, csv/  (internal tier)
+    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, [csv/]  (internal tier;
+                                                   csv/ only with the internal_csv setting)
                                           public/warehouse.duckdb, parquet/, csv/
                                           data_docs/, site/, reports/, manifest.json
                                           (public/ has its own site/ and reports/)
@@ -11,6 +12,10 @@ Layout under ``published_dir``::
 Analysts open ``current/warehouse.duckdb`` read-only. The pipeline never writes a file
 that is, or was, published: an analyst holding one open never blocks a run, and a run
 killed at any point leaves ``current`` pointing at a whole snapshot.
+
+A new snapshot shares, by hard link, every file whose bytes are the current one's (an
+unchanged table's exports, an unchanged page): a published file is never written again, so
+a second name for it is as safe as the first, and pruning a snapshot removes only names.
 """
 
 from __future__ import annotations

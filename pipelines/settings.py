@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         Path("dbt_project/target"), description="dbt's target folder (manifest)."
     )
     snapshots_to_keep: int = Field(3, ge=1, description="Published snapshots kept on disk.")
+    internal_csv: bool = Field(
+        False,
+        description="Also export the internal tier's tables as CSV (csv/ beside parquet/). "
+        "The public tier always has CSV; Parquet is always written.",
+    )
     # -- the catalogue and completeness ----------------------------------------------------
     catalogue_start: Month = Field(
         date(2019, 4, 1), description="First reporting month (YYYY-MM); earlier rows are refused."

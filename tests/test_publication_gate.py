@@ -223,7 +223,7 @@ def test_a_full_disk_refuses_publication_naming_the_error(built, monkeypatch):
     current = settings.published_current.resolve()
     before = tree_digest(current)
 
-    def no_space(working_db, tier_dir, tables):
+    def no_space(working_db, tier_dir, tables, **options):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tier_dir / "warehouse.duckdb"))
 
     monkeypatch.setattr(snapshot_module, "build_tier", no_space)

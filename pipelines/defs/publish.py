@@ -378,6 +378,7 @@ def published_snapshot(
                 check_results=checks,
                 keep=settings.snapshots_to_keep,
                 audit=audit,
+                internal_csv=settings.internal_csv,
                 extras=lambda snapshot: {
                     "deployment": {
                         "profile": settings.profile,

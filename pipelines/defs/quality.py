@@ -28,11 +28,18 @@ def quality_dir(run_id: str) -> Path:
 
 
 def _run_months(tags: dict[str, str]) -> tuple[date, date] | None:
+    """The months a run covers, from its tags: a range (what the command line, the sensor
+    and the schedule launch) or one partition (a month launched from the UI); None, so the
+    audit reads every month, for an unpartitioned run."""
     start = tags.get("dagster/asset_partition_range_start")
     end = tags.get("dagster/asset_partition_range_end")
-    if not (start and end):
-        return None
-    return date.fromisoformat(start), date.fromisoformat(end)
+    if start and end:
+        return date.fromisoformat(start), date.fromisoformat(end)
+    single = tags.get("dagster/partition")
+    if single:
+        month = date.fromisoformat(single)
+        return month, month
+    return None
 
 
 @dg.asset_check(

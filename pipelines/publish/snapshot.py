@@ -2,7 +2,8 @@
 
 Layout under ``published_dir``::
 
-    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, csv/  (internal tier)
+    snapshots/<UTC timestamp>_<run id>/   warehouse.duckdb, parquet/, [csv/]  (internal tier;
+                                                   csv/ only with the internal_csv setting)
                                           public/warehouse.duckdb, parquet/, csv/
                                           data_docs/, site/, reports/, manifest.json
                                           (public/ has its own site/ and reports/)
@@ -11,17 +12,22 @@ Layout under ``published_dir``::
 Analysts open ``current/warehouse.duckdb`` read-only. The pipeline never writes a file
 that is, or was, published: an analyst holding one open never blocks a run, and a run
 killed at any point leaves ``current`` pointing at a whole snapshot.
+
+A new snapshot shares, by hard link, every file whose bytes are the current one's (an
+unchanged table's exports, an unchanged page): a published file is never written again, so
+a second name for it is as safe as the first, and pruning a snapshot removes only names.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,7 +95,7 @@ def _csv_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     ).fetchall()
     parts = []
     for name, data_type in columns:
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = _quoted(name)
         if data_type.upper().startswith("VARCHAR"):
             parts.append(
                 f"case when regexp_matches({quoted}, '{SQL_FORMULA_START}')"
@@ -101,27 +107,174 @@ def _csv_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"select {', '.join(parts)} from main.{table}"
 
 
-def build_tier(working_db: Path, tier_dir: Path, tables: dict[str, str]) -> dict[str, int]:
+# How each exported table is ordered, ahead of its remaining columns (which always follow,
+# so the order is total whatever the key): identical data then gives byte-identical Parquet
+# and CSV, which is what lets an unchanged table be carried from the previous snapshot.
+# Tables not named here are ordered by all their columns, in their column order.
+EXPORT_ORDER: dict[str, tuple[str, ...]] = {
+    "fct_measure_monthly": ("org_code", "measure_code", "period"),
+    "mart_submission_completeness": ("org_code", "measure_code", "period"),
+    "fct_spc": ("level", "tier", "series_key", "period"),
+    "pub_spc": ("level", "series_key", "period"),
+    "fct_programme_impact": ("level", "series_key"),
+    "pub_programme_impact": ("level", "series_key"),
+}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _order_by(name: str, columns: list[str]) -> str:
+    key = [c for c in EXPORT_ORDER.get(name, ()) if c in columns]
+    return ", ".join(_quoted(c) for c in [*key, *(c for c in columns if c not in key)])
+
+
+@dataclass(frozen=True)
+class PreviousSnapshot:
+    """What a new snapshot may carry from the one it replaces: its folder and manifest.
+
+    A file is carried only if the manifest recorded it and it still looks untouched: the
+    size the manifest recorded, and not modified after the manifest was written (a hard
+    link shares the original file's inode and times, so carrying never makes it newer).
+    """
+
+    folder: Path
+    manifest: dict
+    written_ns: int
+
+    @classmethod
+    def of(cls, published_dir: Path) -> PreviousSnapshot | None:
+        """The current snapshot, if there is one with a readable manifest."""
+        current = published_dir / "current"
+        path = current / MANIFEST_FILE
+        try:
+            folder = current.resolve(strict=True)
+            manifest = json.loads(path.read_text())
+            written_ns = path.stat().st_mtime_ns
+        except (OSError, ValueError):
+            return None
+        return cls(folder, manifest, written_ns)
+
+    def carry(self, relative: str, target: Path, *, recipe: str | None = None) -> dict | None:
+        """Hard-link ``relative`` from this snapshot to ``target`` (copying across file
+        systems) and return its manifest entry, or None if it cannot be trusted; with a
+        ``recipe``, only if the file was made from the same recipe."""
+        meta = self.manifest.get("files", {}).get(relative)
+        if meta is None:
+            return None
+        if recipe is not None and self.manifest.get("exports", {}).get(relative) != recipe:
+            return None
+        source = self.folder / relative
+        try:
+            stat = source.stat()
+        except OSError:
+            return None
+        if stat.st_size != meta["bytes"] or stat.st_mtime_ns > self.written_ns:
+            return None
+        link_or_copy(source, target)
+        return {"bytes": meta["bytes"], "sha256": meta["sha256"]}
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source``'s bytes at ``target`` (replacing it): a hard link, or a copy where
+    links cannot be made (another file system, a file system without them). A published
+    file is never written again, so sharing its inode with a later snapshot is safe, and
+    pruning the older snapshot only removes one of its names."""
+    tmp = target.with_name(f".{target.name}.carried")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+
+
+@dataclass
+class TierBuild:
+    """One tier as written: its row counts, the manifest entries of the files carried or
+    already hashed (so they are not read again), the recipe of each export (what a later
+    snapshot compares before carrying it) and which files were carried."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+    carried: list[str] = field(default_factory=list)
+
+
+def build_tier(
+    working_db: Path,
+    tier_dir: Path,
+    tables: dict[str, str],
+    *,
+    csv: bool = True,
+    previous: PreviousSnapshot | None = None,
+    prefix: str = "",
+) -> TierBuild:
     """Copy ``tables`` ({published name: qualified name in the working file}) into a new
-    DuckDB file, and export each as Parquet and as formula-safe CSV. Returns row counts."""
+    DuckDB file, sorted (``EXPORT_ORDER``), and export each as Parquet and, with ``csv``, as
+    formula-safe CSV.
+
+    An export whose bytes the ``previous`` snapshot already holds is carried from it
+    (:meth:`PreviousSnapshot.carry`) with its checksum: the Parquet file is written and
+    hashed (small and quick), and when its SHA-256 is the previous one's the previous file
+    is linked in its place; the CSV, far larger and slower to write, is then not written at
+    all if the previous one came from the same Parquet bytes and the same CSV query.
+    ``prefix`` is the tier's folder in the snapshot, for manifest names."""
     (tier_dir / "parquet").mkdir(parents=True)
-    (tier_dir / "csv").mkdir()
-    counts = {}
+    if csv:
+        (tier_dir / "csv").mkdir()
+    built = TierBuild()
     con = duckdb.connect(str(tier_dir / WAREHOUSE_FILE))
     try:
+        # Sorted rows stay in their order from the table to the files (DuckDB's default,
+        # set here because byte-identical exports depend on it).
+        con.execute("set preserve_insertion_order = true")
         con.execute(f"attach '{working_db}' as working (read_only)")
         for name, source in sorted(tables.items()):
-            con.execute(f"create table main.{name} as select * from working.{source}")
-            counts[name] = con.execute(f"select count(*) from main.{name}").fetchone()[0]
+            columns = [
+                d[0] for d in con.execute(f"select * from working.{source} limit 0").description
+            ]
+            con.execute(
+                f"create table main.{name} as select * from working.{source}"
+                f" order by {_order_by(name, columns)}"
+            )
+            built.counts[name] = con.execute(f"select count(*) from main.{name}").fetchone()[0]
             parquet = tier_dir / "parquet" / f"{name}.parquet"
             con.execute(f"copy main.{name} to '{parquet}' (format parquet, compression zstd)")
-            csv = tier_dir / "csv" / f"{name}.csv"
-            con.execute(f"copy ({_csv_select(con, name)}) to '{csv}' (format csv, header)")
+            relative = f"{prefix}parquet/{name}.parquet"
+            entry = {"bytes": parquet.stat().st_size, "sha256": _sha256(parquet)}
+            same = previous is not None and (
+                previous.manifest.get("files", {}).get(relative) == entry
+            )
+            carried = previous.carry(relative, parquet) if same and previous else None
+            built.files[relative] = carried or entry
+            if carried:
+                built.carried.append(relative)
+            if not csv:
+                continue
+            target = tier_dir / "csv" / f"{name}.csv"
+            select = _csv_select(con, name)
+            csv_relative = f"{prefix}csv/{name}.csv"
+            recipe = hashlib.sha256(
+                f"{entry['sha256']}\n{select}\nduckdb {duckdb.__version__}".encode()
+            ).hexdigest()
+            built.exports[csv_relative] = recipe
+            carried = (
+                previous.carry(csv_relative, target, recipe=recipe) if same and previous else None
+            )
+            if carried:
+                built.files[csv_relative] = carried
+                built.carried.append(csv_relative)
+            else:
+                con.execute(f"copy ({select}) to '{target}' (format csv, header)")
         con.execute("detach working")
         con.execute("checkpoint")
     finally:
         con.close()
-    return counts
+    return built
 
 
 class PublicationRefused(Exception):
@@ -165,6 +318,7 @@ def publish(
     keep: int = 3,
     audit: Callable[[Path], list[str]] | None = None,
     extras: Callable[[Path], dict] | None = None,
+    internal_csv: bool = False,
 ) -> Publication:
     """Build a snapshot in a hidden folder, audit it, then rename it into place and swap
     ``current``.
@@ -174,6 +328,11 @@ def publish(
     name. ``extras(snapshot)`` adds derived outputs (data docs, dashboards) and returns
     manifest entries; ``audit(snapshot)`` returns problems, and any problem stops the
     publication with :class:`PublicationRefused`, leaving ``current`` as it was.
+
+    Every tier gets Parquet; the public tier CSV too, the internal one only with
+    ``internal_csv``. Whatever is byte-identical to a file of the current snapshot is
+    carried from it (hard-linked, its checksum reused) rather than written and hashed again:
+    see :func:`build_tier` and :func:`_record_files`.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshot_id = f"{stamp}_{run_id[:8]}"
@@ -184,21 +343,28 @@ def publish(
         building.mkdir()
     except (OSError, duckdb.IOException) as error:
         raise PublicationRefused([write_failure(error)]) from error
+    previous = PreviousSnapshot.of(published_dir)
     try:
-        counts = {
-            tier: build_tier(working_db, building / _tier_folder(tier), tables)
+        built = {
+            tier: build_tier(
+                working_db,
+                building / _tier_folder(tier),
+                tables,
+                csv=tier != "internal" or internal_csv,
+                previous=previous,
+                prefix=f"{_tier_folder(tier)}/" if _tier_folder(tier) else "",
+            )
             for tier, tables in tiers.items()
         }
+        counts = {tier: b.counts for tier, b in built.items()}
         crash_point("tiers_built")
         extra = extras(building) if extras else {}
         problems = audit(building) if audit else []
         if problems:
             raise PublicationRefused(problems)
-        files = {
-            p.relative_to(building).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-            for p in sorted(building.rglob("*"))
-            if p.is_file()
-        }
+        known = {name: meta for b in built.values() for name, meta in b.files.items()}
+        files, carried = _record_files(building, known, previous)
+        carried += [name for b in built.values() for name in b.carried]
         manifest = {
             "snapshot_id": snapshot_id,
             "published_at": datetime.now(UTC).isoformat(),
@@ -206,6 +372,9 @@ def publish(
             "code_version": code_version(),
             "row_counts": counts,
             "files": files,
+            # How each CSV was made, so that the next snapshot can carry it unchanged.
+            "exports": {name: r for b in built.values() for name, r in b.exports.items()},
+            "carried_files": len(carried),
             "checks": check_results,
             **extra,
         }
@@ -243,6 +412,36 @@ def publish(
     crash_point("link_swapped")
     prune(published_dir, keep=keep)
     return Publication(final, manifest)
+
+
+def _record_files(
+    building: Path, known: dict[str, dict], previous: PreviousSnapshot | None
+) -> tuple[dict[str, dict], list[str]]:
+    """Manifest entries (size and SHA-256) for every file in ``building``, and which of them
+    were carried. ``known`` entries (exports carried or hashed as they were written) are
+    taken as they are; every other file is hashed, and one byte-identical to the previous
+    snapshot's file of the same name (a site page, a report that did not change) is
+    replaced by a link to that file, so unchanged outputs take their disk space once."""
+    files: dict[str, dict] = {}
+    carried: list[str] = []
+    for path in sorted(building.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.relative_to(building).as_posix()
+        if name in known:
+            files[name] = known[name]
+            continue
+        entry = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        if (
+            previous is not None
+            and name != WAREHOUSE_FILE
+            and not name.endswith(f"/{WAREHOUSE_FILE}")
+            and previous.manifest.get("files", {}).get(name) == entry
+            and previous.carry(name, path)
+        ):
+            carried.append(name)
+        files[name] = entry
+    return files, carried
 
 
 def _tier_folder(tier: str) -> str:

@@ -46,8 +46,8 @@ def test_disk_full_while_building_a_tier(working_db, tmp_path, monkeypatch):
     before = published_state(published)
     real_build_tier = snapshot.build_tier
 
-    def build_tier_until_full(working, tier_dir, tables):
-        real_build_tier(working, tier_dir, tables)  # some files written, then no space
+    def build_tier_until_full(working, tier_dir, tables, **options):
+        real_build_tier(working, tier_dir, tables, **options)  # some files written, then no space
         raise disk_full(str(tier_dir / "parquet" / "fct_measure_monthly.parquet"))
 
     monkeypatch.setattr(snapshot, "build_tier", build_tier_until_full)

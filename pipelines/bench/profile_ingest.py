@@ -49,7 +49,7 @@ PHASES = {
     "apply_rules (pandera, per batch)": ("rules.py", "apply_rules"),
     "  pandera validate": ("container.py", "validate"),
     "write_arrival (per file transaction)": ("measure_returns.py", "_write_arrival"),
-    "  _record (submission log insert)": ("measure_returns.py", "_record"),
+    "  log_submissions (the batch's submission-log insert)": ("intake.py", "log_submissions"),
     "  duckdb statements (see duckdb_statements_s)": ("profile_ingest.py", "execute"),
     "  arrow conversion": ("frame.py", "to_arrow"),
 }

@@ -7,3 +7,11 @@
     cast('{{ var("period_start", env_var("SAFETY_OBS_PERIOD_START", "1900-01-01")) }}' as date)
     and cast('{{ var("period_end", env_var("SAFETY_OBS_PERIOD_END", "2999-12-01")) }}' as date)
 {%- endmacro %}
+
+{# The period models' pre-hook (dbt_project.yml): on an incremental build, delete the run's
+   months first, so they are inserted again whole. #}
+{% macro delete_run_months() -%}
+    {% if is_incremental() %}
+        delete from {{ this }} where period between {{ period_range() }}
+    {% endif %}
+{%- endmacro %}

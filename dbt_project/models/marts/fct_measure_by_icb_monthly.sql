@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized="incremental",
-        incremental_strategy="append",
-        on_schema_change="fail",
-        tags=["period_partitioned"],
-        pre_hook='''{% if is_incremental() %}
-            delete from {{ this }} where period between {{ period_range() }}
-        {% endif %}''',
-    )
-}}
 -- Roll-up: ICB x measure x month, all sectors together. Counts are summed, then divided.
 select
     facts.icb_code,

@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized="incremental",
-        incremental_strategy="append",
-        on_schema_change="fail",
-        tags=["period_partitioned"],
-        pre_hook='''{% if is_incremental() %}
-            delete from {{ this }} where period between {{ period_range() }}
-        {% endif %}''',
-    )
-}}
 -- Roll-up: programme x measure x month over every organisation in the warehouse (the
 -- whole region by default). Counts are summed, then divided.
 select

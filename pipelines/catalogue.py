@@ -68,7 +68,7 @@ def baseline_problems(row: dict[str, str | None]) -> list[str]:
     """The baseline rules of docs/programme-impact.md section 2 for one catalogue row:
     a window needs both ends, first days of months, in order; baseline_months is a whole
     number of at least 12; a measure names one kind of baseline, not both."""
-    code = row["measure_code"]
+    code = str(row["measure_code"])
     problems: list[str] = []
     start = _baseline_date(code, "baseline_from", row.get("baseline_from"), problems)
     end = _baseline_date(code, "baseline_to", row.get("baseline_to"), problems)

@@ -149,20 +149,30 @@ class Settings(BaseSettings):
         "they rebase SPC limits (docs/programme-impact.md); empty for none.",
     )
     # -- outputs --------------------------------------------------------------------------
+    # working_db, published_dir, archive_dir, dagster_home are typed Path because _resolve
+    # always fills them in (under var_dir); their None default is therefore not validated.
     var_dir: Path = Field(
         Path("var"), description="Everything the pipeline writes, unless set below."
     )
-    working_db: Path | None = Field(
-        None, description="Working DuckDB file (default <var_dir>/warehouse/working.duckdb)."
+    working_db: Path = Field(  # type: ignore[assignment]  # set by _resolve
+        None,
+        validate_default=False,
+        description="Working DuckDB file (default <var_dir>/warehouse/working.duckdb).",
     )
-    published_dir: Path | None = Field(
-        None, description="Published snapshots (default <var_dir>/published)."
+    published_dir: Path = Field(  # type: ignore[assignment]  # set by _resolve
+        None,
+        validate_default=False,
+        description="Published snapshots (default <var_dir>/published).",
     )
-    archive_dir: Path | None = Field(
-        None, description="Processed files are moved here (default <var_dir>/archive)."
+    archive_dir: Path = Field(  # type: ignore[assignment]  # set by _resolve
+        None,
+        validate_default=False,
+        description="Processed files are moved here (default <var_dir>/archive).",
     )
-    dagster_home: Path | None = Field(
-        None, description="Dagster run history and sensor state (default <var_dir>/dagster_home)."
+    dagster_home: Path = Field(  # type: ignore[assignment]  # set by _resolve
+        None,
+        validate_default=False,
+        description="Dagster run history and sensor state (default <var_dir>/dagster_home).",
     )
     archive_processed: bool | None = Field(
         None,
@@ -272,26 +282,29 @@ class Settings(BaseSettings):
     def _resolve(self) -> Settings:
         """Relative paths are relative to the project root; unset outputs go under var_dir."""
 
-        def absolute(path: Path | None) -> Path | None:
-            if path is None:
-                return None
+        def absolute(path: Path) -> Path:
             path = path.expanduser()
             return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+        def optional(path: Path | None) -> Path | None:
+            # The four output folders are typed Path (what callers see once resolved) but
+            # are None here when unset: their defaults are not validated.
+            return None if path is None else absolute(path)
 
         var = absolute(self.var_dir)
         landing = absolute(self.landing_dir)
         resolved = {
             "var_dir": var,
             "landing_dir": landing,
-            "survey_landing_dir": absolute(self.survey_landing_dir),
+            "survey_landing_dir": optional(self.survey_landing_dir),
             "ods_dir": absolute(self.ods_dir),
-            "local_register": absolute(self.local_register),
-            "change_register": absolute(self.change_register),
+            "local_register": optional(self.local_register),
+            "change_register": optional(self.change_register),
             "dbt_target_dir": absolute(self.dbt_target_dir),
-            "working_db": absolute(self.working_db) or var / "warehouse" / "working.duckdb",
-            "published_dir": absolute(self.published_dir) or var / "published",
-            "archive_dir": absolute(self.archive_dir) or var / "archive",
-            "dagster_home": absolute(self.dagster_home) or var / "dagster_home",
+            "working_db": optional(self.working_db) or var / "warehouse" / "working.duckdb",
+            "published_dir": optional(self.published_dir) or var / "published",
+            "archive_dir": optional(self.archive_dir) or var / "archive",
+            "dagster_home": optional(self.dagster_home) or var / "dagster_home",
             "archive_processed": (
                 self.archive_processed
                 if self.archive_processed is not None
@@ -442,7 +455,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValueError as error:  # pydantic's ValidationError: say which setting, briefly
-        errors = getattr(error, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(error, "errors", lambda: [])()
         lines = [
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} "
             f"(got {e.get('input')!r}; from {path} or {ENV_PREFIX}*)"

@@ -166,7 +166,7 @@ def run_measured(
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
-        if log_handle is not subprocess.DEVNULL:
+        if not isinstance(log_handle, int):  # subprocess.DEVNULL is an int
             log_handle.close()
     return Usage(
         command=list(command),

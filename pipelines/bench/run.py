@@ -356,7 +356,7 @@ class Benchmark:
                        coalesce(sum(rows_quarantined), 0)
                 from raw.submission_log where coalesce(layout, '') not like 'survey%'
                 """
-            ).fetchone()
+            ).fetchall()[0]
             keys = ("files_loaded", "files_rejected", "files_duplicate", "rows_read")
             counts |= dict(zip((*keys, "rows_loaded", "rows_quarantined"), row, strict=True))
         try:
@@ -374,7 +374,7 @@ class Benchmark:
         try:
             with duckdb.connect(str(self.paths.baseline_db()), read_only=True) as con:
                 con.execute(f"attach '{self.paths.published_warehouse}' as pub (read_only)")
-                compared, differing = con.execute(
+                ((compared, differing),) = con.execute(
                     """
                     select count(*),
                            count(*) filter (where b.numerator is distinct from p.numerator
@@ -383,7 +383,7 @@ class Benchmark:
                     full join pub.fct_measure_by_sector_monthly p
                         using (icb_code, sector_code, measure_code, period)
                     """
-                ).fetchone()
+                ).fetchall()
         except duckdb.Error as exc:
             return {"matches": False, "error": str(exc).splitlines()[0]}
         return {"matches": differing == 0, "cells_compared": compared, "cells_differing": differing}
@@ -414,9 +414,9 @@ class Benchmark:
         self.paths.logs.mkdir(parents=True)
         (self.paths.run / "survey_landing").mkdir()
         self.loads: dict[str, dict] = {}
-        self.counts: dict[str, dict] = {}
+        self.counts = {}
         self.rollup: dict = {}
-        self.failures: list[str] = []
+        self.failures = []
         stages: dict[str, dict] = {}
         sides: dict[str, dict] = {}
         started = datetime.now(UTC)

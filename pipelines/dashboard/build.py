@@ -345,10 +345,10 @@ def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure
     order = site.sector_order
     measure.series["icb"].sort(key=lambda s: (s.title, s.series_key))
     measure.series["sector"].sort(
-        key=lambda s: (names.get(s.icb_code or "", ""), order.get(s.sector_code, 99), s.title)
+        key=lambda s: (names.get(s.icb_code or "", ""), order.get(s.sector_code or "", 99), s.title)
     )
     measure.series["organisation"].sort(
-        key=lambda s: (order.get(s.sector_code, 99), s.title, s.series_key)
+        key=lambda s: (order.get(s.sector_code or "", 99), s.title, s.series_key)
     )
 
 

@@ -137,6 +137,8 @@ def collapsed_segments(series: Series) -> list[list[Point]]:
         limited = [p for p in segment if p.centre is not None and p.lpl is not None]
         if limited and all(
             p.upl is not None
+            and p.lpl is not None
+            and p.centre is not None
             and math.isclose(p.lpl, p.centre, abs_tol=1e-12)
             and math.isclose(p.upl, p.centre, abs_tol=1e-12)
             for p in limited

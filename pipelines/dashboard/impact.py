@@ -202,10 +202,10 @@ def impact_programmes(
 
     by_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        measure = site.measures.get(row.get("measure_code"))
+        measure = site.measures.get(row.get("measure_code", ""))
         if measure is None:
             continue
-        series = shown.get((measure.code, row.get("level"), row.get("series_key")))
+        series = shown.get((measure.code, row.get("level", ""), row.get("series_key", "")))
         by_measure[measure.code].append(impact_row(row, measure, series, site.names))
     programmes = []
     for programme in site.programmes:

@@ -1,6 +1,7 @@
 """Ingest assets: the organisation register and the measure returns in the landing folder."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -159,7 +160,7 @@ def measure_returns(context: dg.AssetExecutionContext, working_file_run: Working
             context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
         for warning in outcome.warnings:
             context.log.warning(f"loaded {outcome.file_name} with a warning: {warning}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "files_seen": len(outcomes),
         **{f"files_{status}": n for status, n in sorted(by_status.items())},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),

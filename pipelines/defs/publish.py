@@ -265,6 +265,8 @@ def failed_run_reasons(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     reasons = []
     for record in records:
         event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             reasons.append(f"step {event.step_key} failed: {step_failure_text(event)}")
         elif (

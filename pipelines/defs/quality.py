@@ -7,6 +7,7 @@ for the publish step to ship with the snapshot.
 """
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def quality_dir(run_id: str) -> Path:
     return load_settings().var_dir / "quality" / run_id
 
 
-def _run_months(tags: dict[str, str]) -> tuple[date, date] | None:
+def _run_months(tags: Mapping[str, str]) -> tuple[date, date] | None:
     """The months a run covers, from its tags: a range (what the command line, the sensor
     and the schedule launch) or one partition (a month launched from the UI); None, so the
     audit reads every month, for an unpartitioned run."""

@@ -29,6 +29,8 @@ class WorkingFileRun(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WorkingFileRun"]:
         settings = load_settings()
+        if context.run is None or context.instance is None or context.log is None:
+            raise RuntimeError("WorkingFileRun is a run's resource: it needs the run")
         run_id = context.run.run_id
         context.instance.add_run_tags(run_id, process_tags())
         with whole_run_lock(settings.working_db, run_id, on_wait=context.log.info):

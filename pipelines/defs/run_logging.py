@@ -121,11 +121,11 @@ class StepSummaryHandler(logging.Handler):
         elif kind == dg.DagsterEventType.RUN_SUCCESS:
             warned = f"; warnings: {', '.join(tally.warnings)}" if tally.warnings else ""
             self._print(f"Run {meta['run_id']} succeeded{warned}.")
-            _TALLIES.pop(meta["run_id"], None)
+            _TALLIES.pop(meta["run_id"] or "", None)
         elif kind == dg.DagsterEventType.RUN_FAILURE:
             first = tally.failed_steps[0] if tally.failed_steps else "see the log"
             self._print(f"Run {meta['run_id']} failed at {first}")
-            _TALLIES.pop(meta["run_id"], None)
+            _TALLIES.pop(meta["run_id"] or "", None)
 
     def _detail(self, tally: _RunTally, step: str) -> str:
         parts = [
@@ -139,7 +139,9 @@ class StepSummaryHandler(logging.Handler):
         return ", ".join(parts)
 
 
-@dg.logger(description="One line per step on stdout (the command line's default).")
+@dg.logger(
+    config_schema=None, description="One line per step on stdout (the command line's default)."
+)
 def observatory_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.Logger("observatory_console", level=logging.DEBUG)
     logger.addHandler(StepSummaryHandler())

@@ -48,6 +48,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -467,7 +468,7 @@ def spc_for_measure(
     rebase = rebase_points(facts, cuts)
     window = baseline_window_mask(facts, rebase, measure.baseline_from, measure.baseline_to)
     facts = facts.with_columns(rebase.alias("_rebase"), window.alias("_in_window"))
-    options = {
+    options: dict[str, Any] = {
         "series_cols": list(SERIES_COLS),
         "order_col": "period",
         "chart": measure.chart,
@@ -860,9 +861,9 @@ def stored_state(
         want = {name: _DUCKDB_TYPES[dtype] for name, dtype in schema.items()}
         if list(_table_types(con, table).items()) != list(want.items()):
             return None, f"{table} is missing or has other columns"
-    for table in (tables.pub_spc, tables.pub_series_change):
-        if table and not _table_types(con, table):
-            return None, f"{table} is missing"
+    for public in (tables.pub_spc, tables.pub_series_change):
+        if public and not _table_types(con, public):
+            return None, f"{public} is missing"
     # Every refresh signs its tables with one token (a table comment, which a table that is
     # created again loses): a table another writer replaced since, even with the same
     # number of rows, is not one the state describes.

@@ -5,6 +5,8 @@ belongs to measure-return ingest, so it is written here but not declared. dbt's 
 sources name the keys below, which links the survey models to this asset.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
@@ -58,7 +60,7 @@ def survey_exports(context: dg.AssetExecutionContext, working_file_run: WorkingF
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
         if outcome.status == "rejected":
             context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "landing_dir": str(landing),
         "files_seen": len(outcomes),
         **{f"files_{status}": n for status, n in sorted(by_status.items())},

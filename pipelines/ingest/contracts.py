@@ -170,7 +170,9 @@ def _check_aliases(path: Path, columns: dict, measures: dict) -> None:
     make the contract itself guess. Denominators with the same alias list (occupied bed
     days for several measures) are one column and may be shared."""
     owner: dict[str, tuple] = {}
-    roles = [((c,), aliases) for c, aliases in columns.items()]
+    roles: list[tuple[tuple[str, ...], list[str]]] = [
+        ((c,), aliases) for c, aliases in columns.items()
+    ]
     for code, pair in measures.items():
         roles.append(((code, "numerator"), pair["numerator"]))
         roles.append((("denominator", pair["denominator"]), pair["denominator"]))

@@ -229,8 +229,10 @@ def read_measure_file(
             file_name, "truncated_file", f"the file looks cut off: {cut_off}; send it again"
         )
     if defer and _plain_csv(data, table, match):
-        header, _, body = data.partition(b"\n")
-        deferred = DeferredCsv(data, header + b"\n", match, submitter, file_name, body.count(b"\n"))
+        header, _, lines = data.partition(b"\n")
+        deferred = DeferredCsv(
+            data, header + b"\n", match, submitter, file_name, lines.count(b"\n")
+        )
         return MeasureFile(None, match.contract.name, records_in_file, 0, (), deferred)
     warnings = _sheet_problems(table, match, file_name)
     body = table.read_below(match.header_row, file_name)
@@ -868,9 +870,9 @@ def ingest_landing(
                 first_of[digest] = i
         loading = [i for i, (fate, _) in enumerate(fates) if fate == "loaded"]
         pieces = [
-            items[i].rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
+            file_rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
             for i in loading
-            if items[i].rows is not None
+            if (file_rows := items[i].rows) is not None
         ]
         keyed = {items[i].seq: i for i in loading if items[i].rows is None}
         if keyed:

@@ -237,12 +237,13 @@ def load_register(
 
     Returns the region's rows loaded per source file.
     """
-    settings = None
     if region_icbs is None or max_change_share is None:
         settings = load_settings()
-    region_icbs = tuple(region_icbs if region_icbs is not None else settings.region_icbs)
-    if max_change_share is None:
-        max_change_share = settings.max_register_change_share
+        if region_icbs is None:
+            region_icbs = settings.region_icbs
+        if max_change_share is None:
+            max_change_share = settings.max_register_change_share
+    region_icbs = tuple(region_icbs)
     today = today or date.today()
     now = datetime.now(UTC).replace(tzinfo=None)
     region = ",".join(region_icbs)
@@ -501,7 +502,7 @@ def _log_verdicts(
 
 def _empty_local_register() -> pl.DataFrame:
     """No local register configured: no local organisations, same columns."""
-    schema = {column: pl.String for column in LOCAL_REGISTER_COLUMNS}
+    schema: dict[str, type[pl.DataType]] = {column: pl.String for column in LOCAL_REGISTER_COLUMNS}
     schema |= {"open_date": pl.Date, "close_date": pl.Date, "source_file": pl.String}
     schema |= {"source_line": pl.Int64, "sha256": pl.String}
     return pl.DataFrame(schema=schema)

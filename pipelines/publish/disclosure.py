@@ -563,7 +563,7 @@ def _scan_contributors(
         temporary = contributors.get((table.schema, table.name))
         if temporary is None:
             continue
-        keys = list(CONTRIBUTOR_SOURCES[table.name].keys)
+        keys: Sequence[str] = list(CONTRIBUTOR_SOURCES[table.name].keys)
         cells = _Table("temp", temporary, table.label)
         checks = [
             (

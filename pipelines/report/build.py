@@ -209,7 +209,7 @@ def impact_context(
         )
         sign = "+" if improvement > 0 else "-" if improvement < 0 else ""
         change_short = f"{sign}{fmt.number(abs(improvement))}" + (
-            f" ({sign}{abs(relative) * 100:.1f}%)" if rel and improvement else ""
+            f" ({sign}{abs(relative) * 100:.1f}%)" if relative is not None and improvement else ""
         )
     signal = (row.get("signal") or "").lower() or None
     if signal in ("improvement", "concern"):
@@ -342,7 +342,8 @@ def chart_css(svgs: list[str]) -> str:
         c for svg in svgs for found in re.findall(r'class="([^"]*)"', svg) for c in found.split()
     }
     # Top-level rules only: drop @media blocks (screen layouts, focus rings).
-    flat, depth, start = [], 0, 0
+    flat: list[str | None] = []
+    depth, start = 0, 0
     for i, ch in enumerate(css):
         if ch == "{":
             if depth == 0 and css[start:i].strip().startswith("@"):
@@ -541,7 +542,7 @@ def report_context(
         for code in sorted(
             by_org,
             key=lambda c: (
-                order.get(org_series[c].sector_code, 99),
+                order.get(org_series[c].sector_code or "", 99),
                 site.names.get(c, c),
                 c,
             ),

@@ -44,7 +44,9 @@ def _float(name: str, values: FloatArray) -> pl.Series:
     return pl.Series(name, np.asarray(values, dtype=np.float64), nan_to_null=True)
 
 
-def _masked(name: str, values: np.ndarray, present: np.ndarray, dtype: pl.DataType) -> pl.Series:
+def _masked(
+    name: str, values: np.ndarray, present: np.ndarray, dtype: type[pl.DataType]
+) -> pl.Series:
     series = pl.Series(name, values, dtype=dtype)
     if present.all():
         return series

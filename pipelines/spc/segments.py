@@ -76,7 +76,7 @@ class Segments:
     def sum(self, values: FloatArray, where: BoolArray) -> FloatArray:
         """Per-segment sum of ``values`` over the points selected by ``where``."""
         weights = np.where(where, values, 0.0)
-        return np.bincount(self.ids, weights=weights, minlength=self.count)
+        return np.bincount(self.ids, weights=weights, minlength=self.count).astype(np.float64)
 
     def count_where(self, where: BoolArray) -> IntArray:
         """Per-segment number of points selected by ``where``."""

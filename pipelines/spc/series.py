@@ -254,6 +254,7 @@ def spc_by_series(
     signs = _direction_signs(data, direction_col, improvement_direction)
 
     if chart == "xmr":
+        assert value_col is not None  # checked on entry
         y = _float_column(data, value_col) * multiplier
         arrays = xmr_arrays(
             y,
@@ -273,6 +274,7 @@ def spc_by_series(
         ]
     else:
         kind, prime = _ATTRIBUTE[chart]
+        assert numerator_col is not None and denominator_col is not None  # checked on entry
         arrays = attribute_arrays(
             _float_column(data, numerator_col),
             _float_column(data, denominator_col),

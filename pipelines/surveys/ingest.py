@@ -175,7 +175,7 @@ def ingest_surveys(
     ensure_survey_tables(con)
     instruments = load_instruments()
     present = landing is not None and landing.exists()
-    waves = discover_waves(landing, instruments) if present else {}
+    waves = discover_waves(landing, instruments) if landing is not None and present else {}
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin")
     try:
@@ -198,14 +198,14 @@ def ingest_surveys(
     )
     if files is not None:
         todo = list(files)
-    else:
-        todo = (
-            pending_survey_files(
-                con, landing, settings.max_file_bytes, settle_seconds=settings.settle_seconds
-            )
-            if present
-            else []
+    elif landing is not None and present:
+        todo = pending_survey_files(
+            con, landing, settings.max_file_bytes, settle_seconds=settings.settle_seconds
         )
+    else:
+        todo = []
+    if landing is None:  # no survey landing folder and no files: nothing to ingest
+        return []
     return [
         _ingest_one(
             con,

@@ -175,7 +175,7 @@ def _surveymonkey(grid: pl.DataFrame) -> ExportLayout:
             stem = ""  # a blank column ends a matrix
         sub_key = header_key(sub)
         if sub_key in _SURVEYMONKEY_PLAIN:
-            texts = (text_key(stem),) if stem else ()
+            texts: tuple[str, ...] = (text_key(stem),) if stem else ()
         else:
             texts = (text_key(sub), text_key(f"{stem} {sub}"))
         columns.append(

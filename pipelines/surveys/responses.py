@@ -65,7 +65,7 @@ def _pick_timestamps(raw: pl.Series, formats: tuple[str, ...], wave: Wave) -> pl
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
         parsed = parsed.set(~parsed.dt.year().is_between(2000, 2100).fill_null(False), None)
         in_window = parsed.dt.date().is_between(wave.opens_on, wave.closes_on).sum()
-        score = (parsed.is_not_null().sum(), in_window)
+        score = (int(parsed.is_not_null().sum()), int(in_window))
         if best is None or score > best:
             best, chosen = score, parsed
     return chosen

@@ -51,7 +51,9 @@ select
         as observed_events,
     cast(case when not coalesce(events_withheld, false) then excess_rounded end as bigint)
         as excess_events,
-    cast(case when not coalesce(events_withheld, false) then excess_rounded * direction end as bigint)
-        as events_better
+    cast(
+        case when not coalesce(events_withheld, false) then excess_rounded * direction end
+        as bigint
+    ) as events_better
 from events
 where level in ('sector', 'icb', 'region')

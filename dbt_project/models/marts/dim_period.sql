@@ -1,8 +1,8 @@
 -- Reporting months from the catalogue start to the current month. Financial years run
 -- April to March ("2024/25"), quarters within them (Q1 = April to June).
 with digits as (
-    select 0 as d union all select 1 union all select 2 union all select 3 union all select 4
-    union all select 5 union all select 6 union all select 7 union all select 8 union all select 9
+    select digit.d
+    from (values (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) as digit (d)
 ),
 
 month_offsets as (
@@ -14,7 +14,9 @@ month_offsets as (
 
 months as (
     select
-        cast({{ dbt.dateadd('month', 'month_offset', "cast('" ~ var('catalogue_start') ~ "' as date)") }} as date)
+        cast({{ dbt.dateadd(
+            'month', 'month_offset', "cast('" ~ var('catalogue_start') ~ "' as date)"
+        ) }} as date)
             as period
     from month_offsets
 ),
@@ -39,7 +41,9 @@ select
         "'/'",
         "right(cast(case when calendar_month >= 4 then calendar_year + 1 else calendar_year end as varchar), 2)"
     ]) }} as financial_year,
-    {{ dbt.concat(["'Q'", "cast(cast(floor(((calendar_month + 8) % 12) / 3.0) as integer) + 1 as varchar)"]) }}
+    {{ dbt.concat([
+        "'Q'", "cast(cast(floor(((calendar_month + 8) % 12) / 3.0) as integer) + 1 as varchar)"
+    ]) }}
         as financial_quarter,
     cast(floor((calendar_month - 1) / 3.0) as integer) + 1 as calendar_quarter
 from calendar

@@ -8,7 +8,8 @@ select
     count(*) as organisations_reporting,
     cast(sum(facts.numerator) as bigint) as numerator,
     cast(sum(facts.denominator) as bigint) as denominator,
-    {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }} as value
+    {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }}
+        as value
 from {{ ref('fct_measure_monthly') }} as facts
 inner join {{ ref('measure_catalogue') }} as measures on facts.measure_code = measures.measure_code
 {% if is_incremental() %}

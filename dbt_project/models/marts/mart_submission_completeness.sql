@@ -19,12 +19,14 @@ measures as (
 ),
 
 window_months as (
-    select period
-    from {{ ref('dim_period') }}
-    where period between (select min(period) from facts) and (select max(period) from facts)
-      -- incremental: the run's months only, like the facts it is counted from; a register
-      -- change reaches older months by backfill, as it does for the roll-ups
-      and period between {{ period_range() }}
+    select months.period
+    from {{ ref('dim_period') }} as months
+    where
+        months.period
+        between (select min(facts.period) from facts) and (select max(facts.period) from facts)
+        -- incremental: the run's months only, like the facts it is counted from; a register
+        -- change reaches older months by backfill, as it does for the roll-ups
+        and months.period between {{ period_range() }}
 ),
 
 expected as (
@@ -39,11 +41,16 @@ expected as (
     from organisations
     cross join window_months
     inner join measures
-        on {{ dbt.position("'|' || organisations.sector_code || '|'", "'|' || measures.applies_to_sectors || '|'") }} > 0
-    where organisations.is_reporting_expected
-      and (organisations.open_date is null
-           or organisations.open_date <= {{ dbt.last_day('window_months.period', 'month') }})
-      and (organisations.close_date is null or organisations.close_date >= window_months.period)
+        on {{ dbt.position(
+            "'|' || organisations.sector_code || '|'", "'|' || measures.applies_to_sectors || '|'"
+        ) }} > 0
+    where
+        organisations.is_reporting_expected
+        and (
+            organisations.open_date is null
+            or organisations.open_date <= {{ dbt.last_day('window_months.period', 'month') }}
+        )
+        and (organisations.close_date is null or organisations.close_date >= window_months.period)
 ),
 
 received as (
@@ -66,20 +73,26 @@ select
     expected.measure_code,
     expected.programme_code,
     expected.period,
-    cast({{ dbt.dateadd('day', var('return_due_days'), dbt.last_day('expected.period', 'month')) }} as date)
-        as due_date,
+    cast({{ dbt.dateadd(
+        'day', var('return_due_days'), dbt.last_day('expected.period', 'month')
+    ) }} as date) as due_date,
     received.first_received_at is not null as is_received,
     received.first_received_at,
     received.current_submission_id,
     coalesce(
         received.first_received_at
-        > cast({{ dbt.dateadd('day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')) }} as timestamp),
+        > cast({{ dbt.dateadd(
+            'day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')
+        ) }} as timestamp),
         false
     ) as is_late,
     case
         when received.first_received_at is null then 'missing'
-        when received.first_received_at
-            > cast({{ dbt.dateadd('day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')) }} as timestamp)
+        when
+            received.first_received_at
+            > cast({{ dbt.dateadd(
+                'day', var('return_due_days') + 1, dbt.last_day('expected.period', 'month')
+            ) }} as timestamp)
             then 'late'
         else 'received'
     end as status

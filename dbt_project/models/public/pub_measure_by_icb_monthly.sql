@@ -2,7 +2,9 @@
 -- ICBs add up to the region row), so secondary suppression is decided within each
 -- (measure, month) against the region row's final status.
 with counts as (
-    {{ disclosure_counts(ref('fct_measure_monthly'), ref('measure_catalogue'), ['icb_code', 'measure_code', 'period']) }}
+    {{ disclosure_counts(
+        ref('fct_measure_monthly'), ref('measure_catalogue'), ['icb_code', 'measure_code', 'period']
+    ) }}
 ),
 
 parents as (

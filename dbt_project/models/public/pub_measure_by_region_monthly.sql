@@ -3,7 +3,9 @@
 -- contributing organisations; nothing above it to subtract from); the ICB model reads this
 -- model's is_suppressed to decide its own secondary suppression.
 with counts as (
-    {{ disclosure_counts(ref('fct_measure_monthly'), ref('measure_catalogue'), ['measure_code', 'period']) }}
+    {{ disclosure_counts(
+        ref('fct_measure_monthly'), ref('measure_catalogue'), ['measure_code', 'period']
+    ) }}
 ),
 
 flagged as (

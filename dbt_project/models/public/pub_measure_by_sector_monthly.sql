@@ -4,7 +4,11 @@
 -- includes the ICB's own secondary suppression. Period-partitioned like the marts' roll-ups:
 -- every rule works within one month, so rebuilding only the run's months is exact.
 with counts as (
-    {{ disclosure_counts(ref('fct_measure_monthly'), ref('measure_catalogue'), ['icb_code', 'sector_code', 'measure_code', 'period']) }}
+    {{ disclosure_counts(
+        ref('fct_measure_monthly'),
+        ref('measure_catalogue'),
+        ['icb_code', 'sector_code', 'measure_code', 'period']
+    ) }}
 ),
 
 parents as (
@@ -16,7 +20,9 @@ parents as (
 ),
 
 suppressed as (
-    {{ disclosure_suppress('counts', 'parents', ['icb_code', 'measure_code', 'period'], 'sector_code') }}
+    {{ disclosure_suppress(
+        'counts', 'parents', ['icb_code', 'measure_code', 'period'], 'sector_code'
+    ) }}
 )
 
 select

@@ -35,14 +35,14 @@ with cells as (
 
 ranked as (
     select
-        cells.*,
+        *,
         sum(case when own_reason is not null then 1 else 0 end) over (
             partition by icb_code, wave_id, domain_code
         ) as own_cells,
         row_number() over (
             partition by icb_code, wave_id, domain_code
             order by case when own_reason is not null then 0 else 1 end, respondents, sector_code
-        ) - 1 as before,
+        ) - 1 as cells_before,
         coalesce(sum(respondents) over (
             partition by icb_code, wave_id, domain_code
             order by case when own_reason is not null then 0 else 1 end, respondents, sector_code
@@ -60,13 +60,13 @@ ranked as (
 -- suppressed) are fewer than two, or hold too few respondents or organisations.
 flagged as (
     select
-        ranked.*,
+        *,
         case
             when own_reason is not null then own_reason
             when
                 own_cells > 0
                 and (
-                    before < 2
+                    cells_before < 2
                     or respondents_before < {{ min_respondents }}
                     or organisations_before < {{ min_contributors }}
                 )

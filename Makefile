@@ -6,15 +6,16 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prepare browser demo backfill bench test ui lint format clean
+.PHONY: help install prepare browser demo backfill bench test test-fast ui lint format clean
 
 help:
 	@echo "make demo   run the whole pipeline on data_samples/ and print where the results are"
-	@echo "make test   install and run the test suite"
+	@echo "make test   lint, then the whole test suite (what CI runs)"
+	@echo "make test-fast   the tests that do not run the whole pipeline (-m 'not e2e')"
 	@echo "make ui     Dagster UI (asset graph, runs) on http://127.0.0.1:3000"
 	@echo "make backfill FROM=2024-04 TO=2025-03   rebuild and republish a range of months"
 	@echo "make bench SCALE=0.05   benchmark against plain DuckDB (figures in var/bench/)"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff (check, format), sqlfluff on the dbt models, mypy on pipelines/"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -63,16 +64,25 @@ SCALE ?= 0.05
 bench: prepare
 	$(PY) -m pipelines.bench --scale $(SCALE) --out var/bench
 
-test: prepare browser
-	$(PY) -m pytest -n 2 --dist loadfile
+# make test: lint first (so CI lints), then everything, the 15 slowest tests listed at the
+# end. make test-fast: the inner loop, without the tests marked e2e (docs/development.md).
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile --durations=15
+test: lint prepare browser
+	$(PYTEST)
+
+test-fast: prepare browser
+	$(PYTEST) -m "not e2e"
 
 # make ui PORT=3001 for another port.
 ui: prepare
 	$(PY) -m pipelines.cli ui $(if $(PORT),--port $(PORT))
 
+# The same checks run before each commit with pre-commit (.pre-commit-config.yaml).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/sqlfluff lint dbt_project/models
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

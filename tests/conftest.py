@@ -1,11 +1,16 @@
-"""Shared fixtures: every test gets its own working file, published folder and landing area."""
+"""Shared fixtures: every test gets its own working file, published folder and landing area,
+except the end-to-end tests that only read one full run of the sample (``sample_build``)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -83,3 +88,73 @@ def run_full_pipeline(
         tags={**range_tags(first, last), **(tags or {})},
         **kwargs,
     )
+
+
+@dataclass(frozen=True)
+class SampleBuild:
+    """One full run of the committed sample: its working file and published snapshot.
+    Shared by every test that asks for it, so read it only: copy a file before changing it."""
+
+    success: bool
+    failure: str  # why the run failed, if it did
+    working_db: Path
+    published: Path  # the snapshot var/published/current pointed at after the run
+
+    def published_snapshot(self) -> Path:
+        """The snapshot, for tests that need the run to have published."""
+        assert self.success, f"the session's full run of the sample failed: {self.failure}"
+        return self.published
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBuild]:
+    """The sample built once for the whole test session, not once per test module.
+
+    Under pytest-xdist every worker is a session of its own: the first to get here builds
+    under a file lock in the folder the workers share, the others wait for it and reuse
+    the result (a failed run is not run again: ``published_snapshot()`` fails with why).
+    Tests that use it are marked ``e2e`` (``pytest_collection_modifyitems``)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # <basetemp>/popen-gwN: the parent is common to the workers
+    root = shared / "sample_build"
+    outcome = root / "outcome.json"
+    with open(shared / "sample_build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            outcome.write_text(json.dumps(_build_the_sample(root)))
+    built = json.loads(outcome.read_text())
+    yield SampleBuild(
+        built["success"], built["failure"], Path(built["working_db"]), Path(built["published"])
+    )
+
+
+def _build_the_sample(root: Path) -> dict:
+    """Run the whole pipeline on a copy of the sample under ``root``; what it built."""
+    with pytest.MonkeyPatch.context() as mp:
+        point_settings_at(mp, root)
+        shutil.copytree(SAMPLES / "landing", root / "landing")
+        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
+        settings = load_settings()
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        return {
+            "success": result.success,
+            "failure": ""
+            if result.success
+            else f"failed steps {failed}"
+            if failed
+            else "the run did not succeed",
+            "working_db": str(settings.working_db),
+            "published": str(settings.published_current.resolve()),
+        }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the session's full run is an end-to-end test: ``-m 'not e2e'``
+    (make test-fast) leaves it out, so the run is not made at all."""
+    for item in items:
+        if "sample_build" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)

@@ -31,6 +31,9 @@ from pipelines.bench.report import RESULTS_JSON, RESULTS_MD, STAGE_LABELS
 from pipelines.bench.run import STAGES
 from pipelines.settings import PROJECT_ROOT
 
+# One benchmark run (the pipeline and the baselines): end to end.
+pytestmark = pytest.mark.e2e
+
 SCALE = "0.002"
 FIGURES = ("wall_s", "cpu_s", "peak_memory_mib")
 # What a printed ratio looks like: "Ratio (b) / (a)", or a figure such as "3.20x".

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 import dagster as dg
 import duckdb
+import pytest
 
 from conftest import SAMPLES, run_full_pipeline
 from pipelines.defs.automation import BUSY, landing_sensor, nightly_refresh
@@ -104,6 +105,7 @@ def published_completeness(settings) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.e2e
 def test_backfill_of_three_months_rebuilds_only_them_and_is_idempotent(settings, sample_landing):
     assert run_full_pipeline().success
     before = published_facts(settings)
@@ -136,6 +138,7 @@ def test_backfill_of_three_months_rebuilds_only_them_and_is_idempotent(settings,
     assert published_facts(settings) == after
 
 
+@pytest.mark.e2e
 def test_completeness_names_exactly_the_missing_returns(settings, sample_landing):
     assert run_full_pipeline().success
     path = settings.published_current / "warehouse.duckdb"
@@ -163,6 +166,7 @@ RUNNER = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_two_runs_at_once_on_the_same_working_file_both_succeed(settings, sample_landing, tmp_path):
     env = {**os.environ, "SAFETY_OBS_ARCHIVE_PROCESSED": "false"}
     tests_dir = os.path.dirname(__file__)
@@ -200,6 +204,7 @@ def test_sensor_also_watches_survey_exports(settings, tmp_path, monkeypatch):
     assert evaluate(None)[0] == []
 
 
+@pytest.mark.e2e
 def test_after_a_run_the_sensor_knows_every_file_and_keeps_a_small_cursor(
     settings, sample_landing, monkeypatch
 ):

@@ -19,6 +19,9 @@ from pipelines.catalogue import load_catalogue
 from pipelines.publish.snapshot import verify_snapshot
 from pipelines.settings import load_settings
 
+# Every test here reads or repeats the full run of the sample: end to end.
+pytestmark = pytest.mark.e2e
+
 MARTS = [
     "dim_change",
     "dim_icb",

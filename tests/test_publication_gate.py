@@ -28,6 +28,9 @@ PLANTED = (
     " and superseded_by is null"
 )
 
+# The gate is tested on full runs of the sample: end to end.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):

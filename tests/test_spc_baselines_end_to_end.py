@@ -50,6 +50,9 @@ TOLERANCE = 2e-3
 HEADER = (
     "change_id,change_date,programme_code,measure_code,scope,scope_code,kind,rebase,description\n"
 )
+
+# Full pipeline runs per scenario: end to end.
+pytestmark = pytest.mark.e2e
 SCENARIOS = {
     "fixed_baseline": ("r6_rnorm20_fix_after_12.csv", ""),
     "rebased": (

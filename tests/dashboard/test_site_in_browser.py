@@ -25,16 +25,14 @@ from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 from dashboard_fixtures import make_published_warehouse
 from dashboard_fixtures import public_warehouse as fixture_public
 
-from conftest import SAMPLES, run_full_pipeline
 from pipelines.dashboard import build_site
 from pipelines.dashboard.model import month_label
-from pipelines.settings import PROJECT_ROOT, load_settings
+from pipelines.settings import PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,37 +47,29 @@ CHROMIUM_ARGS = [
 SCREENSHOT = PROJECT_ROOT / "docs" / "images" / "measure_page.png"
 SCREENSHOT_MEASURE = "NEWS2_ON_TIME"  # has a target and special causes: both icons, colours
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"{CHROMIUM} is missing: run `make browser` (Debian's chromium) to enable this test",
-)
+# e2e: the sites come from the session's full run of the sample (sample_build).
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: run `make browser` (Debian's chromium) to enable this test",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    """The internal file of one full run's publication on the sample (its public file is
+def warehouse(request: pytest.FixtureRequest) -> Path:
+    """The internal file published by the session's full run of the sample (its public file is
     ``public/warehouse.duckdb`` beside it). To iterate on the site without rerunning the
     pipeline, set DASHBOARD_TEST_WAREHOUSE to a published (internal) warehouse."""
     given = os.environ.get("DASHBOARD_TEST_WAREHOUSE")
-    return Path(given) if given else _publish_the_sample(tmp_path_factory.mktemp("dashboard_e2e"))
+    if given:
+        return Path(given)
+    return request.getfixturevalue("sample_build").published_snapshot() / "warehouse.duckdb"
 
 
 def _public(warehouse: Path) -> Path:
     return warehouse.parent / "public" / "warehouse.duckdb"
-
-
-def _publish_the_sample(root: Path) -> Path:
-    """Run the full pipeline on a copy of the sample under ``root``; the published file."""
-    with pytest.MonkeyPatch.context() as mp:
-        var = root / "var"
-        mp.setenv("SAFETY_OBS_VAR_DIR", str(var))
-        mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
-        mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
-        mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
-        shutil.copytree(SAMPLES / "landing", root / "landing")
-        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
-        assert result.success, "full pipeline run failed"
-        return load_settings().published_current / "warehouse.duckdb"
 
 
 @pytest.fixture(scope="module")

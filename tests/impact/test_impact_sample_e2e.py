@@ -9,30 +9,22 @@ merged this test fails at the impact step, by design.
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
+from pathlib import Path
 
-import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
-from conftest import SAMPLES, point_settings_at, run_full_pipeline
-from pipelines.settings import load_settings
+from conftest import SAMPLES, SampleBuild
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """The published internal warehouse of one full run on a copy of the sample."""
-    root = tmp_path_factory.mktemp("impact_e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        point_settings_at(mp, root)
-        shutil.copytree(SAMPLES / "landing", root / "landing")
-        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
-        assert result.success, "the full run failed"
-        yield load_settings().published_current
+def published(sample_build: SampleBuild) -> Path:
+    """The published snapshot of the session's full run on the sample (read only)."""
+    return sample_build.published_snapshot()
 
 
 def _rows(warehouse, sql: str) -> list[dict]:

@@ -15,17 +15,15 @@ import re
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, point_settings_at, run_full_pipeline
+from conftest import SampleBuild
 from pipelines.dashboard import build_site
 from pipelines.defs.publish import disclosure_audit
 from pipelines.publish.disclosure import OrganisationFacts, scan_public_tier, scan_site
 from pipelines.publish.snapshot import WAREHOUSE_FILE
-from pipelines.settings import load_settings
 
 MEASURE_LEVELS = {
     "pub_measure_by_region_monthly": ["measure_code", "period"],
@@ -40,15 +38,9 @@ MENTAL_HEALTH = "mental_health_trust"
 
 
 @pytest.fixture(scope="module")
-def snapshot(tmp_path_factory) -> Path:
-    """The published snapshot of one full run on a copy of the sample."""
-    root = tmp_path_factory.mktemp("public_sample")
-    with pytest.MonkeyPatch.context() as mp:
-        point_settings_at(mp, root)
-        shutil.copytree(SAMPLES / "landing", root / "landing")
-        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
-        assert result.success, "full pipeline run failed"
-        return load_settings().published_current.resolve()
+def snapshot(sample_build: SampleBuild) -> Path:
+    """The published snapshot of the session's full run on the sample (read only)."""
+    return sample_build.published_snapshot()
 
 
 @pytest.fixture

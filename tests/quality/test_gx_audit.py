@@ -19,14 +19,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import pytest
 
-from conftest import SAMPLES, run_full_pipeline
+from conftest import SampleBuild
 from pipelines.quality import gx_audit
 from pipelines.quality.gx_audit import AuditConfigurationError, AuditResult, run_expectations
-from pipelines.settings import load_settings
 
 SUITES = sorted(gx_audit.BATCHES)
 ROLLUPS = [s for s in SUITES if s.startswith("fct_measure_by_")]
@@ -37,26 +35,24 @@ BETWEEN = "expect_column_values_to_be_between"
 
 
 @pytest.fixture(scope="module")
-def working_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The working file after one full pipeline run on a copy of the sample.
+def working_db(sample_build: SampleBuild) -> Path:
+    """The working file after the session's full pipeline run on the sample (read only:
+    the tampering tests change copies of it).
 
     Only the marts this audit reads must have been built: whether publication then goes
     ahead also depends on checks outside them (the disclosure scan of the public tier),
     which tests/test_pipeline_end_to_end.py covers.
     """
-    root = tmp_path_factory.mktemp("gx_audit")
-    with pytest.MonkeyPatch.context() as mp:
-        var = root / "var"
-        mp.setenv("SAFETY_OBS_VAR_DIR", str(var))
-        mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
-        mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
-        mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
-        shutil.copytree(SAMPLES / "landing", root / "landing")
-        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
-        built = {e.asset_key for e in result.get_asset_materialization_events()}
-        missing = [s for s in SUITES if dg.AssetKey(["marts", s]) not in built]
-        assert not missing, f"the full pipeline run did not build {missing}"
-        return load_settings().working_db
+    with duckdb.connect(str(sample_build.working_db), read_only=True) as con:
+        built = {
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
+    missing = [s for s in SUITES if s not in built]
+    assert not missing, f"the full pipeline run did not build {missing}"
+    return sample_build.working_db
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,8 @@ bench: prepare
 
 # make test: lint first (so CI lints), then everything, the 15 slowest tests listed at the
 # end. make test-fast: the inner loop, without the tests marked e2e (docs/development.md).
-PYTEST := $(PY) -m pytest -n 2 --dist loadfile --durations=15
+# PYTEST_ARGS adds options, e.g. make test-fast PYTEST_ARGS="--basetemp=/tmp/mine".
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 test: lint prepare browser
 	$(PYTEST)
 

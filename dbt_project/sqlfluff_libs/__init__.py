@@ -18,6 +18,8 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
+from jinja2.exceptions import UndefinedError
+
 
 @cache
 def _vars() -> dict[str, Any]:
@@ -31,7 +33,8 @@ def var(name: str, default: Any = None) -> Any:
         return _vars()[name]
     if default is not None:
         return default
-    raise KeyError(f"var({name!r}) is not in Settings.dbt_vars() and has no default")
+    # A template error, so sqlfluff reports it against the model (TMP) rather than crashing.
+    raise UndefinedError(f"var({name!r}) is not in Settings.dbt_vars() and has no default")
 
 
 def env_var(name: str, default: str = "") -> str:

@@ -14,6 +14,7 @@ def defs() -> dg.Definitions:
         automation,
         completeness,
         dbt,
+        incidents,
         ingest,
         publish,
         quality,
@@ -30,6 +31,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs,
         surveys.defs,
+        incidents.defs,
         dbt.defs,
         spc.defs,
         quality.defs,

@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         Path("data_samples/surveys/landing"),
         description="Where survey waves land (one folder per wave); empty for none.",
     )
+    incident_landing_dir: Path | None = Field(
+        Path("data_samples/incidents/landing"),
+        description="Where incident extracts land (LFPSE-style or local risk-management "
+        "exports, CSV or XLSX; docs/incidents.md); empty for none.",
+    )
     ods_dir: Path = Field(
         Path("data_samples/ods"), description="Folder of ODS files (etr.csv, epraccur.csv)."
     )
@@ -273,7 +278,13 @@ class Settings(BaseSettings):
         """Precedence: arguments, then ``SAFETY_OBS_*`` variables, then the config file."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file()))
 
-    @field_validator("survey_landing_dir", "local_register", "change_register", mode="before")
+    @field_validator(
+        "survey_landing_dir",
+        "incident_landing_dir",
+        "local_register",
+        "change_register",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -297,6 +308,7 @@ class Settings(BaseSettings):
             "var_dir": var,
             "landing_dir": landing,
             "survey_landing_dir": optional(self.survey_landing_dir),
+            "incident_landing_dir": optional(self.incident_landing_dir),
             "ods_dir": absolute(self.ods_dir),
             "local_register": optional(self.local_register),
             "change_register": optional(self.change_register),

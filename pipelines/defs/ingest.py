@@ -210,8 +210,10 @@ def reconciliation_problems(con) -> list[str]:
         left join loaded using (submission_id)
         left join quarantined using (submission_id)
         left join records using (submission_id)
-        -- survey files are reconciled by their own check (raw/survey_responses)
+        -- survey and incident files are reconciled by their own checks
+        -- (raw/survey_responses, raw/incident_records)
         where coalesce(log.layout, '') not like 'survey%'
+          and coalesce(log.layout, '') not like 'incidents%'
           and (log.rows_read <> log.rows_loaded + log.rows_quarantined
                or log.rows_loaded <> coalesce(loaded.n, 0)
                or log.rows_quarantined <> coalesce(quarantined.n, 0)

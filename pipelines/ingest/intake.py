@@ -1,8 +1,9 @@
 """What every source's intake shares once a file has been judged: its row in
 ``raw.submission_log``.
 
-Measure returns (:mod:`pipelines.ingest.measure_returns`) and survey exports
-(:mod:`pipelines.surveys.ingest`) log their files through :func:`log_submissions`, so a
+Measure returns (:mod:`pipelines.ingest.measure_returns`), survey exports
+(:mod:`pipelines.surveys.ingest`) and incident extracts (:mod:`pipelines.incidents.ingest`)
+log their files through :func:`log_submissions`, so a
 file's row says the same things the same way whichever landing folder it came from: the
 file name in NFC (a name typed on a Mac, with decomposed accents, and the same name typed on
 Windows are one name), its path in landing, submitter, SHA-256, size, when it landed, the
@@ -17,10 +18,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
 
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
 
@@ -101,3 +108,164 @@ def log_submissions(
     finally:
         con.unregister("incoming_submission_log")
     return ids
+
+
+def known_organisations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Known organisations with name and ICB (the local register overrides ODS): the one
+    organisation lookup of every source that names organisations by ODS code or name."""
+    return con.sql(
+        """
+        select
+            coalesce(l.org_code, o.org_code) as org_code,
+            coalesce(nullif(trim(l.org_name), ''), o.org_name) as org_name,
+            coalesce(nullif(l.icb_code, ''), o.icb_code) as icb_code
+        from (select distinct on (org_code) * from raw.ods_organisations) o
+        full join (select distinct on (org_code) * from raw.local_organisations) l
+            using (org_code)
+        """
+    ).pl()
+
+
+def pending_landed(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    *,
+    layout_prefix: str,
+    max_file_bytes: int,
+    settle_seconds: float = 0,
+    ignore: Sequence[str] = (),
+) -> list[tuple[Path, str]]:
+    """Files under ``landing_dir`` not yet logged at this path with this content among the
+    submissions whose layout starts with ``layout_prefix``, in path order (a later file
+    supersedes an earlier one). Links are included, so a link out is logged as refused."""
+    seen = set(
+        con.execute(
+            "select source_path, sha256 from raw.submission_log where layout like ?",
+            [f"{layout_prefix}%"],
+        ).fetchall()
+    )
+    seen_paths = {path for path, _ in seen}
+    pending = []
+    for path in landed_files(landing_dir, ignore=ignore, settle_seconds=settle_seconds):
+        relative = path.relative_to(landing_dir).as_posix()
+        if relative in seen_paths and (
+            (relative, content_digest(path, landing_dir, max_file_bytes)) in seen
+        ):
+            continue
+        pending.append((path, relative))
+    return pending
+
+
+@dataclass
+class Judged:
+    """A file read and judged by its source: its layout, its counts, whatever its log row
+    adds (``log_extra``), and how to write its rows once its submission id is known
+    (``write(con, submission_id, sha256)``, inside the intake's transaction)."""
+
+    layout: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    write: Callable[[duckdb.DuckDBPyConnection, int, str], None]
+    log_extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    submission_id: int
+    file_name: str
+    status: str  # loaded | rejected | duplicate
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    layout: str | None = None
+    reason: str | None = None
+
+
+def take_in(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source_path: str,
+    landing: Path,
+    *,
+    layout_prefix: str,
+    read: Callable[[bytes, str], Judged],
+    max_file_bytes: int,
+    known: dict[str, int],
+    now: datetime,
+    run_id: str | None,
+    unreadable_rule: str = "unreadable_file",
+) -> IntakeOutcome:
+    """One landed file through the intake, in one transaction: the shared file rules
+    (:func:`pipelines.ingest.files.screen`, never opened if refused), the submitter from
+    its name, hashed once, an identical loaded file logged as a duplicate, ``read(bytes,
+    name)`` (raises :class:`FileRejected` for a file refused whole), then its log row and
+    its rows, or nothing at all if anything fails. ``known`` maps the digests of loaded
+    files of this source to their submission id and is updated."""
+    name = logged_name(path.name)
+    screening: Screening = screen(path, landing, max_file_bytes)
+    base = {
+        "file_name": name,
+        "source_path": source_path,
+        "submitter_code": submitter_from_name(name),
+        "size_bytes": screening.size,
+        "received_at": now,
+        "run_id": run_id,
+    }
+    judged: Judged | None = None
+    rejection: FileRejected | None = screening.rejection
+    digest = ""  # files the shared rules refuse are never opened, not even to hash them
+    if rejection is None:
+        data = path.read_bytes()
+        digest = sha256_of(data)
+        if digest not in known:
+            try:
+                judged = read(data, name)
+            except FileRejected as error:
+                rejection = error
+            except Exception as error:  # no file may stop the run
+                # Only the exception's type is kept: its message may quote cells of the file.
+                rejection = FileRejected(
+                    name, unreadable_rule, f"{type(error).__name__} while reading the file"
+                )
+    base["sha256"] = digest
+    earlier = known.get(digest) if digest else None
+    con.execute("begin")
+    try:
+        if earlier is not None:
+            reason = f"identical to submission {earlier}"
+            row = {**base, **ZERO_COUNTS, "layout": layout_prefix, "status": "duplicate"}
+            sid = log_submissions(con, [{**row, "reason": reason, "duplicate_of": earlier}])[0]
+            con.execute("commit")
+            return IntakeOutcome(sid, name, "duplicate", 0, 0, 0, None, reason)
+        if judged is None:
+            reason = f"{rejection.rule}: {rejection.detail}" if rejection else "unreadable"
+            row = {**base, **ZERO_COUNTS, "layout": layout_prefix, "status": "rejected"}
+            sid = log_submissions(con, [{**row, "reason": reason}])[0]
+            con.execute("commit")
+            return IntakeOutcome(sid, name, "rejected", 0, 0, 0, None, reason)
+        row = {
+            **base,
+            **judged.log_extra,
+            "layout": judged.layout,
+            "rows_read": judged.rows_read,
+            "rows_loaded": judged.rows_loaded,
+            "rows_quarantined": judged.rows_quarantined,
+            "status": "loaded",
+        }
+        sid = log_submissions(con, [row])[0]
+        judged.write(con, sid, digest)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    known[digest] = sid
+    return IntakeOutcome(
+        sid,
+        name,
+        "loaded",
+        judged.rows_read,
+        judged.rows_loaded,
+        judged.rows_quarantined,
+        judged.layout,
+    )

@@ -21,9 +21,13 @@ def _named(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rename({old: f"c{i}" for i, old in enumerate(frame.columns)})
 
 
-def read_xlsx_grid(data: bytes, file_name: str, max_unzipped_bytes: int) -> pl.DataFrame:
+def read_xlsx_grid(
+    data: bytes, file_name: str, max_unzipped_bytes: int, *, keep_empty_rows: bool = False
+) -> pl.DataFrame:
     """First sheet of an XLSX as text cells (fastexcel, via polars), once the zip has passed
-    the container rule measure returns pass too (zip bombs, lying sizes)."""
+    the container rule measure returns pass too (zip bombs, lying sizes). With
+    ``keep_empty_rows`` a blank row stays, so row n of the grid is row n of the sheet (a
+    reason can name the line the provider sees)."""
     check_xlsx_container(data, file_name, max_unzipped_bytes)
     try:
         frame = pl.read_excel(
@@ -32,6 +36,7 @@ def read_xlsx_grid(data: bytes, file_name: str, max_unzipped_bytes: int) -> pl.D
             sheet_id=1,
             has_header=False,
             infer_schema_length=0,
+            drop_empty_rows=not keep_empty_rows,
         )
     except pl.exceptions.NoDataError as exc:
         raise FileRejected(file_name, "empty_file", "the first sheet is empty") from exc
@@ -60,11 +65,13 @@ def read_csv_grid(data: bytes, file_name: str) -> pl.DataFrame:
     return _named(frame)
 
 
-def read_grid(data: bytes, file_name: str, *, max_unzipped_bytes: int) -> pl.DataFrame:
+def read_grid(
+    data: bytes, file_name: str, *, max_unzipped_bytes: int, keep_empty_rows: bool = False
+) -> pl.DataFrame:
     """Dispatch on the file extension: ``.csv`` or ``.xlsx``; anything else is refused."""
     suffix = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     if suffix == "xlsx":
-        return read_xlsx_grid(data, file_name, max_unzipped_bytes)
+        return read_xlsx_grid(data, file_name, max_unzipped_bytes, keep_empty_rows=keep_empty_rows)
     if suffix == "csv":
         return read_csv_grid(data, file_name)
     raise FileRejected(

@@ -27,8 +27,10 @@ from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
 from pipelines.ingest.intake import (
     ZERO_COUNTS,
+    known_organisations,
     log_submissions,
     logged_name,
+    pending_landed,
     submitter_from_name,
 )
 from pipelines.ingest.rules import Rule
@@ -70,18 +72,9 @@ class SurveyOutcome:
 
 def survey_organisations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Known organisations with name and ICB (local register overrides ODS), so an export
-    may name a respondent's organisation by ODS code or by registered name."""
-    return con.sql(
-        """
-        select
-            coalesce(l.org_code, o.org_code) as org_code,
-            coalesce(nullif(trim(l.org_name), ''), o.org_name) as org_name,
-            coalesce(nullif(l.icb_code, ''), o.icb_code) as icb_code
-        from (select distinct on (org_code) * from raw.ods_organisations) o
-        full join (select distinct on (org_code) * from raw.local_organisations) l
-            using (org_code)
-        """
-    ).pl()
+    may name a respondent's organisation by ODS code or by registered name: the intake's
+    one organisation lookup (:func:`pipelines.ingest.intake.known_organisations`)."""
+    return known_organisations(con)
 
 
 def landed_exports(landing_dir: Path, *, settle_seconds: float = 0) -> list[Path]:
@@ -99,23 +92,16 @@ def pending_survey_files(
     settle_seconds: float = 0,
 ) -> list[tuple[Path, str]]:
     """Exports under ``landing_dir`` not yet processed at this path with this content, in
-    path order (a later export of the same response supersedes an earlier one)."""
-    seen = set(
-        con.execute(
-            "select source_path, sha256 from raw.submission_log where layout like ?",
-            [f"{SURVEY_LAYOUT_PREFIX}%"],
-        ).fetchall()
+    path order (a later export of the same response supersedes an earlier one): the
+    intake's pending scan (:func:`pipelines.ingest.intake.pending_landed`)."""
+    return pending_landed(
+        con,
+        landing_dir,
+        layout_prefix=SURVEY_LAYOUT_PREFIX,
+        max_file_bytes=max_file_bytes,
+        settle_seconds=settle_seconds,
+        ignore=WAVE_FILE_NAMES,
     )
-    seen_paths = {path for path, _ in seen}
-    pending = []
-    for path in landed_exports(landing_dir, settle_seconds=settle_seconds):
-        relative = path.relative_to(landing_dir).as_posix()
-        if relative in seen_paths and (
-            (relative, content_digest(path, landing_dir, max_file_bytes)) in seen
-        ):
-            continue
-        pending.append((path, relative))
-    return pending
 
 
 def _read(

@@ -1,0 +1,80 @@
+-- One row per event (hashed key), as its latest revision says, with whether a later
+-- extract deleted it (docs/incidents.md):
+-- - latest revision: the highest revision, then the latest submission holding it (a local
+--   export has no revisions: its latest export of the incident wins);
+-- - harm: the worst across the event's patients (lowest code, psychological + 1);
+-- - reported date: the earliest submission date over every revision;
+-- - deleted: an extract loaded after the last one holding the event covers its
+--   organisation (same layout) and event month, and does not hold it.
+with records as (
+    select * from {{ ref('stg_raw__incident_records') }}
+),
+
+latest as (
+    select event_key, revision, submission_id
+    from records
+    qualify row_number() over (
+        partition by event_key order by revision desc, submission_id desc
+    ) = 1
+),
+
+history as (
+    select
+        event_key,
+        min(submitted_on) as reported_on,
+        max(submission_id) as last_seen_submission,
+        count(distinct revision) as revisions,
+        count(distinct submission_id) as extracts
+    from records
+    group by event_key
+),
+
+events as (
+    select
+        r.event_key,
+        any_value(r.layout) as layout,
+        any_value(r.org_code) as org_code,
+        any_value(r.reporter_org_code) as reporter_org_code,
+        any_value(r.event_type) as event_type,
+        any_value(r.category) as category,
+        any_value(r.subcategory) as subcategory,
+        any_value(r.service_area) as service_area,
+        any_value(r.location) as location,
+        any_value(r.specialty) as specialty,
+        any_value(r.agents) as agents,
+        any_value(r.event_date) as event_date,
+        any_value(r.taxonomy_version) as taxonomy_version,
+        any_value(r.revision) as revision,
+        any_value(r.submission_id) as submission_id,
+        count(r.patient_no) as patients,
+        min(r.physical_harm) as worst_physical_harm,
+        min(r.psychological_harm) as worst_psychological_harm,
+        min(r.harm_code) as harm_code
+    from records as r
+    inner join latest using (event_key, revision, submission_id)
+    group by r.event_key
+),
+
+deleted as (
+    select e.event_key, min(x.submission_id) as deleted_by_submission
+    from events as e
+    inner join history as h using (event_key)
+    inner join {{ ref('stg_raw__incident_extracts') }} as x
+        on x.layout = e.layout
+        and x.org_code = e.org_code
+        and e.event_date between x.covers_from and x.covers_to
+        and x.submission_id > h.last_seen_submission
+    group by e.event_key
+)
+
+select
+    e.*,
+    h.reported_on,
+    h.revisions,
+    h.extracts,
+    h.last_seen_submission,
+    d.deleted_by_submission,
+    d.event_key is not null as is_deleted
+from events as e
+inner join history as h using (event_key)
+left join deleted as d using (event_key)

@@ -1,0 +1,176 @@
+"""The incident tables of the raw layer, and how one extract is written to them.
+
+Incident files share ``raw.submission_log`` with measure returns and surveys (``layout``
+starts with ``incidents``). No table here has a column for a name, a date of birth, an
+NHS number, a postcode, an exact age, a reference as the provider wrote it, or free text:
+what is written is selected column by column from the allow-listed, typed frame.
+``raw.incident_records`` is patient-level and never leaves the working file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+INCIDENT_LAYOUT_PREFIX = "incidents"
+
+INCIDENT_RAW_DDL = """
+create schema if not exists raw;
+
+-- One row per patient of an event revision as an extract held it (a row with null
+-- patient_no: an event with no patient recorded). event_key is a hash of layout,
+-- organisation and reference (pipelines.incidents.rules.event_key).
+create table if not exists raw.incident_records (
+    submission_id       bigint not null,
+    layout              varchar not null,
+    event_key           varchar not null,
+    revision            bigint not null,
+    taxonomy_version    varchar,
+    submitted_on        date not null,
+    event_date          date not null,
+    org_code            varchar not null,
+    reporter_org_code   varchar,
+    event_type          varchar not null,
+    category            varchar,
+    subcategory         varchar,
+    service_area        varchar,
+    location            varchar,
+    specialty           varchar,
+    agents              varchar[],
+    patient_no          bigint,
+    physical_harm       smallint,
+    psychological_harm  smallint,
+    age_band            smallint,
+    source_file         varchar not null,
+    sha256              varchar not null,
+    source_line         bigint not null,
+    loaded_at           timestamp not null
+);
+
+-- What each loaded extract covers: per organisation, the months from its earliest to its
+-- latest event. A later extract replaces an earlier one's events in that range
+-- (docs/incidents.md: deletions).
+create table if not exists raw.incident_extracts (
+    submission_id   bigint not null,
+    layout          varchar not null,
+    org_code        varchar not null,
+    covers_from     date not null,
+    covers_to       date not null,
+    events          bigint not null,
+    loaded_at       timestamp not null
+);
+
+-- Rows refused at ingest: same columns as raw.quarantine. raw_record holds the event key,
+-- dates and known codes only; any other value is withheld (its length only).
+create table if not exists raw.incident_quarantine (
+    submission_id   bigint not null,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    raw_record      json not null,
+    rules           varchar[] not null,
+    reasons         varchar not null,
+    quarantined_at  timestamp not null
+);
+"""
+
+RECORD_COLUMNS = (
+    "event_key",
+    "revision",
+    "taxonomy_version",
+    "submitted_on",
+    "event_date",
+    "org_code",
+    "reporter_org_code",
+    "event_type",
+    "category",
+    "subcategory",
+    "service_area",
+    "location",
+    "specialty",
+    "agents",
+    "patient_no",
+    "physical_harm",
+    "psychological_harm",
+    "age_band",
+    "source_line",
+)
+
+
+def ensure_incident_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(INCIDENT_RAW_DDL)
+
+
+def stored_revisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The latest revision stored per event key (revision rules check against it)."""
+    return con.sql(
+        "select event_key, max(revision) as stored_revision from raw.incident_records group by 1"
+    ).pl()
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    con.register("incoming_incident_rows", frame.to_arrow())
+    try:
+        con.execute(f"insert into {table} by name select * from incoming_incident_rows")
+    finally:
+        con.unregister("incoming_incident_rows")
+
+
+def write_extract(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    submission_id: int,
+    layout: str,
+    good: pl.DataFrame,
+    quarantined: pl.DataFrame,
+    source_file: str,
+    sha256: str,
+    now: datetime,
+) -> None:
+    """Records, coverage and quarantined rows of one extract, inside the caller's
+    transaction. Only the named columns are selected: nothing else can reach a table."""
+    lineage = [
+        pl.lit(submission_id, pl.Int64).alias("submission_id"),
+        pl.lit(layout).alias("layout"),
+    ]
+    records = good.select(
+        *lineage,
+        *RECORD_COLUMNS,
+        pl.lit(source_file).alias("source_file"),
+        pl.lit(sha256).alias("sha256"),
+        pl.lit(now).alias("loaded_at"),
+    )
+    _insert(con, "raw.incident_records", records)
+    if good.height:
+        coverage = (
+            good.group_by("org_code")
+            .agg(
+                pl.col("event_date").min().dt.month_start().alias("covers_from"),
+                pl.col("event_date").max().dt.month_end().alias("covers_to"),
+                pl.col("event_key").n_unique().alias("events"),
+            )
+            .select(
+                *lineage,
+                "org_code",
+                "covers_from",
+                "covers_to",
+                "events",
+                pl.lit(now).alias("loaded_at"),
+            )
+        )
+        _insert(con, "raw.incident_extracts", coverage)
+    rows = quarantined.select(
+        lineage[0],
+        pl.lit(source_file).alias("source_file"),
+        pl.lit(sha256).alias("sha256"),
+        "source_line",
+        "raw_record",
+        "rules",
+        "reasons",
+        pl.lit(now).alias("quarantined_at"),
+    )
+    _insert(con, "raw.incident_quarantine", rows)

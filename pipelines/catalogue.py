@@ -37,6 +37,9 @@ class Measure:
     baseline_from: date | None = None
     baseline_to: date | None = None
     baseline_months: int | None = None
+    # Where the figures come from: ``returns`` (providers send them; ingest accepts them)
+    # or ``incidents`` (derived centrally from incident records; docs/incidents.md).
+    source: str = "returns"
 
 
 #: Fewer points than this cannot fix limits (NHSRplotthedots refuses fix_after_n_points < 12).
@@ -117,6 +120,7 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, Measure]:
             else None,
             baseline_to=date.fromisoformat(row["baseline_to"]) if row.get("baseline_to") else None,
             baseline_months=int(row["baseline_months"]) if row.get("baseline_months") else None,
+            source=row.get("source") or "returns",
         )
         for row in frame.iter_rows(named=True)
     }

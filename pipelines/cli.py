@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
@@ -209,6 +210,22 @@ def clear_dead_runs(settings: Settings) -> None:
                 print(f"Cleared a run that died: {run.reason}.")
 
 
+def ensure_incident_sample(settings: Settings) -> None:
+    """The sample's incident extracts are generated, not committed (about 35 MB): write them
+    when the configured incident landing folder is the sample's and is missing."""
+    sample = PROJECT_ROOT / "data_samples" / "incidents"
+    if settings.incident_landing_dir != sample / "landing" or sample.joinpath("landing").exists():
+        return
+    spec = importlib.util.spec_from_file_location(
+        "generate_incidents", sample / "generate_incidents.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    print("Writing the sample's incident extracts (data_samples/incidents/landing) ...")
+    module.generate(sample)
+
+
 def record_latest_failure() -> None:
     """Runs started here have no daemon to run the failure sensor: log the refusal now."""
     import dagster as dg
@@ -337,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         if first > last:
             parser.error(f"--from {first:%Y-%m} is after --to {last:%Y-%m}")
         clear_dead_runs(settings)
+        ensure_incident_sample(settings)
         code = run_job(
             "full_pipeline",
             first,

@@ -225,6 +225,15 @@ class Settings(BaseSettings):
         "applies to its series and took effect at most this many months before the shift's "
         "first month (and not after it); a shift with none is listed as unexplained.",
     )
+    # -- incident records (docs/incidents.md) ------------------------------------------------
+    incident_reconciliation_tolerance: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="mart_incident_reconciliation flags a provider's reported incident "
+        "count that differs from the count derived from its records by more than this "
+        "share of the reported count (and by more than 2).",
+    )
     # -- publication ------------------------------------------------------------------------
     max_shrink_share: float = Field(
         0.2,
@@ -366,6 +375,7 @@ class Settings(BaseSettings):
             # either way and dim_change is simply empty.
             "change_register": str(self.change_register or EMPTY_CHANGE_REGISTER),
             "attribution_window_months": self.attribution_window_months,
+            "incident_reconciliation_tolerance": self.incident_reconciliation_tolerance,
         }
 
     def dbt_env(self) -> dict[str, str]:

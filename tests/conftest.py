@@ -35,6 +35,9 @@ def point_settings_at(mp: pytest.MonkeyPatch, root: Path) -> None:
     mp.setenv("SAFETY_OBS_WORKING_DB", str(var / "warehouse" / "working.duckdb"))
     mp.setenv("SAFETY_OBS_PUBLISHED_DIR", str(var / "published"))
     mp.setenv("SAFETY_OBS_LANDING_DIR", str(root / "landing"))
+    # No incident extracts unless a test lands some (tests/incidents): the measure-return
+    # tests compare their facts with the returns sample's manifest.
+    mp.setenv("SAFETY_OBS_INCIDENT_LANDING_DIR", str(root / "incidents"))
 
 
 @pytest.fixture
@@ -61,7 +64,14 @@ def start_demo(root: Path, env: dict[str, str] | None = None, **popen) -> subpro
     return subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "demo"],
         cwd=PROJECT_ROOT,
-        env={**clean, "SAFETY_OBS_VAR_DIR": str(root / "var"), **(env or {})},
+        env={
+            **clean,
+            "SAFETY_OBS_VAR_DIR": str(root / "var"),
+            # The incident sample is the incident tests' (tests/incidents): these runs
+            # compare their facts with the returns sample's manifest.
+            "SAFETY_OBS_INCIDENT_LANDING_DIR": str(root / "incidents"),
+            **(env or {}),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -573,7 +573,9 @@ def _records_without_rows(body: pl.DataFrame, match: ContractMatch) -> int:
 
 
 def _measure_lookup() -> pl.DataFrame:
-    catalogue = load_catalogue()
+    # Only measures providers return: those derived from incident records are not theirs
+    # to send (a return naming one is refused as not in the catalogue of returns).
+    catalogue = {c: m for c, m in load_catalogue().items() if m.source == "returns"}
     return pl.DataFrame(
         {
             "measure_code": list(catalogue),

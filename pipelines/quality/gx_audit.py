@@ -315,6 +315,26 @@ def _suite_parameters(
         ),
         params,
     ).fetchall()
+    # Measures derived from incident records reach the fact beside the returns
+    # (int_measure_values__current; docs/incidents.md).
+    derived_view = "intermediate.int_incident__measure_values"
+    has_derived = con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'intermediate' and table_name = 'int_incident__measure_values'"
+    ).fetchone()[0]
+    if has_derived:
+        [(derived_rows,)] = con.execute(
+            f"select count(*) from {derived_view} as v"
+            + _sql_where(
+                [
+                    *conditions,
+                    "v.org_code in (select org_code from marts.dim_organisation)",
+                    "v.measure_code in (select measure_code from marts.dim_measure)",
+                ]
+            ),
+            params,
+        ).fetchall()
+        raw_current_rows += derived_rows
 
     [(first, last)] = con.execute(
         "select min(period), max(period) from marts.fct_measure_monthly"

@@ -15,7 +15,8 @@ select
     measure.applies_to_sectors,
     measure.baseline_from,
     measure.baseline_to,
-    measure.baseline_months
+    measure.baseline_months,
+    measure.source
 from {{ ref('measure_catalogue') }} as measure
 left join {{ ref('programmes') }} as programme
     on measure.programme_code = programme.programme_code

@@ -15,7 +15,8 @@ organisations as (
 ),
 
 measures as (
-    select * from {{ ref('measure_catalogue') }}
+    -- measures providers return (not those derived from incident records)
+    select * from {{ ref('measure_catalogue') }} where source = 'returns'
 ),
 
 window_months as (

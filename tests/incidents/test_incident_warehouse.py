@@ -1,0 +1,262 @@
+"""The incident marts on the generated sample and on a planted scenario: event semantics
+(latest revision, re-grading, deletions), the derived measures equal to counts the test
+recomputes from the sample files themselves, and the reconciliation with the returns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from incident_inputs import LFPSE_HEADER, lfpse_row
+
+from pipelines.incidents.ingest import ingest_incidents
+from pipelines.incidents.rules import event_key
+from pipelines.ingest.measure_returns import ingest_landing
+from pipelines.ingest.organisations import load_register
+from pipelines.settings import PROJECT_ROOT, load_settings
+from pipelines.warehouse import connect
+
+SAMPLES = PROJECT_ROOT / "data_samples"
+sys.path.insert(0, str(SAMPLES / "incidents"))
+import generate_incidents  # noqa: E402  (the sample's own generator)
+
+
+def dbt_build(working_db: Path, scratch: Path) -> None:
+    dbt = Path(sys.executable).parent / "dbt"
+    project = PROJECT_ROOT / "dbt_project"
+    done = subprocess.run(
+        [
+            str(dbt),
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(scratch / "target"),
+            "--log-path",
+            str(scratch / "logs"),
+            "--select",
+            "+path:models/marts/incidents",
+            "+int_incident__measure_values",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            json.dumps(load_settings().dbt_vars()),
+        ],
+        env={**os.environ, "SAFETY_OBS_WORKING_DB": str(working_db)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """The sample region: its returns and two years of generated incident extracts,
+    ingested and built."""
+    root = tmp_path_factory.mktemp("incident_sample")
+    os.environ["SAFETY_OBS_LANDING_DIR"] = str(root / "landing")
+    os.environ["SAFETY_OBS_VAR_DIR"] = str(root / "var")
+    shutil.copytree(SAMPLES / "landing", root / "landing")
+    manifest = generate_incidents.generate(root / "incidents")
+    settings = load_settings()
+    db = root / "working.duckdb"
+    con = connect(db)
+    load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+    ingest_landing(con, settings)
+    outcomes = ingest_incidents(con, settings, landing_dir=root / "incidents" / "landing")
+    assert {o.status for o in outcomes} == {"loaded"}
+    assert sum(o.rows_quarantined for o in outcomes) == 0
+    con.close()
+    dbt_build(db, root)
+    yield duckdb.connect(str(db), read_only=True), manifest, root / "incidents" / "landing"
+    os.environ.pop("SAFETY_OBS_LANDING_DIR")
+    os.environ.pop("SAFETY_OBS_VAR_DIR")
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    """A sample file's rows by header, read here without the pipeline's reader."""
+    if path.suffix == ".csv":
+        return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    frame = pl.read_excel(path, has_header=False, infer_schema_length=0)
+    rows = frame.rows()
+    header, body = rows[2], rows[3:]  # a title row and a blank row above the header
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text) if "-" in text else date(*map(int, reversed(text.split("/"))))
+
+
+SEVERITY = {"NONE": 5, "LOW": 4, "MOD": 3, "SEV": 2, "DEATH": 1}
+
+
+def recompute(landing: Path) -> dict[tuple[str, date], dict[str, int]]:
+    """Events per organisation and month, and of them moderate-or-worse, straight from the
+    files: per organisation and month the last file (path order) holding that month wins,
+    an event is its highest revision there, its harm the worst of its patients."""
+    last: dict[tuple[str, date], dict[str, list[dict[str, str]]]] = {}
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        per_key: dict[tuple[str, date], dict[str, list[dict[str, str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for row in _read(path):
+            if "Reference" in row:
+                org, day, ref = row["OccurredOrganisationCode"], _day(row["T005"]), row["Reference"]
+            else:
+                org, day, ref = "RTD", _day(row["inc_dincident"]), row["recordid"]
+            per_key[(org, day.replace(day=1))][ref].append(row)
+        last.update(per_key)
+    counts: dict[tuple[str, date], dict[str, int]] = {}
+    for key, events in last.items():
+        moderate = 0
+        for rows in events.values():
+            if "Reference" in rows[0]:
+                top = max(int(r["Revision"]) for r in rows)
+                harms = [
+                    min(int(r["OT001"]), int(r["OT002"]) + 1)
+                    for r in rows
+                    if int(r["Revision"]) == top
+                ]
+            else:
+                harms = [SEVERITY[r["inc_severity"]] for r in rows]
+            moderate += min(harms) <= 3
+        counts[key] = {"incidents": len(events), "moderate": moderate}
+    return counts
+
+
+def test_the_generator_writes_the_committed_manifest(sample):
+    """Same seed, same sample: what the generator wrote is what MANIFEST.json records."""
+    _, manifest, landing = sample
+    committed = json.loads((SAMPLES / "incidents" / "MANIFEST.json").read_text())
+    assert manifest == committed
+    assert sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*.*")) == sorted(
+        committed["files"]
+    )
+    # Realistic volumes: the large acute trust records 1,000-1,500 events a month.
+    per_month = manifest["events"] / 24
+    assert 4000 < per_month < 8000
+
+
+def test_events_are_the_latest_revision_with_deletions_counted(sample):
+    con, manifest, _ = sample
+    assert (
+        con.execute("select count(*) from marts.fct_incident").fetchone()[0] == manifest["events"]
+    )
+    story = manifest["story"]
+    lfpse = event_key(
+        "incidents_lfpse", story["lfpse_regraded"]["org"], story["lfpse_regraded"]["reference"]
+    )
+    harm, revisions = con.execute(
+        "select harm_code, revisions from marts.fct_incident where event_key = ?", [lfpse]
+    ).fetchone()
+    assert (harm, revisions) == (3, 2)
+    datix = event_key("incidents_datix", "RTD", story["datix_regraded"]["reference"])
+    assert con.execute(
+        "select harm_level from marts.fct_incident where event_key = ?", [datix]
+    ).fetchone() == ("severe",)
+    for gone in ("lfpse_deleted", "datix_deleted"):
+        layout = "incidents_lfpse" if gone.startswith("lfpse") else "incidents_datix"
+        key = event_key(layout, story[gone]["org"], story[gone]["reference"])
+        assert con.execute(
+            "select count(*) from marts.fct_incident where event_key = ?", [key]
+        ).fetchone() == (0,)
+    deleted = con.execute(
+        "select file_name, sum(events_deleted) from marts.mart_incident_extracts"
+        " group by 1 having sum(events_deleted) > 0 order by 1"
+    ).fetchall()
+    assert deleted == [
+        ("QHM_lfpse_2023Q4_reextract.csv", 1),
+        ("RTD_datix_2024-06_reexport.xlsx", 1),
+    ]
+    # Reported date = earliest submission: the re-graded LFPSE event keeps its first one.
+    lag = con.execute("select min(reporting_lag_days) from marts.fct_incident").fetchone()[0]
+    assert lag >= 0
+
+
+def test_derived_measures_equal_counts_recomputed_from_the_files(sample):
+    con, _, landing = sample
+    expected = recompute(landing)
+    derived = con.execute(
+        "select org_code, period, measure_code, numerator, denominator"
+        " from intermediate.int_incident__measure_values"
+        " where measure_code in ('INC_REPORTING_RATE', 'INC_MODERATE_HARM_RATE')"
+    ).fetchall()
+    assert len(derived) > 400
+    for org, period, measure, numerator, denominator in derived:
+        key = "incidents" if measure == "INC_REPORTING_RATE" else "moderate"
+        assert numerator == expected[(org, period)][key], (org, period, measure)
+        assert denominator > 0
+    # Every organisation-month the files hold with bed days in the returns has its rate.
+    bed_days = {
+        (o, p)
+        for o, p in con.execute(
+            "select distinct org_code, period from staging.stg_raw__measure_values v"
+            " join reference.measure_catalogue c using (measure_code)"
+            " where v.is_current and c.denominator_definition = 'Occupied bed days'"
+        ).fetchall()
+    }
+    rates = {(o, p) for o, p, m, _, _ in derived if m == "INC_REPORTING_RATE"}
+    assert rates == {k for k in expected if k in bed_days}
+    # The roll-ups add up to the organisations' events.
+    total = con.execute(
+        "select sum(incidents) from marts.fct_incident_by_geography_monthly where level = 'region'"
+    ).fetchone()[0]
+    assert total == sum(v["incidents"] for v in expected.values())
+
+
+def test_reconciliation_flags_a_planted_disagreement(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFETY_OBS_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(tmp_path / "var"))
+    returns = tmp_path / "landing"
+    returns.mkdir()
+    # RTD reports 3 incidents for March 2024, as its records hold; RR7 reports 10 but its
+    # records hold 2: the planted disagreement.
+    for org, count in (("RTD", 3), ("RR7", 10)):
+        (returns / f"{org}_2024-03.csv").write_text(
+            "org_code,period,measure_code,numerator,denominator\n"
+            f"{org},2024-03,INCIDENT_REPORTING,{count},41000\n"
+        )
+    incidents = tmp_path / "incidents"
+    incidents.mkdir()
+    rows = [lfpse_row(Reference=f"50000{i}") for i in range(3)] + [
+        lfpse_row(Reference=f"60000{i}", OccurredOrganisationCode="RR7") for i in range(2)
+    ]
+    (incidents / "QHM_lfpse_2024-03.csv").write_text("\n".join([LFPSE_HEADER, *rows]))
+    settings = load_settings()
+    db = tmp_path / "working.duckdb"
+    con = connect(db)
+    load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+    ingest_landing(con, settings)
+    [outcome] = ingest_incidents(con, settings, landing_dir=incidents)
+    assert outcome.rows_loaded == 5
+    con.close()
+    dbt_build(db, tmp_path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "select org_code, reported_count, derived_count, difference, is_flagged"
+            " from marts.mart_incident_reconciliation order by org_code"
+        ).fetchall()
+        assert rows == [("RR7", 10, 2, -8, True), ("RTD", 3, 3, 0, False)]
+        rate = con.execute(
+            "select numerator, denominator from intermediate.int_incident__measure_values"
+            " where org_code = 'RTD' and measure_code = 'INC_REPORTING_RATE'"
+        ).fetchall()
+        assert rate == [(3, 41000)]

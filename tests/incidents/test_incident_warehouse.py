@@ -95,7 +95,7 @@ def _read(path: Path) -> list[dict[str, str]]:
     """A sample file's rows by header, read here without the pipeline's reader."""
     if path.suffix == ".csv":
         return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    frame = pl.read_excel(path, has_header=False, infer_schema_length=0)
+    frame = pl.read_excel(path, has_header=False, infer_schema_length=0, drop_empty_rows=False)
     rows = frame.rows()
     header, body = rows[2], rows[3:]  # a title row and a blank row above the header
     return [dict(zip(header, row, strict=True)) for row in body]

@@ -143,6 +143,9 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
             "SAFETY_OBS_PUBLISHED_DIR": str(paths.published),
             "SAFETY_OBS_LANDING_DIR": str(paths.landing),
             "SAFETY_OBS_SURVEY_LANDING_DIR": str(paths.run / "survey_landing"),
+            # No incident extracts yet at national scale (docs/incidents.md): an empty
+            # folder, so the sample's generated extracts never enter the figures.
+            "SAFETY_OBS_INCIDENT_LANDING_DIR": str(paths.run / "incident_landing"),
             "SAFETY_OBS_ODS_DIR": str(paths.data / "ods"),
             "SAFETY_OBS_LOCAL_REGISTER": str(paths.data / "local_register.csv"),
             "SAFETY_OBS_DBT_TARGET_DIR": str(paths.dbt_target),

@@ -98,3 +98,21 @@ def test_bad_input(case: Case, working, settings):
                 f"select count(*) from raw.{table} t where t::varchar ilike ?", [f"%{secret}%"]
             ).fetchone()[0]
             assert hits == 0, (secret, table)
+
+
+def test_a_return_naming_a_derived_incident_measure_is_refused(tmp_path, settings):
+    """Incident measures are derived from the records, never returned: a return naming one
+    is quarantined; the returned measure beside it loads."""
+    from pipelines.ingest.measure_returns import ingest_landing
+
+    con = connect(tmp_path / "returns.duckdb")
+    load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+    (settings.landing_dir / "RTD_2024-03.csv").write_text(
+        "org_code,period,measure_code,numerator,denominator\n"
+        "RTD,2024-03,INCIDENT_REPORTING,1200,41000\n"
+        "RTD,2024-03,INC_REPORTING_RATE,1200,41000\n"
+    )
+    [outcome] = ingest_landing(con, settings, today=TODAY)
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (1, 1)
+    [(reasons,)] = con.execute("select reasons from raw.quarantine").fetchall()
+    assert "INC_REPORTING_RATE" in reasons and "not in the measure catalogue" in reasons

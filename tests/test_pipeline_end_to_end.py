@@ -35,6 +35,11 @@ MARTS = [
     "fct_culture_survey",
     "fct_culture_survey_by_icb",
     "fct_culture_survey_by_sector",
+    # Incident marts (docs/incidents.md): internal tier only.
+    "fct_incident",
+    "fct_incident_by_department_monthly",
+    "fct_incident_by_geography_monthly",
+    "fct_incident_monthly",
     "fct_measure_by_icb_monthly",
     "fct_measure_by_programme_monthly",
     "fct_measure_by_sector_monthly",
@@ -42,6 +47,8 @@ MARTS = [
     "fct_programme_impact",
     "fct_series_change",
     "fct_spc",
+    "mart_incident_extracts",
+    "mart_incident_reconciliation",
     "mart_submission_completeness",
     "mart_unexplained_shifts",
 ]

@@ -219,6 +219,8 @@ def ensure_incident_sample(settings: Settings) -> None:
     spec = importlib.util.spec_from_file_location(
         "generate_incidents", sample / "generate_incidents.py"
     )
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(sample / "generate_incidents.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)

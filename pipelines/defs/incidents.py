@@ -6,6 +6,8 @@ belongs to measure-return ingest, so it is written here but not declared. dbt's 
 sources name the keys below, which links the incident models to this asset.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
@@ -52,7 +54,7 @@ def incident_extracts(context: dg.AssetExecutionContext, working_file_run: Worki
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
         if outcome.status == "rejected":
             context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "landing_dir": str(settings.incident_landing_dir),
         "files_seen": len(outcomes),
         **{f"files_{status}": n for status, n in sorted(by_status.items())},

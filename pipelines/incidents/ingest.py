@@ -94,7 +94,8 @@ def judge_extract(
             f"{extract.columns_dropped} columns not in the {contract.name} allow-list "
             "dropped unread"
         )
-    period = good["event_date"] if good.height else None
+    first: date | None = good["event_date"].min() if good.height else None  # type: ignore[assignment]
+    last: date | None = good["event_date"].max() if good.height else None  # type: ignore[assignment]
     return Judged(
         layout=layout,
         rows_read=good.height + bad.height,
@@ -104,8 +105,8 @@ def judge_extract(
         log_extra={
             "warnings": warnings,
             "records_in_file": extract.frame.height,
-            "period_min": period.min().replace(day=1) if period is not None else None,
-            "period_max": period.max().replace(day=1) if period is not None else None,
+            "period_min": first.replace(day=1) if first is not None else None,
+            "period_max": last.replace(day=1) if last is not None else None,
         },
     )
 
@@ -152,6 +153,18 @@ def ingest_incidents(
     for path, source_path in todo:
         # Revisions stored so far, the files before this one included.
         revisions = stored_revisions(con)
+
+        def read(data: bytes, name: str, revisions: pl.DataFrame = revisions) -> Judged:
+            return judge_extract(
+                data,
+                name,
+                organisations=organisations,
+                revisions=revisions,
+                today=today,
+                now=now,
+                max_unzipped_bytes=settings.max_xlsx_inflated_bytes,
+            )
+
         outcomes.append(
             take_in(
                 con,
@@ -159,15 +172,7 @@ def ingest_incidents(
                 source_path,
                 landing,
                 layout_prefix=INCIDENT_LAYOUT_PREFIX,
-                read=lambda data, name, revisions=revisions: judge_extract(
-                    data,
-                    name,
-                    organisations=organisations,
-                    revisions=revisions,
-                    today=today,
-                    now=now,
-                    max_unzipped_bytes=settings.max_xlsx_inflated_bytes,
-                ),
+                read=read,
                 max_file_bytes=settings.max_file_bytes,
                 known=known,
                 now=now,

@@ -26,8 +26,8 @@ class KeptExtract:
     columns_dropped: int
 
 
-def _match(contract: IncidentContract, header: list[str]) -> dict[str, int] | None:
-    """Field -> column position when the row holds every required field, else None."""
+def _match(contract: IncidentContract, header: list[str]) -> dict[str, list[int]] | None:
+    """Field -> column positions when the row holds every required field, else None."""
     found: dict[str, list[int]] = {}
     for position, cell in enumerate(header):
         for field, aliases in contract.keep.items():
@@ -35,7 +35,7 @@ def _match(contract: IncidentContract, header: list[str]) -> dict[str, int] | No
                 found.setdefault(field, []).append(position)
     if not set(contract.required) <= set(found):
         return None
-    return found  # type: ignore[return-value]
+    return found
 
 
 def detect(grid: pl.DataFrame, file_name: str) -> tuple[IncidentContract, int, dict[str, int]]:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 import xlsxwriter
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -27,6 +28,9 @@ DOB = ["14/03/1947", "1947-03-14"]
 POSTCODE = ["NE99 7QZ", "DL98 3XW"]
 EMAIL = "zebedee.q@example.org"
 NOTE = "tripped over the commode while awaiting transfer"
+# Runs the whole pipeline (python -m pipelines.cli demo): the e2e tier (docs/development.md).
+pytestmark = pytest.mark.e2e
+
 SECRETS = [NAME, "Quartermaine", *NHS, *DOB, *POSTCODE, EMAIL, NOTE]
 
 

@@ -142,6 +142,7 @@ def recompute(landing: Path) -> dict[tuple[str, date], dict[str, int]]:
     return counts
 
 
+@pytest.mark.e2e  # two years of the sample region, built by dbt: minutes
 def test_the_generator_writes_the_committed_manifest(sample):
     """Same seed, same sample: what the generator wrote is what MANIFEST.json records."""
     _, manifest, landing = sample
@@ -155,6 +156,7 @@ def test_the_generator_writes_the_committed_manifest(sample):
     assert 4000 < per_month < 8000
 
 
+@pytest.mark.e2e  # two years of the sample region, built by dbt: minutes
 def test_events_are_the_latest_revision_with_deletions_counted(sample):
     con, manifest, _ = sample
     assert (
@@ -191,6 +193,7 @@ def test_events_are_the_latest_revision_with_deletions_counted(sample):
     assert lag >= 0
 
 
+@pytest.mark.e2e  # two years of the sample region, built by dbt: minutes
 def test_derived_measures_equal_counts_recomputed_from_the_files(sample):
     con, _, landing = sample
     expected = recompute(landing)

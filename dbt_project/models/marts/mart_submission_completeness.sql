@@ -16,7 +16,8 @@ organisations as (
 
 measures as (
     -- measures providers return (not those derived from incident records)
-    select * from {{ ref('measure_catalogue') }} where source = 'returns'
+    select * from {{ ref('measure_catalogue') }}
+    where source = 'returns'
 ),
 
 window_months as (

@@ -11,7 +11,10 @@ with records as (
 ),
 
 latest as (
-    select event_key, revision, submission_id
+    select
+        event_key,
+        revision,
+        submission_id
     from records
     qualify row_number() over (
         partition by event_key order by revision desc, submission_id desc
@@ -51,19 +54,26 @@ events as (
         min(r.psychological_harm) as worst_psychological_harm,
         min(r.harm_code) as harm_code
     from records as r
-    inner join latest using (event_key, revision, submission_id)
+    inner join latest as l
+        on
+        r.event_key = l.event_key
+        and r.revision = l.revision
+        and r.submission_id = l.submission_id
     group by r.event_key
 ),
 
 deleted as (
-    select e.event_key, min(x.submission_id) as deleted_by_submission
+    select
+        e.event_key,
+        min(x.submission_id) as deleted_by_submission
     from events as e
-    inner join history as h using (event_key)
+    inner join history as h on e.event_key = h.event_key
     inner join {{ ref('stg_raw__incident_extracts') }} as x
-        on x.layout = e.layout
-        and x.org_code = e.org_code
+        on
+        e.layout = x.layout
+        and e.org_code = x.org_code
         and e.event_date between x.covers_from and x.covers_to
-        and x.submission_id > h.last_seen_submission
+        and h.last_seen_submission < x.submission_id
     group by e.event_key
 )
 
@@ -76,5 +86,5 @@ select
     d.deleted_by_submission,
     d.event_key is not null as is_deleted
 from events as e
-inner join history as h using (event_key)
-left join deleted as d using (event_key)
+inner join history as h on e.event_key = h.event_key
+left join deleted as d on e.event_key = d.event_key

@@ -10,9 +10,12 @@ with events as (
 ),
 
 bed_days as (
-    select v.org_code, v.period, max(v.denominator) as occupied_bed_days
+    select
+        v.org_code,
+        v.period,
+        max(v.denominator) as occupied_bed_days
     from {{ ref('stg_raw__measure_values') }} as v
-    inner join {{ ref('measure_catalogue') }} as c using (measure_code)
+    inner join {{ ref('measure_catalogue') }} as c on v.measure_code = c.measure_code
     where v.is_current and c.denominator_definition = 'Occupied bed days'
     group by v.org_code, v.period
 ),
@@ -23,7 +26,7 @@ by_org as (
         event_month as period,
         count(*) as incidents,
         count(*) filter (where harm_level in ('no_harm', 'low')) as no_or_low_harm,
-        count(*) filter (where harm_level <> 'not_recorded') as harm_recorded,
+        count(*) filter (where harm_level != 'not_recorded') as harm_recorded,
         count(*) filter (where harm_code <= 3) as moderate_or_worse,
         count(*) filter (where category = 'falls') as falls,
         count(*) filter (where category = 'medication' or involves_medication) as medication,
@@ -37,39 +40,43 @@ by_org as (
 ),
 
 joined as (
-    select by_org.*, bed_days.occupied_bed_days
+    select
+        by_org.*,
+        bed_days.occupied_bed_days
     from by_org
-    left join bed_days using (org_code, period)
+    left join bed_days
+        on by_org.org_code = bed_days.org_code and by_org.period = bed_days.period
 ),
 
+-- measure code -> (numerator, denominator), one row per organisation and month
 measures as (
-    select org_code, period, 'INC_REPORTING_RATE' as measure_code,
-        incidents as numerator, occupied_bed_days as denominator, submission_id
-    from joined where occupied_bed_days > 0
-    union all
-    select org_code, period, 'INC_MODERATE_HARM_RATE', moderate_or_worse, occupied_bed_days,
-        submission_id
-    from joined where occupied_bed_days > 0
-    union all
-    select org_code, period, 'INC_MEDICATION_RATE', medication, occupied_bed_days, submission_id
-    from joined where occupied_bed_days > 0
-    union all
-    select org_code, period, 'INC_DEVICE_RATE', device, occupied_bed_days, submission_id
-    from joined where occupied_bed_days > 0
-    union all
-    select org_code, period, 'INC_FALLS_RATE', falls, occupied_bed_days, submission_id
-    from joined where occupied_bed_days > 0 and has_local_categories
-    union all
-    select org_code, period, 'INC_PRESSURE_ULCER_RATE', pressure_ulcer, occupied_bed_days,
-        submission_id
-    from joined where occupied_bed_days > 0 and has_local_categories
-    union all
-    select org_code, period, 'INC_NO_LOW_HARM_SHARE', no_or_low_harm, harm_recorded,
-        submission_id
-    from joined where harm_recorded > 0
-    union all
-    select org_code, period, 'INC_REPORTING_LAG', reporting_lag_days, incidents, submission_id
+    select
+        joined.org_code,
+        joined.period,
+        joined.submission_id,
+        m.measure_code,
+        m.numerator,
+        m.denominator
     from joined
+    cross join
+        lateral (
+            values
+            ('INC_REPORTING_RATE', joined.incidents, joined.occupied_bed_days, true),
+            ('INC_MODERATE_HARM_RATE', joined.moderate_or_worse, joined.occupied_bed_days, true),
+            ('INC_MEDICATION_RATE', joined.medication, joined.occupied_bed_days, true),
+            ('INC_DEVICE_RATE', joined.device, joined.occupied_bed_days, true),
+            (
+                'INC_FALLS_RATE', joined.falls, joined.occupied_bed_days,
+                joined.has_local_categories
+            ),
+            (
+                'INC_PRESSURE_ULCER_RATE', joined.pressure_ulcer, joined.occupied_bed_days,
+                joined.has_local_categories
+            ),
+            ('INC_NO_LOW_HARM_SHARE', joined.no_or_low_harm, joined.harm_recorded, true),
+            ('INC_REPORTING_LAG', joined.reporting_lag_days, joined.incidents, true)
+        ) as m (measure_code, numerator, denominator, applies)
+    where m.applies and m.denominator > 0
 )
 
 select

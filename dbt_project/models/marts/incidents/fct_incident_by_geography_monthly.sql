@@ -2,26 +2,38 @@
 -- group x month x event type x category x harm level (internal tier; the public tier gets
 -- incident measures through the measure facts and their disclosure control).
 with monthly as (
-    select m.*, o.sector_code, o.icb_code
+    select
+        m.*,
+        o.sector_code,
+        o.icb_code
     from {{ ref('fct_incident_monthly') }} as m
-    inner join {{ ref('dim_organisation') }} as o using (org_code)
+    inner join {{ ref('dim_organisation') }} as o on m.org_code = o.org_code
 ),
 
 levels as (
-    select 'sector' as level, icb_code || ':' || sector_code as group_code, icb_code,
-        sector_code, * exclude (icb_code, sector_code)
+    select
+        monthly.*,
+        g.level,
+        g.group_code,
+        g.group_icb_code,
+        g.group_sector_code
     from monthly
-    union all
-    select 'icb', icb_code, icb_code, null, * exclude (icb_code, sector_code) from monthly
-    union all
-    select 'region', 'region', null, null, * exclude (icb_code, sector_code) from monthly
+    cross join lateral (
+        values
+        (
+            'sector', monthly.icb_code || ':' || monthly.sector_code, monthly.icb_code,
+            monthly.sector_code
+        ),
+        ('icb', monthly.icb_code, monthly.icb_code, null),
+        ('region', 'region', null, null)
+    ) as g (level, group_code, group_icb_code, group_sector_code)
 )
 
 select
     level,
     group_code,
-    icb_code,
-    sector_code,
+    group_icb_code as icb_code,
+    group_sector_code as sector_code,
     period,
     event_type,
     category,

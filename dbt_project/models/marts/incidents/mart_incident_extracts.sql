@@ -1,7 +1,11 @@
 -- Each loaded extract, per organisation it covers: its range, its events, and how many
 -- events it deleted (held by an earlier extract, within its range, and not in it).
 with deletions as (
-    select deleted_by_submission as submission_id, org_code, layout, count(*) as n
+    select
+        deleted_by_submission as submission_id,
+        org_code,
+        layout,
+        count(*) as n
     from {{ ref('int_incident__events') }}
     where is_deleted
     group by all
@@ -19,6 +23,6 @@ select
     x.loaded_at
 from {{ ref('stg_raw__incident_extracts') }} as x
 inner join {{ source('raw', 'submission_log') }} as log
-    on log.submission_id = x.submission_id
+    on x.submission_id = log.submission_id
 left join deletions as d
-    on d.submission_id = x.submission_id and d.org_code = x.org_code and d.layout = x.layout
+    on x.submission_id = d.submission_id and x.org_code = d.org_code and x.layout = d.layout

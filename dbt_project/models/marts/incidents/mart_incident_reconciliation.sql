@@ -10,37 +10,49 @@ with events as (
 ),
 
 derived as (
-    select org_code, event_month as period, 'INCIDENT_REPORTING' as measure_code,
+    select
+        e.org_code,
+        e.event_month as period,
+        m.measure_code,
         count(*) as derived_count
-    from events group by all
-    union all
-    select org_code, event_month, 'MED_INCIDENTS_HARM', count(*)
-    from events
-    where (category = 'medication' or involves_medication) and harm_code <= 3
-    group by all
-    union all
-    select org_code, event_month, 'DEVICE_INCIDENTS', count(*)
-    from events where category = 'device' or involves_device
-    group by all
-    union all
-    select org_code, event_month, 'FALLS_HARM', count(*)
-    from events where category = 'falls' and harm_code <= 3
+    from events as e
+    cross join
+        lateral (
+            values
+            ('INCIDENT_REPORTING', true),
+            (
+                'MED_INCIDENTS_HARM',
+                (e.category = 'medication' or e.involves_medication) and e.harm_code <= 3
+            ),
+            ('DEVICE_INCIDENTS', e.category = 'device' or e.involves_device),
+            ('FALLS_HARM', e.category = 'falls' and e.harm_code <= 3)
+        ) as m (measure_code, counts)
+    where m.counts
     group by all
 ),
 
 -- Organisation-months the records cover: a measure with no derived event there is 0.
 covered as (
-    select distinct org_code, event_month as period, bool_or(layout = 'incidents_datix')
-        over (partition by org_code) as has_local_categories
+    select
+        org_code,
+        event_month as period,
+        bool_or(layout = 'incidents_datix') as has_local_categories
     from events
+    group by org_code, event_month
 ),
 
 reported as (
-    select v.org_code, v.period, v.measure_code, v.numerator as reported_count
-    from {{ ref('stg_raw__measure_values') }} as v
-    where v.is_current
-      and v.measure_code in ('INCIDENT_REPORTING', 'MED_INCIDENTS_HARM', 'DEVICE_INCIDENTS',
-                             'FALLS_HARM')
+    select
+        org_code,
+        period,
+        measure_code,
+        numerator as reported_count
+    from {{ ref('stg_raw__measure_values') }}
+    where
+        is_current
+        and measure_code in (
+            'INCIDENT_REPORTING', 'MED_INCIDENTS_HARM', 'DEVICE_INCIDENTS', 'FALLS_HARM'
+        )
 )
 
 select
@@ -51,10 +63,11 @@ select
     cast(coalesce(d.derived_count, 0) as bigint) as derived_count,
     cast(coalesce(d.derived_count, 0) - r.reported_count as bigint) as difference,
     abs(coalesce(d.derived_count, 0) - r.reported_count) > 2
-        and abs(coalesce(d.derived_count, 0) - r.reported_count)
-        > {{ tolerance }} * r.reported_count as is_flagged
+    and abs(coalesce(d.derived_count, 0) - r.reported_count)
+    > {{ tolerance }} * r.reported_count as is_flagged
 from reported as r
-inner join covered as c using (org_code, period)
-left join derived as d using (org_code, period, measure_code)
+inner join covered as c on r.org_code = c.org_code and r.period = c.period
+left join derived as d
+    on r.org_code = d.org_code and r.period = d.period and r.measure_code = d.measure_code
 -- Falls are derivable only from local categories.
-where r.measure_code <> 'FALLS_HARM' or c.has_local_categories
+where r.measure_code != 'FALLS_HARM' or c.has_local_categories

@@ -193,6 +193,18 @@ class Settings(BaseSettings):
         description="Also export the internal tier's tables as CSV (csv/ beside parquet/). "
         "The public tier always has CSV; Parquet is always written.",
     )
+    board_report_pdf: bool = Field(
+        True,
+        description="Render each board report as PDF (WeasyPrint) beside its HTML. Off: "
+        "HTML only, printable from a browser.",
+    )
+    report_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Processes rendering board-report PDFs at once in a publication "
+        "(only reports whose inputs changed are rendered).",
+    )
     # -- the catalogue and completeness ----------------------------------------------------
     catalogue_start: Month = Field(
         date(2019, 4, 1), description="First reporting month (YYYY-MM); earlier rows are refused."

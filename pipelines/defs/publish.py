@@ -38,8 +38,14 @@ from pipelines.publish.disclosure import (
     scan_site,
 )
 from pipelines.publish.shrink import shrink_problems
-from pipelines.publish.snapshot import WAREHOUSE_FILE, PublicationRefused, publish
+from pipelines.publish.snapshot import (
+    WAREHOUSE_FILE,
+    PreviousSnapshot,
+    PublicationRefused,
+    publish,
+)
 from pipelines.report import build_reports
+from pipelines.report.build import previous_reports
 from pipelines.settings import load_settings
 from pipelines.warehouse import build_owner, working_connection, writer_lock
 
@@ -196,6 +202,17 @@ def derived_outputs(run_id: str):
         # from its own tier's file: the public outputs never read the internal one.
         settings = load_settings()
         published_at = datetime.now(UTC)
+        # A report whose inputs are the current snapshot's is carried from it, not rendered.
+        previous = PreviousSnapshot.of(settings.published_dir)
+
+        def carried_reports(prefix: str):
+            if previous is None:
+                return None
+            return previous_reports(
+                previous.folder / prefix,
+                lambda name, target: previous.carry(f"{prefix}/{name}", target) is not None,
+            )
+
         reports = {
             tier: build_reports(
                 folder / WAREHOUSE_FILE,
@@ -204,8 +221,14 @@ def derived_outputs(run_id: str):
                 region_name=settings.region_name,
                 published_at=published_at,
                 run_id=run_id,
+                pdf=settings.board_report_pdf,
+                workers=settings.report_workers,
+                previous=carried_reports(prefix),
             )
-            for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
+            for tier, folder, prefix in (
+                ("internal", snapshot, "reports"),
+                ("public", snapshot / "public", "public/reports"),
+            )
         }
         sites = {
             "internal": build_site(snapshot / WAREHOUSE_FILE, snapshot / "site", "internal"),

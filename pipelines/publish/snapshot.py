@@ -175,6 +175,22 @@ class PreviousSnapshot:
         link_or_copy(source, target)
         return {"bytes": meta["bytes"], "sha256": meta["sha256"]}
 
+    def linked(self, relative: str, path: Path) -> dict | None:
+        """The manifest entry of ``relative`` if ``path`` is that very file (a hard link
+        made by :meth:`carry`: same device and inode) and it still looks untouched, so its
+        checksum is reused rather than computed again; otherwise None."""
+        meta = self.manifest.get("files", {}).get(relative)
+        if meta is None:
+            return None
+        try:
+            source, here = (self.folder / relative).stat(), path.stat()
+        except OSError:
+            return None
+        same = (source.st_dev, source.st_ino) == (here.st_dev, here.st_ino)
+        if not same or here.st_size != meta["bytes"] or here.st_mtime_ns > self.written_ns:
+            return None
+        return {"bytes": meta["bytes"], "sha256": meta["sha256"]}
+
 
 def link_or_copy(source: Path, target: Path) -> None:
     """Put ``source``'s bytes at ``target`` (replacing it): a hard link, or a copy where
@@ -419,9 +435,11 @@ def _record_files(
 ) -> tuple[dict[str, dict], list[str]]:
     """Manifest entries (size and SHA-256) for every file in ``building``, and which of them
     were carried. ``known`` entries (exports carried or hashed as they were written) are
-    taken as they are; every other file is hashed, and one byte-identical to the previous
-    snapshot's file of the same name (a site page, a report that did not change) is
-    replaced by a link to that file, so unchanged outputs take their disk space once."""
+    taken as they are, and so is the entry of a file that is already a link to the previous
+    snapshot's file of its name (:meth:`PreviousSnapshot.linked`); every other file is
+    hashed, and one byte-identical to the previous snapshot's file of the same name (a
+    site page) is replaced by a link to that file, so unchanged outputs take their disk
+    space once."""
     files: dict[str, dict] = {}
     carried: list[str] = []
     for path in sorted(building.rglob("*")):
@@ -430,6 +448,12 @@ def _record_files(
         name = path.relative_to(building).as_posix()
         if name in known:
             files[name] = known[name]
+            continue
+        # Already linked from the previous snapshot (a carried board report): its checksum.
+        linked = previous.linked(name, path) if previous is not None else None
+        if linked is not None:
+            files[name] = linked
+            carried.append(name)
             continue
         entry = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
         if (

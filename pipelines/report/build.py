@@ -26,6 +26,8 @@ URLs from anywhere), so the PDF renders offline with WeasyPrint.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
@@ -48,6 +50,7 @@ from pipelines.dashboard.build import (
 from pipelines.dashboard.build import (
     Measure,
     SiteData,
+    card_text,
     chart_context,
     load_series,
     load_site,
@@ -73,6 +76,9 @@ TEMPLATES = HERE / "templates"
 TIERS = ("internal", "public")
 #: A file in every built reports folder; a non-empty folder without it is never replaced.
 MARKER = ".safety-observatory-reports"
+#: Each report's fingerprint (:func:`report_fingerprint`), by report stem: published with
+#: the reports, read by the next publication to carry the reports whose inputs are unchanged.
+INPUTS_FILE = "report-inputs.json"
 #: Charts whose events are counted (docs/programme-impact.md §4: P, U, P', U').
 COUNT_CHARTS = frozenset({"p", "u", "p_prime", "u_prime"})
 DIRECTION_SIGN = {"increase": 1, "decrease": -1, "neutral": 0}
@@ -397,9 +403,17 @@ def _block(
     data: ProgrammeData,
     counts: CountPolicy,
     counter,
+    *,
+    draw: bool = True,
 ) -> dict[str, Any]:
-    """One chart with its icons, readings and impact."""
-    chart = chart_context(series, measure, next(counter))
+    """One chart with its icons, readings and impact. ``draw=False`` (an organisation's
+    block): the words only, no SVG and no icons; the browser draws the chart from the
+    dashboard's data file (:func:`render_reports`)."""
+    chart = (
+        chart_context(series, measure, next(counter))
+        if draw
+        else {**card_text(series, measure), "svg": ""}
+    )
     fmt = measure.fmt
     target_text = fmt.target(series.target)
     key = (series.level, series.series_key, measure.code)
@@ -423,10 +437,14 @@ def _block(
             "variation",
             series.variation_icon,
             icons.VARIATION_LABELS.get(series.variation_icon or "", ""),
-        ),
+        )
+        if draw
+        else Markup(""),
         "assurance_icon": inline_icon(
             "assurance", series.assurance_type, chart["assurance_label"] or ""
-        ),
+        )
+        if draw
+        else Markup(""),
         "variation_label": chart["variation_label"],
         "assurance_label": chart["assurance_label"]
         or ("No target" if target_text is None else "Assurance not judged"),
@@ -530,7 +548,7 @@ def report_context(
                 if s.icb_code != spec.code or not s.org_code:
                     continue
                 org_series.setdefault(s.org_code, s)
-                block = _block(s, measure, site, data, counts, counter)
+                block = _block(s, measure, site, data, counts, counter, draw=False)
                 by_org[s.org_code].append(
                     {
                         **_measure_head(measure),
@@ -563,6 +581,17 @@ def report_context(
         "empty_programmes": empty,
         "glance": glance,
         "organisations": organisations,
+        # The measures with organisation charts in this ICB: one dashboard data file each.
+        "organisation_measures": [
+            code
+            for code, measure in site.measures.items()
+            if any(
+                s.icb_code == spec.code and s.org_code
+                for s in measure.series.get("organisation", [])
+            )
+        ]
+        if organisations
+        else [],
         "period": period,
         "main_level": main_level,
         "sub_level": sub_level,
@@ -588,6 +617,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["words"] = in_words
+    env.filters["slug"] = slug
     return env
 
 
@@ -624,6 +654,57 @@ def write_pdf(html_file: Path, pdf_file: Path) -> int:
     return len(document.pages)
 
 
+def _timed_pdf(html_file: Path, pdf_file: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    pages = write_pdf(html_file, pdf_file)
+    return pages, time.perf_counter() - started
+
+
+def render_pdfs(jobs: list[tuple[Path, Path]], workers: int) -> list[tuple[int, float]]:
+    """Render each (HTML, PDF) pair; with ``workers`` > 1 and more than one job, in a pool
+    of that many processes (WeasyPrint is pure Python and holds the GIL: one process renders
+    one PDF at a time, about 20 s for a national-scale ICB report). Spawned, not forked: the
+    caller holds a DuckDB connection and Dagster's threads."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [_timed_pdf(html, pdf) for html, pdf in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(_timed_pdf, *zip(*jobs, strict=True)))
+
+
+#: Placeholders for the run's own stamps while a report's fingerprint is taken: a report
+#: whose every other byte is the previous snapshot's is carried from it, stamps and all.
+_STAMPS = ("\x00published\x00", "\x00run\x00")
+
+
+def report_fingerprint(html_without_stamps: str, pdf: bool) -> str:
+    """What a report's files are made from: the HTML as rendered from the rows it reads,
+    the templates, the stylesheets and the chart code (everything but the run's time and
+    id), whether a PDF is made, and the WeasyPrint that makes it."""
+    renderer = "none"
+    if pdf:
+        from importlib.metadata import version
+
+        renderer = f"weasyprint {version('weasyprint')}"
+    digest = hashlib.sha256(f"{renderer}\n".encode())
+    digest.update(html_without_stamps.encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass
+class ReportCarry:
+    """The previous snapshot's reports of one tier, for carrying unchanged ones:
+    ``fingerprints`` by report stem (from its manifest), and ``carry(name, target)`` that
+    links a file of its reports folder to ``target`` and says whether it could (see
+    :meth:`pipelines.publish.snapshot.PreviousSnapshot.carry`)."""
+
+    fingerprints: dict[str, str]
+    carry: Any  # Callable[[str, Path], bool]
+
+
 def render_reports(
     con: duckdb.DuckDBPyConnection,
     tier: str,
@@ -634,9 +715,19 @@ def render_reports(
     run_id: str,
     rules: DisclosureRules,
     pdf: bool = True,
+    workers: int = 1,
+    data_root: str = "../site/",
+    previous: ReportCarry | None = None,
 ) -> list[BuiltReport]:
     """Write every report of ``tier`` (HTML, and PDF unless ``pdf`` is false) and the
-    index page under ``out_dir``."""
+    index page under ``out_dir``.
+
+    A report whose fingerprint (:func:`report_fingerprint`) is the ``previous`` snapshot's
+    is carried from it (its HTML, organisation pages and PDF linked, not rendered); the
+    PDFs that are rendered are rendered by ``workers`` processes. Each report's fingerprint
+    is in ``BuiltReport.extra["fingerprint"]``. ``data_root``: the dashboard site's folder
+    relative to ``out_dir``, whose organisation data files and script the organisation
+    pages draw their charts from."""
     site = load_site(con, tier)
     data = read_programme_data(con, tier)
     if data.missing:
@@ -658,54 +749,86 @@ def render_reports(
         for block in _blocks(ctx):
             block["svg"] = _with_style(block["svg"], css)
     report_css = (HERE / "static" / "report.css").read_text()
+    if pdf and not pdf_renderer_available():
+        pdf = False
     common = {
         "tier": tier,
         "region_name": region_name,
-        "published": published_at.strftime("%Y-%m-%d %H:%M UTC"),
-        "run_id": run_id,
+        "published": _STAMPS[0],
+        "run_id": _STAMPS[1],
         "missing": data.missing,
         "report_css": Markup(report_css),
         "rules": rules,
+        "data_root": data_root,
     }
-    if pdf and not pdf_renderer_available():
-        pdf = False
-    built = []
+    stamps = (published_at.strftime("%Y-%m-%d %H:%M UTC"), run_id)
+
+    def stamped(text: str) -> str:
+        return text.replace(_STAMPS[0], str(escape(stamps[0]))).replace(
+            _STAMPS[1], str(escape(stamps[1]))
+        )
+
+    built, jobs = [], []
     for ctx in contexts:
         spec = ctx["spec"]
         html_file = out_dir / f"{spec.stem}.html"
-        html_file.write_text(
+        org_file = out_dir / f"{spec.stem}-organisations.html"
+        report = BuiltReport(spec, html_file, None)
+        main_html = env.get_template("report.html.j2").render(
+            **common,
+            **ctx,
+            appendix=False,
+            organisations_href=org_file.name if ctx["organisations"] else None,
+            pdf_name=f"{spec.stem}.pdf" if pdf else None,
+        )
+        org_html = (
             env.get_template("report.html.j2").render(
                 **common,
                 **ctx,
-                appendix=False,
-                organisations_href=f"{spec.stem}-organisations.html"
-                if ctx["organisations"]
-                else None,
-                pdf_name=f"{spec.stem}.pdf" if pdf else None,
-            ),
-            encoding="utf-8",
-        )
-        report = BuiltReport(spec, html_file, None)
-        if ctx["organisations"]:
-            org_file = out_dir / f"{spec.stem}-organisations.html"
-            org_file.write_text(
-                env.get_template("report.html.j2").render(
-                    **common, **ctx, appendix=True, pdf_name=None
-                ),
-                encoding="utf-8",
+                appendix=True,
+                pdf_name=None,
+                dashboard_css=Markup((DASHBOARD_STATIC / "dashboard.css").read_text()),
+                sprite=icons.sprite(),
             )
+            if ctx["organisations"]
+            else ""
+        )
+        fingerprint = report_fingerprint(main_html + "\x00" + org_html, pdf)
+        report.extra["fingerprint"] = fingerprint
+        names = [html_file.name]
+        if org_html:
+            names.append(org_file.name)
             report.extra["organisations_html"] = org_file
         if pdf:
-            started = time.perf_counter()
             report.pdf = out_dir / f"{spec.stem}.pdf"
-            report.pages = write_pdf(html_file, report.pdf)
-            report.seconds = time.perf_counter() - started
-            log.info(
-                "board report %s: %s pages in %.1f s", report.pdf.name, report.pages, report.seconds
-            )
+            names.append(report.pdf.name)
+        if (
+            previous is not None
+            and previous.fingerprints.get(spec.stem) == fingerprint
+            and all(previous.carry(name, out_dir / name) for name in names)
+        ):
+            report.extra["carried"] = True
+            log.info("board report %s: inputs unchanged, carried", spec.stem)
+            built.append(report)
+            continue
+        for name in names:  # a part carried before another could not be: render all
+            (out_dir / name).unlink(missing_ok=True)
+        html_file.write_text(stamped(main_html), encoding="utf-8")
+        if org_html:
+            org_file.write_text(stamped(org_html), encoding="utf-8")
+        if report.pdf is not None:
+            jobs.append((report, html_file, report.pdf))
         built.append(report)
+    for (report, _, _), (pages, seconds) in zip(
+        jobs, render_pdfs([(h, p) for _, h, p in jobs], workers), strict=True
+    ):
+        report.pages, report.seconds = pages, seconds
+        log.info("board report %s: %s pages in %.1f s", report.pdf.name, pages, seconds)
+    if any(ctx["organisations"] for ctx in contexts):
+        # The dashboard's script, bundled beside the pages that draw with it.
+        shutil.copyfile(DASHBOARD_STATIC / "dashboard.js", out_dir / "dashboard.js")
     (out_dir / "index.html").write_text(
-        env.get_template("index.html.j2").render(**common, reports=built),
+        stamped(env.get_template("index.html.j2").render(**common, reports=built)),
         encoding="utf-8",
     )
     (out_dir / MARKER).write_text(f"tier={tier}\n")
@@ -732,9 +855,15 @@ def build_reports(
     run_id: str = "built by hand",
     rules: DisclosureRules | None = None,
     pdf: bool = True,
+    workers: int = 1,
+    data_root: str = "../site/",
+    previous: ReportCarry | None = None,
 ) -> Path:
     """Build the board reports of ``tier`` from the tier's published ``warehouse`` into
-    ``out_dir``; returns the path of the reports' ``index.html``.
+    ``out_dir``; returns the path of the reports' ``index.html``. Each report's fingerprint
+    is written to ``INPUTS_FILE`` in the folder, for the next build's ``previous``
+    (:func:`previous_reports`); ``pdf``, ``workers``, ``data_root``: see
+    :func:`render_reports`.
 
     As :func:`pipelines.dashboard.build.build_site`: ``warehouse`` is the tier's own file
     (a public build refuses a file with organisation-level tables), the folder is built
@@ -765,7 +894,7 @@ def build_reports(
                 raise ValueError(
                     f"cannot build the {tier} reports from {warehouse}: " + "; ".join(problems)
                 )
-            render_reports(
+            built = render_reports(
                 con,
                 tier,
                 building,
@@ -774,9 +903,29 @@ def build_reports(
                 run_id=run_id,
                 rules=rules,
                 pdf=pdf,
+                workers=workers,
+                data_root=data_root,
+                previous=previous,
             )
+        (building / INPUTS_FILE).write_text(
+            json.dumps({r.spec.stem: r.extra["fingerprint"] for r in built}, indent=1) + "\n"
+        )
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
     swap_in(building, out_dir)
     return out_dir / "index.html"
+
+
+def previous_reports(folder: Path, carry: Any) -> ReportCarry | None:
+    """The ``previous`` of :func:`build_reports` from a published reports ``folder``: its
+    fingerprints (None without them: nothing is carried), and ``carry(name, target)``,
+    which links ``name`` of that folder to ``target`` if it can be trusted and returns
+    whether it did (:meth:`pipelines.publish.snapshot.PreviousSnapshot.carry`)."""
+    try:
+        fingerprints = json.loads((folder / INPUTS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(fingerprints, dict):
+        return None
+    return ReportCarry({str(k): str(v) for k, v in fingerprints.items()}, carry)

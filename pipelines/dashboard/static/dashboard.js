@@ -243,7 +243,7 @@
   }
 
   /* templates/macros.html.j2 chart_card, for one organisation. */
-  function card(data, s, chartId) {
+  function card(data, s, chartId, base) {
     var fmt = formatter(data), types = data.types;
     var points = s.v ? pointsOf(data, s) : [];
     var all = s.changes || [];
@@ -281,7 +281,7 @@
         return "<li>" + esc(note) + "</li>";
       }).join("") + "</ul>");
     }
-    out.push('<p class="download"><a href="' + esc(s.csv) + '" download>Download this chart’s' +
+    out.push('<p class="download"><a href="' + esc((base || "") + s.csv) + '" download>Download this chart’s' +
       " data (CSV)</a></p>");
     var byMonth = {};
     all.forEach(function (c) { (byMonth[c.m] = byMonth[c.m] || []).push(c.id + ": " + c.text); });
@@ -319,6 +319,21 @@
       box.innerHTML = html.join("");
       box.removeAttribute("aria-busy");
     });
+    /* A board report's organisation pages (pipelines/report): one place per organisation
+       and measure, named by the measure and series key; CSV links are relative to the
+       data file's folder (data-base), not to the page. */
+    var slots = document.querySelectorAll("div.org-chart[data-measure][data-key]");
+    if (slots.length) {
+      var byKey = {};
+      data.series.forEach(function (s) { byKey[s.key] = s; });
+      Array.prototype.forEach.call(slots, function (slot) {
+        var s = slot.dataset.measure === data.measure ? byKey[slot.dataset.key] : null;
+        if (s) {
+          slot.innerHTML = card(data, s, data.measure + "-chart-" + counter++, slot.dataset.base);
+          slot.removeAttribute("aria-busy");
+        }
+      });
+    }
     var note = document.getElementById("needs-script");
     if (note) { note.hidden = true; }
     // The summary table links to each card: follow a link the page was opened with.

@@ -38,11 +38,11 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pipelines.dashboard.charts import (
-    chart_csv,
     chart_data,
     chart_data_file,
     method_notes,
     render_chart,
+    series_csv,
 )
 from pipelines.dashboard.icons import (
     ASSURANCE_LABELS,
@@ -534,6 +534,9 @@ def organisation_chart(
 #: script file, not a bare .json one, because a page opened from disk (file://) may load a
 #: script beside it but may not fetch a file (docs/dashboard.md).
 DATA_FILE_SUFFIX = ".data.js"
+#: The CSV of a measure page's region, ICB and sector charts, in the measure's folder (an
+#: ICB's organisation charts have theirs beside the ICB's data file: ``<icb>.csv``).
+CHARTS_CSV = "charts.csv"
 _DATA_CALL = "SafetyObservatory.organisations("
 
 
@@ -624,10 +627,8 @@ def _render_measure(
     csv_dir = out_dir / "measures" / slug(measure.code)
 
     def card(series: Series, prefix: str) -> dict[str, Any]:
-        """A chart's context, its CSV written beside the page (works without scripts)."""
-        name = f"{series.anchor}.csv"
-        _write(csv_dir / name, chart_csv(series))
-        return chart_context(series, measure, next(counter), csv_href=prefix + name)
+        """A chart's context, linking the CSV of the page's charts (works without scripts)."""
+        return chart_context(series, measure, next(counter), csv_href=prefix + CHARTS_CSV)
 
     region = measure.region
     icb_series = measure.series.get("icb", [])
@@ -659,9 +660,10 @@ def _render_measure(
             months = measure.months or (0, 0)
             entries = []
             by_sector: dict[str, list[dict]] = defaultdict(list)
+            # One CSV of every organisation chart of the page (charts.series_csv).
+            csv_name = f"{slug(icb)}.csv"
+            _write(csv_dir / csv_name, series_csv(members))
             for s in members:
-                csv_name = f"{s.anchor}.csv"
-                _write(csv_dir / csv_name, chart_csv(s))
                 entry = organisation_chart(s, measure, periods, csv_name)
                 entry["sector"] = s.sector_code or "-"
                 entries.append(entry)
@@ -704,6 +706,9 @@ def _render_measure(
             )
             pages.append(org_page)
     page = out_dir / "measures" / f"{slug(measure.code)}.html"
+    drawn = ([region] if region else []) + icb_series + sector_series
+    if drawn:
+        _write(csv_dir / CHARTS_CSV, series_csv(drawn))
     _write(
         page,
         env.get_template("measure.html.j2").render(

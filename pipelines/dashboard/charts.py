@@ -506,18 +506,50 @@ def chart_csv(series: Series, with_reporting: bool | None = None) -> str:
     (as the disclosure scan expects of an export); text cells are neutralised
     against spreadsheet formulas (docs/design.md §11)."""
     if with_reporting is None:
-        with_reporting = series.level != "organisation" and any(
-            p.organisations_reporting is not None for p in series.points
-        )
+        with_reporting = _reports_organisations([series])
     columns = [c for c in CSV_COLUMNS if with_reporting or c != "organisations_reporting"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(_csv_rows(series, columns))
+    return buffer.getvalue()
+
+
+def series_csv(series: list[Series]) -> str:
+    """The data of several charts as one CSV text (the site's downloads: one file per
+    measure for its region, ICB and sector charts, one per measure and ICB for its
+    organisations' charts): :func:`chart_csv`'s columns after ``level`` and ``series_key``,
+    which say whose rows they are; the series in the order given, each in month order.
+    One file per page rather than per chart: at national scale (20,000 organisations) the
+    per-chart files were 50,000 files of a few kilobytes each."""
+    with_reporting = _reports_organisations(series)
+    columns = [c for c in CSV_COLUMNS if with_reporting or c != "organisations_reporting"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["level", "series_key", *columns])
+    for one in series:
+        key = neutralise_csv_cell(one.series_key)
+        writer.writerows([one.level, key, *row] for row in _csv_rows(one, columns))
+    return buffer.getvalue()
+
+
+def _reports_organisations(series: list[Series]) -> bool:
+    """Whether a download has the organisations_reporting column: only where the tier
+    publishes it, and never for an organisation's own chart."""
+    return any(
+        s.level != "organisation" and p.organisations_reporting is not None
+        for s in series
+        for p in s.points
+    )
+
+
+def _csv_rows(series: Series, columns: list[str]) -> list[list[Any]]:
     changes: dict[int, list[str]] = {}
     for change in series.changes:
         changes.setdefault(month_index(change.month), []).append(
             f"{change.change_id}: {change.description}"
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    rows = []
     for p in series.points:
         row = {
             "month": p.period.isoformat(),
@@ -537,8 +569,8 @@ def chart_csv(series: Series, with_reporting: bool | None = None) -> str:
                 "; ".join(changes.get(month_index(p.period), []))
             ),
         }
-        writer.writerow([row[c] for c in columns])
-    return buffer.getvalue()
+        rows.append([row[c] for c in columns])
+    return rows
 
 
 def _plain(value: float | int | None) -> str:

@@ -129,7 +129,11 @@ def test_pages_say_what_a_reader_needs(warehouse, tmp_path):
     assert by_key["VZZ01"]["completeness"] == "No return for Mar 2025 yet (last: Feb 2025)."
     # Without the script the page says so and links the data.
     assert "drawn in your browser by the page’s script, which has not run" in falls
-    assert '<a href="organisation-RZZ01.csv" download>' in falls
+    # One CSV for the page's organisations (a row per organisation and month).
+    assert '<a href="QZZ.csv" download>' in falls
+    rows = (site / "measures" / "FALLS" / "QZZ.csv").read_text().splitlines()
+    assert rows[0].startswith("level,series_key,month,value,")
+    assert {r.split(",")[1] for r in rows[1:]} == {"RZZ01", "RZZ02", "VZZ01"}
     falls_measure = (site / "measures" / "FALLS.html").read_text()
     assert "the latest month may still be incomplete" in falls_measure
     assert "Provisional build" not in index

@@ -403,7 +403,10 @@ def test_change_markers_and_segment_limits_on_a_measure_page(browser, sites, ser
         assert tooltip.is_visible()
         assert "Wyeshire moved falls reporting" in tooltip.inner_text()
         response = page.request.get(wyeshire["csv"])
-        assert response.ok and response.text().startswith("month,value,numerator,denominator")
+        # One CSV for the page's charts: Wyeshire's rows are there by level and series_key.
+        assert response.ok
+        assert response.text().startswith("level,series_key,month,value,numerator,denominator")
+        assert "\nicb,QYY,2023-04-01," in response.text()
         # The point at a change month names the change for keyboard users too.
         chart = page.locator('figure[data-level="icb"][data-series-key="QYY"] svg.spc-chart')
         chart.focus()

@@ -281,8 +281,9 @@
         return "<li>" + esc(note) + "</li>";
       }).join("") + "</ul>");
     }
-    out.push('<p class="download"><a href="' + esc((base || "") + s.csv) + '" download>Download this chart’s' +
-      " data (CSV)</a></p>");
+    out.push('<p class="download"><a href="' + esc((base || "") + s.csv) + '" download>Download the' +
+      " data (CSV of this ICB’s organisation charts; this chart’s rows: series_key " +
+      esc(s.key) + ")</a></p>");
     var byMonth = {};
     all.forEach(function (c) { (byMonth[c.m] = byMonth[c.m] || []).push(c.id + ": " + c.text); });
     out.push('<details class="data-table"><summary>Data table (' + points.length + " month" +

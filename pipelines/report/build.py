@@ -819,11 +819,17 @@ def render_reports(
         if report.pdf is not None:
             jobs.append((report, html_file, report.pdf))
         built.append(report)
-    for (report, _, _), (pages, seconds) in zip(
+    for (report, _, pdf_file), (pages, seconds) in zip(
         jobs, render_pdfs([(h, p) for _, h, p in jobs], workers), strict=True
     ):
         report.pages, report.seconds = pages, seconds
-        log.info("board report %s: %s pages in %.1f s", report.pdf.name, pages, seconds)
+        log.info("board report %s: %s pages in %.1f s", pdf_file.name, pages, seconds)
+    log.info(
+        "board reports (%s): %d rendered, %d carried from the current snapshot",
+        tier,
+        sum(not r.extra.get("carried") for r in built),
+        sum(bool(r.extra.get("carried")) for r in built),
+    )
     if any(ctx["organisations"] for ctx in contexts):
         # The dashboard's script, bundled beside the pages that draw with it.
         shutil.copyfile(DASHBOARD_STATIC / "dashboard.js", out_dir / "dashboard.js")

@@ -16,7 +16,8 @@ select
     max(facts.period) as last_period,
     cast(sum(facts.numerator) as bigint) as numerator,
     cast(sum(facts.denominator) as bigint) as denominator,
-    {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }} as value
+    {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }}
+        as value
 from {{ ref('fct_measure_by_sector_monthly') }} as facts
 inner join {{ ref('dim_period') }} as periods on facts.period = periods.period
 inner join {{ ref('measure_catalogue') }} as measures on facts.measure_code = measures.measure_code

@@ -752,6 +752,10 @@ def render_site(
         "reports_href": "../reports/index.html"
         if (out_dir.parent / "reports" / "index.html").is_file()
         else None,
+        # dbt's docs site (the data dictionary), when published beside the site.
+        "dbt_docs_href": "../dbt_docs/index.html"
+        if (out_dir.parent / "dbt_docs" / "index.html").is_file()
+        else None,
     }
     pages: list[Path] = []
     # The icons the impact page repeats, for its levels only (region and ICB).

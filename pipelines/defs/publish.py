@@ -37,6 +37,12 @@ from pipelines.publish.disclosure import (
     scan_public_tier,
     scan_site,
 )
+from pipelines.publish.docs import (
+    DBT_DOCS_FILE,
+    comment_tables,
+    generate_dbt_docs,
+    load_manifest_docs,
+)
 from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import (
     WAREHOUSE_FILE,
@@ -213,6 +219,15 @@ def derived_outputs(run_id: str):
                 lambda name, target: previous.carry(f"{prefix}/{name}", target) is not None,
             )
 
+        # Every table and column described (dbt yml, through the manifest) in both tiers'
+        # files, and dbt's docs site beside the internal tier: before the sites, which
+        # link to it (pipelines/publish/docs.py).
+        docs = load_manifest_docs(settings)
+        comments = {
+            tier: comment_tables(folder / WAREHOUSE_FILE, docs)
+            for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
+        }
+        generate_dbt_docs(settings, snapshot / DBT_DOCS_FILE)
         reports = {
             tier: build_reports(
                 folder / WAREHOUSE_FILE,
@@ -238,6 +253,8 @@ def derived_outputs(run_id: str):
         }
         quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
         return {
+            "dbt_docs": DBT_DOCS_FILE,
+            "comments": comments,
             "dashboards": {t: p.relative_to(snapshot).as_posix() for t, p in sites.items()},
             "board_reports": {t: p.relative_to(snapshot).as_posix() for t, p in reports.items()},
             "expectations": quality,

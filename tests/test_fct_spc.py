@@ -13,13 +13,13 @@ from polars.testing import assert_frame_equal
 
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import (
-    FCT_SPC_KEY,
     FCT_SPC_SCHEMA,
     LEVELS,
     PUB_SPC_COLUMNS,
+    SPC_POINTS_KEY,
     build_fct_spc,
     build_series_change,
-    fct_spc,
+    spc_points,
     spc_row_problems,
     write_fct_spc,
     write_pub_spc,
@@ -341,10 +341,7 @@ def test_pub_spc_is_the_public_rows_alone_with_suppressed_months_blank(warehouse
         "level", "series_key", "measure_code", "period"
     )
     assert_frame_equal(shown, expected.select(PUB_SPC_COLUMNS))
-    # The check notices a pub_spc that has drifted from fct_spc.
-    warehouse.execute("delete from public.pub_spc where level = 'region'")
-    [problem] = spc_row_problems(warehouse)
-    assert problem.startswith("pub_spc: ") and "missing" in problem
+    # dbt's pub_spc (models/spc/pub_spc.sql) selects the same: tests/impact holds them equal.
 
 
 def test_direction_from_the_catalogue_turns_a_fall_into_improvement(warehouse):
@@ -430,24 +427,26 @@ def test_the_asset_writes_the_table_and_passes_its_check(settings: Settings, war
     warehouse.execute("detach working")
 
     result = dg.materialize(
-        [fct_spc],
+        [spc_points],
         instance=dg.DagsterInstance.ephemeral(),
         resources={"working_file_run": WorkingFileRun()},
     )
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert (check.asset_key, check.check_name, check.passed) == (
-        FCT_SPC_KEY,
+        SPC_POINTS_KEY,
         "one_spc_row_per_fact_row",
         True,
     )
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
-        [(rows,)] = con.execute("select count(*) from marts.fct_spc").fetchall()
-        [(public_rows,)] = con.execute("select count(*) from public.pub_spc").fetchall()
+        [(rows,)] = con.execute("select count(*) from marts.spc_points").fetchall()
+        [(public_rows,)] = con.execute(
+            "select count(*) from marts.spc_points where tier = 'public'"
+        ).fetchall()
         expected = build_fct_spc(con)
     assert rows == expected.height
     assert public_rows == expected.filter(pl.col("tier") == "public").height > 0
-    [materialization] = result.asset_materializations_for_node("marts__fct_spc")
+    [materialization] = result.asset_materializations_for_node("marts__spc_points")
     assert materialization.metadata["dagster/row_count"].value == rows
 
 
@@ -478,12 +477,11 @@ def test_a_rebasing_change_cuts_every_series_it_applies_to_and_the_check_agrees(
         series_change.height == falls.filter(~late).select("level", "tier", "series_key").n_unique()
     )
     write_fct_spc(warehouse, spc)
-    write_pub_spc(warehouse)
-    write_series_change(warehouse, series_change)
+    write_series_change(warehouse, series_change, public_table="public.pub_series_change")
     assert spc_row_problems(warehouse) == []
     pub = warehouse.execute("select * from public.pub_series_change").pl()
     assert pub.height == series_change.filter(pl.col("tier") == "public").height > 0
     write_series_change(warehouse, series_change.filter(pl.col("level") != "icb"))
     assert spc_row_problems(warehouse) == [
-        "4 series whose segments disagree with the rebasing changes in fct_series_change"
+        "4 series whose segments disagree with the rebasing changes in spc_series_changes"
     ]

@@ -92,10 +92,11 @@ def charted(request, tmp_path_factory):
         settings = load_settings()
         with duckdb.connect(str(settings.working_db), read_only=True) as con:
             spc = con.execute(
-                "select * from marts.fct_spc where measure_code = ? order by level, tier, period",
+                "select * from marts.spc_points where measure_code = ?"
+                " order by level, tier, period",
                 [MEASURE],
             ).pl()
-            changes = con.execute("select * from marts.fct_series_change").pl()
+            changes = con.execute("select * from marts.spc_series_changes").pl()
         published = {}
         for tier, path in (
             ("internal", settings.published_current / "warehouse.duckdb"),

@@ -1,8 +1,8 @@
-"""``fct_spc`` recomputes only the series whose inputs changed: a second run after one
-organisation's one month changed touches exactly the series that contain it, leaves every
-other row as it was, and gives the same tables as a full rebuild; catalogue settings and
-change register rows reach exactly the series they apply to; vanished series go; a state
-that no longer matches the tables falls back to a full rebuild."""
+"""The SPC step (``spc_points``) recomputes only the series whose inputs changed: a second
+run after one organisation's one month changed touches exactly the series that contain it,
+leaves every other row as it was, and gives the same tables as a full rebuild; catalogue
+settings and change register rows reach exactly the series they apply to; vanished series
+go; a state that no longer matches the tables falls back to a full rebuild."""
 
 from __future__ import annotations
 
@@ -17,20 +17,18 @@ import pipelines.defs.spc as spc_module
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import (
     SERIES_COLS,
-    fct_spc,
     refresh_spc,
+    spc_points,
     spc_row_problems,
-    write_pub_spc,
+    write_series_change,
 )
 from pipelines.settings import Settings
 
 KEYS = list(SERIES_COLS)
 #: Each table the refresh owns, with the columns that order it for comparison.
 TABLES = {
-    "marts.fct_spc": [*KEYS, "period"],
-    "public.pub_spc": ["level", "series_key", "measure_code", "period"],
-    "marts.fct_series_change": [*KEYS, "change_month", "change_id"],
-    "public.pub_series_change": [*KEYS, "change_month", "change_id"],
+    "marts.spc_points": [*KEYS, "period"],
+    "marts.spc_series_changes": [*KEYS, "change_month", "change_id"],
     "marts.spc_series_state": KEYS,
 }
 #: A region-wide rebasing change to FALLS in month 12, in both registers, so the series
@@ -60,7 +58,7 @@ def _series(frame: pl.DataFrame) -> set[tuple[str, ...]]:
 
 
 def _without(frame: pl.DataFrame, series: set[tuple[str, ...]]) -> pl.DataFrame:
-    """``frame`` without the rows of ``series`` (pub_spc's rows are public series')."""
+    """``frame`` without the rows of ``series``."""
     keys = frame.select(
         pl.col("level"),
         pl.col("tier") if "tier" in frame.columns else pl.lit("public").alias("tier"),
@@ -125,7 +123,7 @@ def test_one_month_of_one_organisation_recomputes_only_the_series_that_contain_i
     # Every other row of every table is exactly as it was; the recomputed ones moved.
     _assert_untouched(before, after, recomputed)
     a1 = pl.col("series_key") == "A1"
-    assert not after["marts.fct_spc"].filter(a1).equals(before["marts.fct_spc"].filter(a1))
+    assert not after["marts.spc_points"].filter(a1).equals(before["marts.spc_points"].filter(a1))
     _assert_same_as_full_rebuild(built)
     # Nothing changed since: nothing is recomputed, nothing written.
     again = refresh_spc(built)
@@ -135,7 +133,7 @@ def test_one_month_of_one_organisation_recomputes_only_the_series_that_contain_i
         0,
         0,
     )
-    assert_frame_equal(_tables(built)["marts.fct_spc"], after["marts.fct_spc"])
+    assert_frame_equal(_tables(built)["marts.spc_points"], after["marts.spc_points"])
 
 
 def test_a_catalogue_setting_recomputes_that_measures_series_only(built):
@@ -146,13 +144,13 @@ def test_a_catalogue_setting_recomputes_that_measures_series_only(built):
         [MONTHS[0], MONTHS[11]],
     )
     refresh = refresh_spc(built)
-    news2 = {s for s in _series(before["marts.fct_spc"]) if s[3] == "NEWS2"}
+    news2 = {s for s in _series(before["marts.spc_points"]) if s[3] == "NEWS2"}
     assert _series(refresh.recomputed_series) == news2
     # Organisations A1, A2, B1; sectors and ICBs X1 and X2 in both tiers; the region twice.
     assert len(news2) == 3 + 2 + 2 + 1 + 2 + 2 + 1
     after = _tables(built)
     _assert_untouched(before, after, news2)
-    in_baseline = after["marts.fct_spc"].filter(pl.col("measure_code") == "NEWS2")
+    in_baseline = after["marts.spc_points"].filter(pl.col("measure_code") == "NEWS2")
     assert set(in_baseline.filter(pl.col("period") > MONTHS[11])["in_baseline"]) == {False}
     _assert_same_as_full_rebuild(built)
 
@@ -177,11 +175,11 @@ def test_a_register_row_recomputes_the_series_it_applies_to_only(built):
     }
     after = _tables(built)
     _assert_untouched(before, after, recomputed)
-    cut = after["marts.fct_spc"].filter(
+    cut = after["marts.spc_points"].filter(
         (pl.col("series_key") == "B1") & (pl.col("measure_code") == "WAIT")
     )
     assert cut["segment"].max() == 1
-    assert set(after["marts.fct_series_change"]["change_id"]) == {"CHG-9", "CHG-10"}
+    assert set(after["marts.spc_series_changes"]["change_id"]) == {"CHG-9", "CHG-10"}
     _assert_same_as_full_rebuild(built)
 
 
@@ -212,25 +210,27 @@ def test_series_that_vanish_are_deleted_and_those_they_fed_recomputed(built):
 
 def test_a_state_that_does_not_match_the_tables_means_a_full_rebuild(built):
     expected = _tables(built)
-    # Something else rewrote fct_spc (rows lost): the stored fingerprints no longer
+    # Something else rewrote spc_points (rows lost): the stored fingerprints no longer
     # describe it, so nothing is trusted.
-    built.execute("delete from marts.fct_spc where level = 'region'")
+    built.execute("delete from marts.spc_points where level = 'region'")
     refresh = refresh_spc(built)
     assert refresh.full and "state accounts for" in refresh.reason
     for name, frame in _tables(built).items():
         assert_frame_equal(frame, expected[name], check_exact=True)
     # Rewritten whole by another writer with the same rows (the old write path, say): the
     # count agrees, but the table is not the one the state describes.
-    write_pub_spc(built)
+    write_series_change(built, expected["marts.spc_series_changes"])
     assert refresh_spc(built).reason == (
-        "public.pub_spc written by something else since the last refresh"
+        "marts.spc_series_changes written by something else since the last refresh"
     )
     # A table of another shape, or missing, likewise.
-    built.execute("alter table marts.fct_spc drop column assurance_type")
-    assert refresh_spc(built).reason == "marts.fct_spc is missing or has other columns"
-    built.execute("drop table public.pub_spc")
-    assert refresh_spc(built).reason == "public.pub_spc is missing"
-    assert_frame_equal(_tables(built)["public.pub_spc"], expected["public.pub_spc"])
+    built.execute("alter table marts.spc_points drop column assurance_type")
+    assert refresh_spc(built).reason == "marts.spc_points is missing or has other columns"
+    built.execute("drop table marts.spc_series_changes")
+    assert refresh_spc(built).reason == "marts.spc_series_changes is missing or has other columns"
+    assert_frame_equal(
+        _tables(built)["marts.spc_series_changes"], expected["marts.spc_series_changes"]
+    )
 
 
 def test_a_failed_run_leaves_tables_and_state_as_they_were(built, monkeypatch):
@@ -257,7 +257,9 @@ def test_a_failed_run_leaves_tables_and_state_as_they_were(built, monkeypatch):
     recomputed = _series(refresh_spc(built).recomputed_series)
     # Every series but the five public WAIT ones: their denominators (1 to 3, doubled) are
     # suppressed before and after, so their public rows did not change.
-    unchanged = {s for s in _series(before["marts.fct_spc"]) if s[1] == "public" and s[3] == "WAIT"}
+    unchanged = {
+        s for s in _series(before["marts.spc_points"]) if s[1] == "public" and s[3] == "WAIT"
+    }
     assert len(unchanged) == 5 and not recomputed & unchanged
     assert len(recomputed) == 58 - 5
     # Read and written a measure at a time, the tables are the same as in one go.
@@ -295,14 +297,14 @@ def test_the_asset_recomputes_nothing_on_a_second_run_with_the_same_data(
     metadata = []
     for _ in range(2):
         result = dg.materialize(
-            [fct_spc],
+            [spc_points],
             instance=dg.DagsterInstance.ephemeral(),
             resources={"working_file_run": WorkingFileRun()},
         )
         assert result.success
         [check] = result.get_asset_check_evaluations()
         assert check.passed
-        [materialization] = result.asset_materializations_for_node("marts__fct_spc")
+        [materialization] = result.asset_materializations_for_node("marts__spc_points")
         metadata.append({k: v.value for k, v in materialization.metadata.items()})
     first, second = metadata
     assert (first["full_rebuild"], first["series_recomputed"]) == (True, 58)

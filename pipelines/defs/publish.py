@@ -24,12 +24,7 @@ from pipelines.defs.ingest import RETURNS_KEYS
 from pipelines.defs.partitions import ALLOW_SHRINK_TAG
 from pipelines.defs.quality import quality_dir
 from pipelines.defs.resources import WorkingFileRun
-from pipelines.defs.spc import (
-    FCT_SPC_KEY,
-    PUB_SERIES_CHANGE_TABLE,
-    PUB_SPC_TABLE,
-    SERIES_CHANGE_TABLE,
-)
+from pipelines.defs.spc import SPC_POINTS_KEY
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import (
     OrganisationFacts,
@@ -60,8 +55,10 @@ AUDITED_KEYS = [
     *SURVEY_KEYS,
     *MART_KEYS,
     *PUBLIC_KEYS,
-    FCT_SPC_KEY,
-    *IMPACT_MART_KEYS,  # programme impact, after fct_spc (docs/programme-impact.md section 4)
+    SPC_POINTS_KEY,
+    # fct_spc, pub_spc, their series' changes and programme impact, built by dbt after the
+    # SPC step (docs/programme-impact.md section 4)
+    *IMPACT_MART_KEYS,
     *IMPACT_PUBLIC_KEYS,
 ]
 # Dimensions that name no organisation or person may go out with the public tier.
@@ -159,18 +156,12 @@ def shrink_audit(snapshot: Path, current: Path, max_share: float) -> list[str]:
 
 
 def tier_tables() -> dict[str, dict[str, str]]:
-    """Which working-file tables each tier publishes, under which name. The public tier
-    has its own SPC table (``pub_spc``, written with ``fct_spc``) so that the public site
-    and public users need nothing from the internal file."""
-    internal = {
-        key.path[-1]: f"marts.{key.path[-1]}"
-        for key in [*MART_KEYS, FCT_SPC_KEY, *IMPACT_MART_KEYS]
-    }
+    """Which working-file tables each tier publishes, under which name: the dbt models of
+    each tier's schema, so every published table has a contract, descriptions and tests.
+    The public tier has its own SPC tables (``pub_spc``, ``pub_series_change``) so that
+    the public site and public users need nothing from the internal file."""
+    internal = {key.path[-1]: f"marts.{key.path[-1]}" for key in [*MART_KEYS, *IMPACT_MART_KEYS]}
     public = {key.path[-1]: f"public.{key.path[-1]}" for key in [*PUBLIC_KEYS, *IMPACT_PUBLIC_KEYS]}
-    public[PUB_SPC_TABLE] = f"public.{PUB_SPC_TABLE}"
-    # Which recorded changes apply to which series (written with fct_spc, like pub_spc).
-    internal[SERIES_CHANGE_TABLE] = f"marts.{SERIES_CHANGE_TABLE}"
-    public[PUB_SERIES_CHANGE_TABLE] = f"public.{PUB_SERIES_CHANGE_TABLE}"
     public |= {name: f"marts.{name}" for name in PUBLIC_DIMENSIONS if name in internal}
     return {"internal": internal, "public": public}
 

@@ -1,11 +1,14 @@
-"""``marts.fct_spc``: Making Data Count SPC for every series the dashboards draw.
+"""``marts.spc_points``: Making Data Count SPC for every series the dashboards draw.
 
 dbt builds the fact marts; SPC needs segment-aware run rules that SQL expresses badly, so this
 asset reads the facts back from the working file (one query for every measure and level,
 or one per batch of whole measures in a full rebuild, streamed and cut per measure), runs
 :func:`pipelines.spc.spc_by_series` on all of a measure's series at once (vectorised, no
-per-series loop), and writes the results into one table that the publication copies and the
-dashboard reads. Only the series whose inputs changed since
+per-series loop), and writes the results, both tiers, into ``marts.spc_points``: a table
+declared as a dbt source, from which dbt's models ``fct_spc`` (internal rows) and ``pub_spc``
+(public rows) select, with their contracts, descriptions and tests
+(``dbt_project/models/spc/``), so no published table mixes tiers. Only the series whose
+inputs changed since
 the last run are recomputed: a fingerprint per series, computed set-wise in DuckDB and kept
 in ``marts.spc_series_state``, says which (:func:`refresh_spc`; docs/programme-impact.md
 section 3 lists what it covers); their rows are deleted and inserted again in one
@@ -28,17 +31,16 @@ figures. Internal rows come from unrounded counts.
 Each series is cut into segments at the recorded changes that apply to it and rebase, and
 each segment's limits rest on the catalogue's baseline (docs/programme-impact.md section 3:
 the rules live in :mod:`pipelines.impact.changes`); the changes that apply to each series
-are written, by the same step, to ``marts.fct_series_change`` and its public rows to
-``public.pub_series_change``.
+are written, by the same step, to ``marts.spc_series_changes`` (dbt: ``fct_series_change``
+and ``pub_series_change``).
 
-The public rows are also written, by the same step, to ``public.pub_spc`` (the public
-tier's own SPC table, published in ``public/warehouse.duckdb``), without the columns that
-belong to the internal tier (tier, org_code, organisations_reporting, target: the target
-is in ``dim_measure``) and with the limits of a suppressed month nulled: a suppressed cell
-is null in every figure (the disclosure scan's rule), and the month is a gap in the chart.
-The public dashboard reads only that table, so the public site stands on the public file
-alone. Same step rather than an asset of its own: publication requires ``fct_spc`` to be
-built in the run, so ``pub_spc`` can never be older than the run that publishes it.
+``pub_spc`` (dbt, ``models/spc/pub_spc.sql``) is the public rows without the columns that
+belong to the internal tier (tier, org_code, organisations_reporting, target: the target is
+in ``dim_measure``) and with the limits of a suppressed month nulled: a suppressed cell is
+null in every figure (the disclosure scan's rule), and the month is a gap in the chart. The
+public dashboard reads only that table, so the public site stands on the public file alone.
+dbt builds the four models in the step after this one (tag ``after_spc``), which Dagster
+orders by the sources' asset key (``marts/spc_points``).
 """
 
 import functools
@@ -71,8 +73,12 @@ from pipelines.settings import load_settings
 from pipelines.spc import spc_by_series
 from pipelines.warehouse import working_connection
 
+#: What this step writes (both tiers; dbt sources, not published).
+SPC_POINTS_TABLE = "spc_points"
+SPC_SERIES_CHANGES_TABLE = "spc_series_changes"
+SPC_POINTS_KEY = dg.AssetKey(["marts", SPC_POINTS_TABLE])
+#: dbt's models over them (dbt_project/models/spc/): what the tiers publish.
 FCT_SPC_TABLE = "fct_spc"
-FCT_SPC_KEY = dg.AssetKey(["marts", FCT_SPC_TABLE])
 PUB_SPC_TABLE = "pub_spc"
 SERIES_CHANGE_TABLE = "fct_series_change"
 PUB_SERIES_CHANGE_TABLE = "pub_series_change"
@@ -214,7 +220,9 @@ FCT_SPC_SCHEMA: dict[str, pl.DataType] = {
 }
 SERIES_COLS: tuple[str, ...] = ("level", "tier", "series_key", "measure_code")
 
-#: ``pub_spc``: the public rows of ``fct_spc`` without what belongs to the internal tier.
+#: ``pub_spc``: the public rows without what belongs to the internal tier (the same rule as
+#: ``dbt_project/models/spc/pub_spc.sql``; :func:`write_pub_spc` applies it to hand-made
+#: snapshots in tests, and tests/impact/test_impact_models.py holds the two equal).
 PUB_SPC_DROPPED = frozenset({"tier", "org_code", "organisations_reporting", "target"})
 #: Per-month statistics, nulled on a suppressed month (series-level icons are kept). The
 #: segment number too: the disclosure scan holds every number of a suppressed cell to null;
@@ -555,11 +563,12 @@ def build_series_change(
 def write_series_change(
     con: duckdb.DuckDBPyConnection,
     frame: pl.DataFrame,
-    table: str = f"marts.{SERIES_CHANGE_TABLE}",
-    public_table: str | None = f"public.{PUB_SERIES_CHANGE_TABLE}",
+    table: str = f"marts.{SPC_SERIES_CHANGES_TABLE}",
+    public_table: str | None = None,
 ) -> tuple[int, int]:
-    """Replace ``table`` with ``frame`` and ``public_table`` with its public rows, in one
-    transaction. Returns the rows written to each."""
+    """Replace ``table`` with ``frame`` and (if given) ``public_table`` with its public rows,
+    in one transaction; for tests and hand-made snapshots (the asset writes the table with
+    :func:`refresh_spc`). Returns the rows written to each."""
     columns = ", ".join(
         f"{name} {_DUCKDB_TYPES[dtype]}" for name, dtype in SERIES_CHANGE_SCHEMA.items()
     )
@@ -593,7 +602,7 @@ def write_series_change(
 def write_fct_spc(
     con: duckdb.DuckDBPyConnection,
     frames: pl.DataFrame | Iterable[pl.DataFrame],
-    table: str = f"marts.{FCT_SPC_TABLE}",
+    table: str = f"marts.{SPC_POINTS_TABLE}",
 ) -> int:
     """Replace ``table`` with ``frames`` in one transaction: readers see old or new, never
     half. ``frames`` may be a generator (computed while writing). Returns the rows written."""
@@ -621,11 +630,12 @@ def write_fct_spc(
 
 def write_pub_spc(
     con: duckdb.DuckDBPyConnection,
-    source: str = f"marts.{FCT_SPC_TABLE}",
+    source: str = f"marts.{SPC_POINTS_TABLE}",
     table: str = f"public.{PUB_SPC_TABLE}",
 ) -> int:
     """Replace ``table`` with the public rows of ``source`` (one statement, so readers see
-    old or new). Returns the rows written."""
+    old or new), as dbt's ``pub_spc`` selects them: for hand-made snapshots in tests.
+    Returns the rows written."""
     schema = table.rsplit(".", 1)[0] if "." in table else None
     columns = ", ".join(
         f"case when not is_suppressed then {c} end as {c}"
@@ -767,33 +777,18 @@ class SpcTables:
     spc: str
     series_change: str
     state: str
-    pub_spc: str | None
-    pub_series_change: str | None
 
     @classmethod
-    def of(cls, schema: str = "marts", public_schema: str | None = "public") -> "SpcTables":
-        public = public_schema is not None
+    def of(cls, schema: str = "marts") -> "SpcTables":
         return cls(
-            spc=f"{schema}.{FCT_SPC_TABLE}",
-            series_change=f"{schema}.{SERIES_CHANGE_TABLE}",
+            spc=f"{schema}.{SPC_POINTS_TABLE}",
+            series_change=f"{schema}.{SPC_SERIES_CHANGES_TABLE}",
             state=f"{schema}.{SPC_STATE_TABLE}",
-            pub_spc=f"{public_schema}.{PUB_SPC_TABLE}" if public else None,
-            pub_series_change=f"{public_schema}.{PUB_SERIES_CHANGE_TABLE}" if public else None,
         )
 
     def owned(self) -> list[str]:
         """Every table a refresh writes (and signs)."""
-        return [
-            t
-            for t in (
-                self.spc,
-                self.series_change,
-                self.state,
-                self.pub_spc,
-                self.pub_series_change,
-            )
-            if t
-        ]
+        return [self.spc, self.series_change, self.state]
 
 
 @dataclass(frozen=True)
@@ -861,9 +856,6 @@ def stored_state(
         want = {name: _DUCKDB_TYPES[dtype] for name, dtype in schema.items()}
         if list(_table_types(con, table).items()) != list(want.items()):
             return None, f"{table} is missing or has other columns"
-    for public in (tables.pub_spc, tables.pub_series_change):
-        if public and not _table_types(con, public):
-            return None, f"{public} is missing"
     # Every refresh signs its tables with one token (a table comment, which a table that is
     # created again loses): a table another writer replaced since, even with the same
     # number of rows, is not one the state describes.
@@ -906,8 +898,8 @@ def refresh_spc(
     insert_batch_rows: int = INSERT_BATCH_ROWS,
     read_batch_rows: int = READ_BATCH_ROWS,
 ) -> SpcRefresh:
-    """Bring ``fct_spc``, ``pub_spc``, ``fct_series_change`` and ``pub_series_change`` up to
-    date with the facts, recomputing only the series whose fingerprint changed.
+    """Bring ``spc_points`` and ``spc_series_changes`` up to date with the facts,
+    recomputing only the series whose fingerprint changed.
 
     Fingerprints (:func:`series_fingerprints`) are compared with the state table; the
     changed series' facts are read in one query and computed measure by measure; each table
@@ -918,7 +910,7 @@ def refresh_spc(
     every table from nothing. ``insert_batch_rows`` and ``read_batch_rows`` bound the rows
     held at once (:data:`INSERT_BATCH_ROWS`, :data:`READ_BATCH_ROWS`).
     """
-    tables = SpcTables.of(schema, public_schema)
+    tables = SpcTables.of(schema)
     measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
     changes = load_changes(con, schema, public_schema)
     fingerprints, series_change = series_fingerprints(con, measures, changes, schema, public_schema)
@@ -940,37 +932,19 @@ def refresh_spc(
     reader = con.cursor()
     con.execute("begin transaction")
     try:
-        for table in (tables.spc, tables.state, tables.pub_spc, tables.pub_series_change):
-            if table:
-                con.execute(f"create schema if not exists {table.rsplit('.', 1)[0]}")
+        for table in tables.owned():
+            con.execute(f"create schema if not exists {table.rsplit('.', 1)[0]}")
         if stored is None:
             con.execute(f"create or replace table {tables.spc} ({_schema_sql(FCT_SPC_SCHEMA)})")
             con.execute(
                 f"create or replace table {tables.series_change}"
                 f" ({_schema_sql(SERIES_CHANGE_SCHEMA)})"
             )
-            if tables.pub_spc and tables.pub_series_change:
-                columns = ", ".join(
-                    f"{c} {_DUCKDB_TYPES[FCT_SPC_SCHEMA[c]]}" for c in PUB_SPC_COLUMNS
-                )
-                con.execute(f"create or replace table {tables.pub_spc} ({columns})")
-                con.execute(
-                    f"create or replace table {tables.pub_series_change}"
-                    f" ({_schema_sql(SERIES_CHANGE_SCHEMA)})"
-                )
         elif stale.height:  # the stale series' rows go; the rest stay as they are
             con.register("spc_stale", stale.to_arrow())
             match = " and ".join(f"t.{c} = s.{c}" for c in keys)
-            # pub_spc has no tier column: its rows are the public series'.
-            public_match = match.replace("t.tier = s.tier", "s.tier = 'public'")
-            for table, where in (
-                (tables.spc, match),
-                (tables.series_change, match),
-                (tables.pub_spc, public_match),
-                (tables.pub_series_change, match),
-            ):
-                if table:
-                    con.execute(f"delete from {table} t using spc_stale s where {where}")
+            for table in (tables.spc, tables.series_change):
+                con.execute(f"delete from {table} t using spc_stale s where {match}")
             con.unregister("spc_stale")
 
         def insert(frames: list[pl.DataFrame]) -> int:
@@ -1011,27 +985,6 @@ def refresh_spc(
             con.register("series_change_incoming", new_change.to_arrow())
             con.execute(f"insert into {tables.series_change} select * from series_change_incoming")
             con.unregister("series_change_incoming")
-            if tables.pub_spc and tables.pub_series_change:
-                con.register("spc_changed", changed.filter(pl.col("tier") == "public").to_arrow())
-                nulled = ", ".join(
-                    f"case when not is_suppressed then {c} end as {c}"
-                    if c in PUB_SPC_NULLED_WHEN_SUPPRESSED
-                    else c
-                    for c in PUB_SPC_COLUMNS
-                )
-                con.execute(
-                    f"""insert into {tables.pub_spc}
-                    select {nulled} from {tables.spc}
-                    semi join spc_changed using ({", ".join(keys)})
-                    order by level, series_key, measure_code, period"""
-                )
-                con.execute(
-                    f"""insert into {tables.pub_series_change}
-                    select * from {tables.series_change}
-                    semi join spc_changed using ({", ".join(keys)})
-                    order by level, series_key, measure_code, change_month, change_id"""
-                )
-                con.unregister("spc_changed")
         con.register("spc_state_incoming", fingerprints.sort(keys).to_arrow())
         con.execute(f"create or replace table {tables.state} as select * from spc_state_incoming")
         con.unregister("spc_state_incoming")
@@ -1059,18 +1012,19 @@ def spc_row_problems(
 ) -> list[str]:
     """Fact rows with no SPC row, SPC rows with no fact row, and duplicated SPC rows.
 
-    Empty means ``fct_spc`` covers every fact row of every level exactly once; this is what
-    the blocking check asserts before publication.
+    Empty means ``spc_points`` covers every fact row of every level and tier exactly once;
+    this is what the blocking check asserts before dbt selects the tiers' tables from it
+    (which dbt tests in turn: ``dbt_project/models/spc/_spc.yml``).
     """
     problems = []
     [(duplicates,)] = con.execute(
         f"""
         select count(*) - count(distinct (level, tier, series_key, measure_code, period))
-        from {schema}.{FCT_SPC_TABLE}
+        from {schema}.{SPC_POINTS_TABLE}
         """
     ).fetchall()
     if duplicates:
-        problems.append(f"{duplicates} duplicated (series, period) rows in {FCT_SPC_TABLE}")
+        problems.append(f"{duplicates} duplicated (series, period) rows in {SPC_POINTS_TABLE}")
     for s, table in sources(schema, public_schema):
         [(missing, extra)] = con.execute(
             f"""
@@ -1078,7 +1032,7 @@ def spc_row_problems(
                 select {s.series_key} as series_key, measure_code, period
                 from {table}
             ), spc as (
-                select series_key, measure_code, period from {schema}.{FCT_SPC_TABLE}
+                select series_key, measure_code, period from {schema}.{SPC_POINTS_TABLE}
                 where level = '{s.level}' and tier = '{s.tier}'
             )
             select
@@ -1091,13 +1045,13 @@ def spc_row_problems(
         if extra:
             problems.append(f"{extra} {s.tier} {s.level} SPC rows match no {s.table} row")
     [(unexplained,)] = con.execute(
-        f"""select count(*) from {schema}.{FCT_SPC_TABLE}
+        f"""select count(*) from {schema}.{SPC_POINTS_TABLE}
         where segment is null or segment_start is null or in_baseline is null
            or limits_basis is null"""
     ).fetchall()
     if unexplained:
         problems.append(
-            f"{unexplained} {FCT_SPC_TABLE} rows without segment, segment_start, in_baseline "
+            f"{unexplained} {SPC_POINTS_TABLE} rows without segment, segment_start, in_baseline "
             "or limits_basis"
         )
     # A series is cut (has a segment after 0) exactly when fct_series_change records a
@@ -1106,10 +1060,10 @@ def spc_row_problems(
         f"""
         with cut as (
             select level, tier, series_key, measure_code, max(segment) > 0 as is_cut
-            from {schema}.{FCT_SPC_TABLE} group by all
+            from {schema}.{SPC_POINTS_TABLE} group by all
         ), rebased as (
             select distinct level, tier, series_key, measure_code
-            from {schema}.{SERIES_CHANGE_TABLE} where rebases
+            from {schema}.{SPC_SERIES_CHANGES_TABLE} where rebases
         )
         select count(*) from cut
         full join rebased using (level, tier, series_key, measure_code)
@@ -1119,41 +1073,8 @@ def spc_row_problems(
     if miscut:
         problems.append(
             f"{miscut} series whose segments disagree with the rebasing changes in "
-            f"{SERIES_CHANGE_TABLE}"
+            f"{SPC_SERIES_CHANGES_TABLE}"
         )
-    if public_schema is not None:
-        [(missing, extra)] = con.execute(
-            f"""
-            with fct as (
-                select * from {schema}.{SERIES_CHANGE_TABLE} where tier = 'public'
-            ), pub as (select * from {public_schema}.{PUB_SERIES_CHANGE_TABLE})
-            select
-                (select count(*) from (select * from fct except all select * from pub)),
-                (select count(*) from (select * from pub except all select * from fct))
-            """
-        ).fetchall()
-        if missing or extra:
-            problems.append(
-                f"{PUB_SERIES_CHANGE_TABLE}: {missing} public {SERIES_CHANGE_TABLE} row(s) "
-                f"missing, {extra} row(s) that are not public {SERIES_CHANGE_TABLE} rows"
-            )
-        # pub_spc is exactly the public rows of fct_spc, keyed the same way.
-        keys = "level, series_key, measure_code, period, numerator, denominator, is_suppressed"
-        [(missing, extra)] = con.execute(
-            f"""
-            with spc as (
-                select {keys} from {schema}.{FCT_SPC_TABLE} where tier = 'public'
-            ), pub as (select {keys} from {public_schema}.{PUB_SPC_TABLE})
-            select
-                (select count(*) from (select * from spc except all select * from pub)),
-                (select count(*) from (select * from pub except all select * from spc))
-            """
-        ).fetchall()
-        if missing or extra:
-            problems.append(
-                f"{PUB_SPC_TABLE}: {missing} public {FCT_SPC_TABLE} row(s) missing,"
-                f" {extra} row(s) that are not public {FCT_SPC_TABLE} rows"
-            )
     return problems
 
 
@@ -1162,11 +1083,11 @@ _UPSTREAM = [k for k in (*MART_KEYS, *PUBLIC_KEYS) if k.path[-1] in _READS]
 # A renamed mart would otherwise silently drop out of the dependencies (and the run order).
 _missing = set(_READS) - {k.path[-1] for k in _UPSTREAM}
 if _missing:
-    raise RuntimeError(f"fct_spc reads marts that the dbt project does not define: {_missing}")
+    raise RuntimeError(f"spc_points reads marts that the dbt project does not define: {_missing}")
 
 
 @dg.asset(
-    key=FCT_SPC_KEY,
+    key=SPC_POINTS_KEY,
     deps=_UPSTREAM,
     group_name="marts",
     kinds={"duckdb", "polars"},
@@ -1174,57 +1095,54 @@ if _missing:
     check_specs=[
         dg.AssetCheckSpec(
             "one_spc_row_per_fact_row",
-            asset=FCT_SPC_KEY,
+            asset=SPC_POINTS_KEY,
             blocking=True,
             description="Every fact row at organisation, sector, ICB and region level (and "
-            "every public-tier row) has exactly one fct_spc row, and no fct_spc row lacks one; "
-            "public.pub_spc holds exactly the public rows; every row has its segment and "
-            "baseline, a series is cut exactly when fct_series_change records a rebasing "
-            "change, and public.pub_series_change holds exactly its public rows.",
+            "every public-tier row) has exactly one spc_points row, and no spc_points row "
+            "lacks one; every row has its segment and baseline, and a series is cut exactly "
+            "when spc_series_changes records a rebasing change. If it fails: the SPC step "
+            "and the marts it read disagree; rerun the pipeline (a full SPC rebuild happens "
+            "when the stored state cannot be trusted) and, if it persists, read the problems "
+            "listed in this check's metadata.",
         )
     ],
     description="SPC (Making Data Count) for every measure series at organisation, sector, "
-    "ICB and region level, per the catalogue's chart, direction, target and baseline, "
-    "segmented at recorded changes that rebase (docs/programme-impact.md); only series "
-    "whose inputs changed since the last run are recomputed. "
-    "The public tier's rows also go to public.pub_spc, which the public tier publishes; "
-    "the changes that apply to each series go to marts.fct_series_change and "
-    "public.pub_series_change.",
+    "ICB and region level, both tiers, per the catalogue's chart, direction, target and "
+    "baseline, segmented at recorded changes that rebase (docs/programme-impact.md); only "
+    "series whose inputs changed since the last run are recomputed. Written to "
+    "marts.spc_points and marts.spc_series_changes, dbt sources from which dbt builds "
+    "fct_spc / fct_series_change (internal tier) and pub_spc / pub_series_change (public "
+    "tier) in the next step.",
 )
-def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
+def spc_points(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     """Recomputes every series whose inputs changed since the last run, whole (limits use
     the series' full history, so a late return for one month can move every point's limits
     and flags), and keeps the others' rows untouched (:func:`refresh_spc`)."""
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         refresh = refresh_spc(con)
-        [(rows, public_rows, change_rows, public_change_rows)] = con.execute(
-            f"""select (select count(*) from marts.{FCT_SPC_TABLE}),
-                   (select count(*) from public.{PUB_SPC_TABLE}),
-                   (select count(*) from marts.{SERIES_CHANGE_TABLE}),
-                   (select count(*) from public.{PUB_SERIES_CHANGE_TABLE})"""
+        [(rows, change_rows)] = con.execute(
+            f"""select (select count(*) from marts.{SPC_POINTS_TABLE}),
+                   (select count(*) from marts.{SPC_SERIES_CHANGES_TABLE})"""
         ).fetchall()
         problems = spc_row_problems(con)
         summary = con.execute(
             f"""select tier || '/' || level, count(*),
                    count(distinct (series_key, measure_code)),
                    count(*) filter (where special_cause_flag)
-            from marts.{FCT_SPC_TABLE} group by all order by 1"""
+            from marts.{SPC_POINTS_TABLE} group by all order by 1"""
         ).fetchall()
     how = f"full rebuild ({refresh.reason})" if refresh.full else "incremental"
     context.log.info(
-        f"fct_spc: {how}: {refresh.recomputed} of {refresh.series} series recomputed"
+        f"spc_points: {how}: {refresh.recomputed} of {refresh.series} series recomputed"
         f" ({refresh.spc_rows_written} rows), {refresh.removed} removed; {rows} rows;"
         f" by tier/level (rows, series, signals): {summary};"
-        f" public.{PUB_SPC_TABLE}: {public_rows} rows; marts.{SERIES_CHANGE_TABLE}:"
-        f" {change_rows} rows, public.{PUB_SERIES_CHANGE_TABLE}: {public_change_rows} rows"
+        f" marts.{SPC_SERIES_CHANGES_TABLE}: {change_rows} rows"
     )
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "pub_spc_rows": public_rows,
             "series_change_rows": change_rows,
-            "pub_series_change_rows": public_change_rows,
             "full_rebuild": refresh.full,
             "series_recomputed": refresh.recomputed,
             "series_removed": refresh.removed,
@@ -1236,10 +1154,10 @@ def fct_spc(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun)
     )
     yield dg.AssetCheckResult(
         check_name="one_spc_row_per_fact_row",
-        asset_key=FCT_SPC_KEY,
+        asset_key=SPC_POINTS_KEY,
         passed=not problems,
         metadata={"problems": problems[:20]},
     )
 
 
-defs = dg.Definitions(assets=[fct_spc])
+defs = dg.Definitions(assets=[spc_points])

@@ -55,7 +55,6 @@ SPC_COLUMNS = {
     "in_baseline": "boolean",
     "limits_basis": "varchar",
 }
-PUB_DROPPED = ("tier", "org_code", "organisations_reporting", "target")
 SERIES_CHANGE_COLUMNS = {
     "level": "varchar",
     "tier": "varchar",
@@ -164,9 +163,11 @@ def write_stand_ins(
     applies: dict[tuple[str, str], list[Change]],
     public_levels: tuple[str, ...] = ("sector", "icb", "region"),
 ) -> None:
-    """marts.fct_spc (internal rows, and the public rows of the public levels), public.pub_spc,
-    marts/public series changes (``applies``: (series_key, measure_code) -> the changes that
-    apply to that series, as fct_series_change would list them), dim_change, pub_change."""
+    """What the SPC step writes, stood in: marts.spc_points (internal rows, and the public
+    rows of the public levels) and marts.spc_series_changes (``applies``: (series_key,
+    measure_code) -> the changes that apply to that series, both tiers); dbt builds fct_spc,
+    pub_spc and their series' changes from them as in a run; and the change register CSV
+    for dim_change and pub_change."""
     working_db.parent.mkdir(parents=True, exist_ok=True)
     internal = [row for s in series for row in s.rows("internal")]
     public = [row for s in series if s.level in public_levels for row in s.rows("public")]
@@ -174,29 +175,19 @@ def write_stand_ins(
         for schema in ("marts", "public"):
             con.execute(f"create schema if not exists {schema}")
         con.execute(
-            "create or replace table marts.fct_spc ("
+            "create or replace table marts.spc_points ("
             + ", ".join(f"{c} {t}" for c, t in SPC_COLUMNS.items())
             + ")"
         )
-        _insert(con, "marts.fct_spc", SPC_COLUMNS, internal + public)
-        pub_columns = {c: t for c, t in SPC_COLUMNS.items() if c not in PUB_DROPPED}
+        _insert(con, "marts.spc_points", SPC_COLUMNS, internal + public)
+        changes: dict[str, Change] = {}
         con.execute(
-            "create or replace table public.pub_spc ("
-            + ", ".join(f"{c} {t}" for c, t in pub_columns.items())
+            "create or replace table marts.spc_series_changes ("
+            + ", ".join(f"{c} {t}" for c, t in SERIES_CHANGE_COLUMNS.items())
             + ")"
         )
-        _insert(con, "public.pub_spc", pub_columns, public)
-        changes: dict[str, Change] = {}
-        for schema, table, tier in (
-            ("marts", "fct_series_change", "internal"),
-            ("public", "pub_series_change", "public"),
-        ):
-            con.execute(
-                f"create or replace table {schema}.{table} ("
-                + ", ".join(f"{c} {t}" for c, t in SERIES_CHANGE_COLUMNS.items())
-                + ")"
-            )
-            rows = []
+        rows = []
+        for tier in ("internal", "public"):
             for s in series:
                 if tier == "public" and s.level not in public_levels:
                     continue
@@ -214,7 +205,7 @@ def write_stand_ins(
                             "rebases": change.rebases,
                         }
                     )
-            _insert(con, f"{schema}.{table}", SERIES_CHANGE_COLUMNS, rows)
+        _insert(con, "marts.spc_series_changes", SERIES_CHANGE_COLUMNS, rows)
     # The register itself goes through dbt (stg_config__change_register -> dim_change,
     # pub_change), as in a run: one region-wide row per change, read via var change_register.
     with register_path(working_db).open("w", newline="") as out:

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from impact_support import Change, Series, dbt_build_after_spc, write_stand_ins
 
+from pipelines.defs.spc import write_pub_spc
 from pipelines.settings import load_settings
 
 
@@ -298,3 +299,36 @@ def test_the_disclosure_scan_passes_the_public_impact_table(impact):
 
     with duckdb.connect(str(impact), read_only=True) as con:
         assert scan_public_tier(con, ["public.pub_programme_impact"]) == []
+
+
+def test_dbt_splits_the_spc_step_output_into_one_table_per_tier(impact):
+    """dbt's fct_spc / fct_series_change hold the internal series only, pub_spc /
+    pub_series_change the public ones; pub_spc is exactly what write_pub_spc (the same rule
+    in Python, for hand-made snapshots) makes of the SPC step's public rows."""
+    with duckdb.connect(str(impact)) as con:
+        tiers = {
+            table: {
+                tier for (tier,) in con.execute(f"select distinct tier from {table}").fetchall()
+            }
+            for table in ("marts.fct_spc", "marts.fct_series_change", "public.pub_series_change")
+        }
+        assert tiers == {
+            "marts.fct_spc": {"internal"},
+            "marts.fct_series_change": {"internal"},
+            "public.pub_series_change": {"public"},
+        }
+        counts = dict(
+            con.execute("select tier, count(*) from marts.spc_points group by tier").fetchall()
+        )
+        [(internal,)] = con.execute("select count(*) from marts.fct_spc").fetchall()
+        assert internal == counts["internal"]
+        assert "tier" not in {d[0] for d in con.execute("select * from public.pub_spc").description}
+        written = write_pub_spc(con, table="main.pub_spc_python")
+        assert written == counts["public"] > 0
+        [(differ,)] = con.execute(
+            """select count(*) from (
+                (select * from public.pub_spc except all select * from main.pub_spc_python)
+                union all
+                (select * from main.pub_spc_python except all select * from public.pub_spc))"""
+        ).fetchall()
+    assert differ == 0

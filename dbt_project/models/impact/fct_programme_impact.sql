@@ -7,13 +7,13 @@ with spc as (
         level, series_key, org_code, sector_code, icb_code, programme_code, measure_code,
         period, numerator, denominator, value, chart, improvement_direction, centre, lpl, upl,
         segment, segment_start, in_baseline
-    from {{ source('spc', 'fct_spc') }}
+    from {{ ref('fct_spc') }}
     where tier = 'internal'
 ),
 
 series_change as (
     select level, series_key, measure_code, change_id, change_month
-    from {{ source('spc', 'fct_series_change') }}
+    from {{ ref('fct_series_change') }}
     where tier = 'internal'
 ),
 

@@ -10,12 +10,12 @@ with spc as (
         level, series_key, cast(null as varchar) as org_code, sector_code, icb_code,
         programme_code, measure_code, period, numerator, denominator, value, chart,
         improvement_direction, centre, lpl, upl, segment, segment_start, in_baseline
-    from {{ source('spc_public', 'pub_spc') }}
+    from {{ ref('pub_spc') }}
 ),
 
 series_change as (
     select level, series_key, measure_code, change_id, change_month
-    from {{ source('spc_public', 'pub_series_change') }}
+    from {{ ref('pub_series_change') }}
 ),
 
 changes as (

@@ -1,0 +1,38 @@
+-- Internal tier: the internal series' SPC points, as the SPC step computed them
+-- (source spc.spc_points holds both tiers; the public series are pub_spc).
+select
+    level,
+    tier,
+    series_key,
+    org_code,
+    sector_code,
+    icb_code,
+    programme_code,
+    measure_code,
+    period,
+    organisations_reporting,
+    numerator,
+    denominator,
+    value,
+    is_suppressed,
+    chart,
+    improvement_direction,
+    target,
+    centre,
+    lpl,
+    upl,
+    near_lpl,
+    near_upl,
+    segment,
+    segment_start,
+    in_baseline,
+    limits_basis,
+    trial_limits,
+    special_cause_flag,
+    special_cause_type,
+    special_cause_label,
+    point_type,
+    variation_icon,
+    assurance_type
+from {{ source('spc', 'spc_points') }}
+where tier = 'internal'

@@ -22,6 +22,7 @@ from dagster_dbt import (
 )
 
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.check_text import describe_test, with_failing_rows
 from pipelines.defs.partitions import reporting_months
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.settings import load_settings
@@ -42,7 +43,21 @@ def _dbt_executable() -> str:
 
 
 class ObservatoryTranslator(DagsterDbtTranslator):
-    """Groups assets by warehouse layer (staging, intermediate, marts, reference)."""
+    """Groups assets by warehouse layer (staging, intermediate, marts, reference); gives
+    every dbt test's check a description a person can act on (:func:`describe_test`)."""
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        test = manifest["nodes"][unique_id]
+        return spec._replace(description=describe_test(manifest, test))
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -54,13 +69,27 @@ class ObservatoryTranslator(DagsterDbtTranslator):
 PERIOD_SELECTOR = "tag:period_partitioned"
 # How the run's months reach the period models in dbt (macros/period_range.sql).
 PERIOD_ENV = ("SAFETY_OBS_PERIOD_START", "SAFETY_OBS_PERIOD_END")
-# Models that read the Python asset marts/fct_spc (declared as dbt sources mapped to its
-# asset key, models/impact/_spc_sources.yml): built by their own step after it
-# (docs/programme-impact.md section 4).
+# Models that read what the Python SPC step (asset marts/spc_points) writes, declared as dbt
+# sources mapped to its asset key (models/spc/_spc.yml): fct_spc, pub_spc, their series'
+# changes and programme impact, built by their own step after it (docs/programme-impact.md
+# section 4).
 AFTER_SPC_SELECTOR = "tag:after_spc"
-# Several sources (fct_spc, pub_spc, the series' changes) are written by the one asset
-# marts/fct_spc, so they share its key.
+# Both sources (spc_points, spc_series_changes) are written by the one asset
+# marts/spc_points, so they share its key.
 TRANSLATOR_SETTINGS = DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+
+
+def _compiled_tests(invocation) -> dict[str, str]:
+    """Each test's compiled SQL in this invocation (dbt's run_results.json), by unique id."""
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {
+        r["unique_id"]: r["compiled_code"]
+        for r in results
+        if r.get("unique_id", "").startswith("test.") and r.get("compiled_code")
+    }
 
 
 def _run_dbt(
@@ -97,7 +126,13 @@ def _run_dbt(
             # ``stream`` then turns the kept events into materialisations and check
             # results, and raises as before when dbt failed.
             invocation.is_successful()
-            yield from invocation.stream()
+            compiled = _compiled_tests(invocation)
+            for event in invocation.stream():
+                # A failed test shows its first failing rows (dbt has finished: the working
+                # file is free to read).
+                if isinstance(event, dg.AssetCheckResult) and not event.passed:
+                    event = with_failing_rows(event, compiled, settings.working_db)
+                yield event
     finally:
         for name, value in saved.items():
             if value is None:
@@ -160,8 +195,10 @@ def period_models(
 def impact_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, working_file_run: WorkingFileRun
 ):
-    """Programme impact and unexplained shifts (docs/programme-impact.md section 4): read
-    fct_spc, so they run after it; rebuilt whole."""
+    """SPC's tier tables (fct_spc, pub_spc, fct_series_change, pub_series_change: views over
+    the SPC step's tables) and programme impact and unexplained shifts
+    (docs/programme-impact.md section 4): they read the SPC step's output, so they run after
+    it; rebuilt whole."""
     yield from _run_dbt(context, dbt, "build")
 
 
@@ -169,9 +206,9 @@ def _keys(*prefixes: str, assets=(warehouse_models, period_models)) -> list[dg.A
     return [key for group in assets for key in group.keys if key.path[-1].startswith(prefixes)]
 
 
-MART_KEYS = _keys("dim_", "fct_", "mart_")  # the internal tier (fct_spc reads these)
+MART_KEYS = _keys("dim_", "fct_", "mart_")  # the internal tier (the SPC step reads these)
 PUBLIC_KEYS = _keys("pub_")  # the public tier, disclosure-controlled in dbt
-# Built after fct_spc: published with the tiers above.
+# Built after the SPC step (fct_spc and pub_spc among them): published with the tiers above.
 IMPACT_MART_KEYS = _keys("dim_", "fct_", "mart_", assets=(impact_models,))
 IMPACT_PUBLIC_KEYS = _keys("pub_", assets=(impact_models,))
 

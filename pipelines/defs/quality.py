@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.defs.check_text import markdown_table, plain
 from pipelines.defs.dbt import MART_KEYS
 from pipelines.settings import load_settings
 
@@ -43,13 +44,41 @@ def _run_months(tags: Mapping[str, str]) -> tuple[date, date] | None:
     return None
 
 
+def gx_metadata(
+    results: list[dict], failures: list[dict], months: tuple[date, date] | None
+) -> dict[str, object]:
+    """The check's metadata as a person reads it in the UI: counts as numbers, the months as
+    ISO text (``2024-04-01..2025-03-01``, or ``all``), the failed expectations as a small
+    markdown table (table, expectation, column, why it matters)."""
+    shown = failures[:50]
+    return {
+        "expectations": len(results),
+        "failed": len(failures),
+        "months": "..".join(plain(list(months))) if months else "all",
+        "failures": dg.MetadataValue.md(
+            markdown_table(
+                ["table", "expectation", "column", "why it matters"],
+                [
+                    [f["table"], f["expectation_type"], f.get("column"), f.get("notes")]
+                    for f in shown
+                ],
+            )
+            if shown
+            else "none"
+        ),
+    }
+
+
 @dg.asset_check(
     asset=FACT_KEY,
     name="gx_expectations",
     blocking=True,
     additional_deps=[k for k in AUDITED_MARTS if k != FACT_KEY],
     description="Great Expectations suites (expectations/gx) on the marts: keys, ranges by "
-    "unit, numerator <= denominator, every month present, row counts against raw.",
+    "unit, numerator <= denominator, every month present, row counts against raw. Blocking: a "
+    "failure stops the run before publication. If it fails: the failures table names each "
+    "table, expectation and column; the run's Data Docs (var/quality/<run id>/data_docs) "
+    "show the failing values. Correct the source return (or the model) and rerun the months.",
 )
 def gx_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     from pipelines.quality.gx_audit import run_expectations  # GX imports slowly: only here
@@ -63,15 +92,7 @@ def gx_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     failures = result.failures
     return dg.AssetCheckResult(
         passed=result.passed,
-        metadata={
-            "expectations": len(result.results),
-            "failed": len(failures),
-            "months": str(months) if months else "all",
-            "failures": [
-                f"{f['table']}: {f['expectation_type']} {f.get('column') or ''}".strip()
-                for f in failures[:50]
-            ],
-        },
+        metadata=gx_metadata(result.results, failures, months),
     )
 
 

@@ -1,24 +1,20 @@
 """The published warehouse explains itself: every table and column of both tiers carries its
 dbt description as a DuckDB comment, dbt's docs site ships in the snapshot (one offline HTML
 file, linked from the internal dashboard's footer), and it can be generated from any
-folder. One full run on the sample, shared by the tests here and by the analysts' guide
-(tests/test_analysts_guide.py imports the fixture)."""
+folder. Read from the one full run of the sample the test session shares (``sample_build``,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import duckdb
-import pytest
 
-from conftest import SAMPLES, point_settings_at, run_full_pipeline
 from pipelines.publish.docs import (
     DBT_DOCS_FILE,
     TableDocs,
@@ -33,31 +29,14 @@ from pipelines.publish.snapshot import WAREHOUSE_FILE, verify_snapshot
 from pipelines.settings import PROJECT_ROOT, load_settings
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """One full run on a copy of the sample (internal CSV on, as a deployment may set it);
-    yields the settings."""
-    root = tmp_path_factory.mktemp("docs")
-    with pytest.MonkeyPatch.context() as mp:
-        point_settings_at(mp, root)
-        mp.setenv("SAFETY_OBS_INTERNAL_CSV", "true")
-        shutil.copytree(SAMPLES / "landing", root / "landing")
-        result = run_full_pipeline(dg.DagsterInstance.ephemeral())
-        assert result.success, [
-            e.event_specific_data.error.message for e in result.all_events if e.is_step_failure
-        ]
-        yield load_settings()
+def tier_files(snapshot: Path) -> dict[str, Path]:
+    return {"internal": snapshot / WAREHOUSE_FILE, "public": snapshot / "public" / WAREHOUSE_FILE}
 
 
-def tier_files(settings) -> dict[str, Path]:
-    current = settings.published_current
-    return {"internal": current / WAREHOUSE_FILE, "public": current / "public" / WAREHOUSE_FILE}
-
-
-@pytest.mark.e2e
-def test_every_published_table_and_column_has_a_comment_in_both_tiers(published):
-    docs = load_manifest_docs(published)
-    for tier, path in tier_files(published).items():
+def test_every_published_table_and_column_has_a_comment_in_both_tiers(sample_build):
+    docs = load_manifest_docs(load_settings())
+    snapshot = sample_build.published_snapshot()
+    for tier, path in tier_files(snapshot).items():
         with duckdb.connect(str(path), read_only=True) as con:
             assert undescribed(con) == [], f"{tier} tier: tables or columns without a comment"
             tables = dict(
@@ -74,7 +53,7 @@ def test_every_published_table_and_column_has_a_comment_in_both_tiers(published)
         assert len(tables) >= 12 and columns >= 150, (tier, len(tables), columns)
         for name, comment in tables.items():
             assert comment == docs[name].description, (tier, name)
-    with duckdb.connect(str(tier_files(published)["public"]), read_only=True) as con:
+    with duckdb.connect(str(tier_files(snapshot)["public"]), read_only=True) as con:
         [(comment,)] = con.execute(
             "select comment from duckdb_columns() where table_name = 'pub_measure_by_icb_monthly'"
             " and column_name = 'numerator'"
@@ -83,17 +62,17 @@ def test_every_published_table_and_column_has_a_comment_in_both_tiers(published)
     assert "rounded" in comment
 
 
-@pytest.mark.e2e
-def test_dbt_writes_the_descriptions_into_the_working_file(published):
+def test_dbt_writes_the_descriptions_into_the_working_file(sample_build):
     """persist_docs: every dbt-built mart and public table carries its comments in the
     working file too (DBeaver on the working file shows them)."""
-    manifest = json.loads((published.dbt_target_dir / "manifest.json").read_text())
+    manifest = json.loads((load_settings().dbt_target_dir / "manifest.json").read_text())
     models = {
         (n["schema"], n["alias"])
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["schema"] in ("marts", "public")
     }
-    with duckdb.connect(str(published.working_db), read_only=True) as con:
+    assert sample_build.published_snapshot()
+    with duckdb.connect(str(sample_build.working_db), read_only=True) as con:
         gaps = [
             name
             for name in undescribed(con, ("marts", "public"))
@@ -144,9 +123,8 @@ def test_the_manifest_describes_every_published_column():
     assert len(published) >= 25
 
 
-@pytest.mark.e2e
-def test_the_dbt_docs_site_is_in_the_snapshot_offline_and_linked(published):
-    current = published.published_current.resolve()
+def test_the_dbt_docs_site_is_in_the_snapshot_offline_and_linked(sample_build):
+    current = sample_build.published_snapshot()
     page = current / DBT_DOCS_FILE
     text = page.read_text()
     # One self-contained file: manifest and catalogue inside, nothing fetched, no tracker.

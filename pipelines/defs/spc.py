@@ -336,7 +336,7 @@ def load_changes(
     if public_schema is not None:
         tables["public"] = (public_schema, PUB_CHANGE_TABLE)
     # A warehouse built without the register (a hand-made one in tests) has no changes; in
-    # the pipeline fct_spc depends on both tables, so they always exist there.
+    # the pipeline the SPC step depends on both tables, so they always exist there.
     return {
         tier: con.execute(f"select * from {table_schema}.{table}").pl()
         for tier, (table_schema, table) in tables.items()
@@ -845,7 +845,7 @@ def stored_state(
 ) -> tuple[pl.DataFrame | None, str]:
     """The fingerprints of the rows in the tables now, or None and why they cannot be
     trusted: a table missing or of another shape (columns in order), a table replaced by
-    another writer since the last refresh, or ``fct_spc`` not holding as many rows as the
+    another writer since the last refresh, or ``spc_points`` not holding as many rows as the
     state accounts for (rows deleted or added behind its back). None means a full rebuild."""
     expected = {
         tables.spc: FCT_SPC_SCHEMA,
@@ -1054,7 +1054,7 @@ def spc_row_problems(
             f"{unexplained} {SPC_POINTS_TABLE} rows without segment, segment_start, in_baseline "
             "or limits_basis"
         )
-    # A series is cut (has a segment after 0) exactly when fct_series_change records a
+    # A series is cut (has a segment after 0) exactly when spc_series_changes records a
     # change that rebases it (docs/programme-impact.md section 3).
     [(miscut,)] = con.execute(
         f"""

@@ -82,6 +82,8 @@ def comment_tables(database: Path, docs: dict[str, TableDocs]) -> int:
     ``main`` schema that ``docs`` describes. Returns the comments written."""
     written = 0
     with duckdb.connect(str(database)) as con:
+        # One transaction: one catalogue write instead of one per comment.
+        con.execute("begin transaction")
         tables = con.execute(
             "select table_name from duckdb_tables() where database_name = current_database()"
             " and schema_name = 'main' order by table_name"
@@ -110,6 +112,7 @@ def comment_tables(database: Path, docs: dict[str, TableDocs]) -> int:
             for statement in statements:
                 con.execute(statement)
             written += len(statements)
+        con.execute("commit")
         con.execute("checkpoint")
     return written
 

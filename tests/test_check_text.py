@@ -100,12 +100,12 @@ def test_gx_metadata_is_plain_values():
         {"table": "dim_measure", "expectation_type": "expect|y", "notes": "why\nit matters"},
     ]
     metadata = gx_metadata([{}] * 7, failures, (date(2023, 4, 1), date(2024, 3, 1)))
-    assert metadata["months"] == "2023-04-01..2024-03-01"
-    assert (metadata["expectations"], metadata["failed"]) == (7, 2)
+    assert metadata["months"].value == "2023-04-01..2024-03-01"
+    assert (metadata["expectations"].value, metadata["failed"].value) == (7, 2)
     table = metadata["failures"].value
     assert "| dim_measure | expect\\|y |  | why it matters |" in table.splitlines()
     assert "datetime" not in repr(metadata)
-    assert gx_metadata([], [], None)["months"] == "all"
+    assert gx_metadata([], [], None)["months"].value == "all"
 
 
 def test_plain_and_markdown_helpers():

@@ -166,7 +166,7 @@ def with_failing_rows(
     if result.passed:
         return result
     unique_id = result.metadata.get("unique_id")
-    sql = compiled.get(getattr(unique_id, "value", unique_id) or "")
+    sql = compiled.get(str(unique_id.value)) if unique_id is not None else None
     table = failing_rows(database, sql) if sql else None
     if table is None:
         return result

@@ -46,15 +46,15 @@ def _run_months(tags: Mapping[str, str]) -> tuple[date, date] | None:
 
 def gx_metadata(
     results: list[dict], failures: list[dict], months: tuple[date, date] | None
-) -> dict[str, object]:
+) -> dict[str, dg.MetadataValue]:
     """The check's metadata as a person reads it in the UI: counts as numbers, the months as
     ISO text (``2024-04-01..2025-03-01``, or ``all``), the failed expectations as a small
     markdown table (table, expectation, column, why it matters)."""
     shown = failures[:50]
     return {
-        "expectations": len(results),
-        "failed": len(failures),
-        "months": "..".join(plain(list(months))) if months else "all",
+        "expectations": dg.MetadataValue.int(len(results)),
+        "failed": dg.MetadataValue.int(len(failures)),
+        "months": dg.MetadataValue.text("..".join(plain(list(months))) if months else "all"),
         "failures": dg.MetadataValue.md(
             markdown_table(
                 ["table", "expectation", "column", "why it matters"],

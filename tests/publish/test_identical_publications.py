@@ -22,7 +22,7 @@ def export_digests(snapshot: Path) -> dict[str, str]:
     return {
         p.relative_to(snapshot).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(snapshot.rglob("*"))
-        if p.suffix in (".csv", ".parquet")
+        if p.suffix in (".csv", ".parquet") and p.parent.name in ("csv", "parquet")
     }
 
 

@@ -258,7 +258,11 @@ def dbt_build_after_spc(
             str(dbt),
             "build",
             "--select",
-            "+tag:after_spc",
+            # The SPC tier tables and the impact models with what they read (not every
+            # after_spc model: fct_measure_by_sector_financial_year reads the period facts,
+            # which these stand-ins do not have).
+            "+path:models/spc",
+            "+path:models/impact",
             "--indirect-selection",
             "cautious",
             "--project-dir",

@@ -256,10 +256,14 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute(f"set memory_limit = '{load_settings().duckdb_memory_limit}'")
     if not read_only:
+        from pipelines.incidents.store import INCIDENT_RAW_DDL
         from pipelines.surveys.store import SURVEY_RAW_DDL
 
+        # Every source's raw tables exist from the first connection, so dbt's staging of a
+        # source that has sent nothing yet reads an empty table instead of failing.
         con.execute(RAW_DDL)
         con.execute(SURVEY_RAW_DDL)
+        con.execute(INCIDENT_RAW_DDL)
     return con
 
 

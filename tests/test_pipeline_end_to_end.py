@@ -42,6 +42,7 @@ MARTS = [
     "fct_incident_monthly",
     "fct_measure_by_icb_monthly",
     "fct_measure_by_programme_monthly",
+    "fct_measure_by_sector_financial_year",
     "fct_measure_by_sector_monthly",
     "fct_measure_monthly",
     "fct_programme_impact",

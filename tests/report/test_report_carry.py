@@ -67,6 +67,8 @@ def published(tmp_path, monkeypatch):
     monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SAFETY_OBS_PUBLISHED_DIR", str(tmp_path / "published"))
     monkeypatch.setenv("SAFETY_OBS_REPORT_WORKERS", "2")
+    # Publication also documents the working file (dbt docs generate): point it at this one.
+    monkeypatch.setenv("SAFETY_OBS_WORKING_DB", str(tmp_path / "working.duckdb"))
     fixture = make_report_warehouse(tmp_path / "fixture" / "warehouse.duckdb")
     working, tiers = _working(fixture, tmp_path / "working.duckdb")
     first = _publish(working, tmp_path / "published", tiers, "run-one-aaaa")

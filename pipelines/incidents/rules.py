@@ -20,6 +20,7 @@ from pipelines.incidents.contract import (
     CATEGORIES,
     CODE_LISTS,
     EVENT_TYPES,
+    FIELDS,
     IncidentContract,
     code_list,
 )
@@ -94,26 +95,7 @@ def type_extract(
     out = frame.with_columns(
         *[_text(f).alias(f"txt_{f}") for f in contract.keep],
     )
-    for field in (
-        "event_ref",
-        "revision",
-        "taxonomy_version",
-        "submitted_on",
-        "event_date",
-        "org_code",
-        "reporter_org_code",
-        "event_type",
-        "category",
-        "subcategory",
-        "service_area",
-        "location",
-        "specialty",
-        "agents",
-        "patient_no",
-        "physical_harm",
-        "psychological_harm",
-        "age_band",
-    ):
+    for field in FIELDS:  # every field the warehouse has, kept by this contract or not
         if f"txt_{field}" not in out.columns:
             out = out.with_columns(pl.lit(None, pl.String).alias(f"txt_{field}"))
 

@@ -14,6 +14,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from pipelines.incidents.contract import FIELDS
+
 INCIDENT_LAYOUT_PREFIX = "incidents"
 
 INCIDENT_RAW_DDL = """
@@ -76,25 +78,11 @@ create table if not exists raw.incident_quarantine (
 );
 """
 
+# The contract's fields as stored: the event reference only as its hash (event_key), and the
+# line of the file each record came from.
 RECORD_COLUMNS = (
     "event_key",
-    "revision",
-    "taxonomy_version",
-    "submitted_on",
-    "event_date",
-    "org_code",
-    "reporter_org_code",
-    "event_type",
-    "category",
-    "subcategory",
-    "service_area",
-    "location",
-    "specialty",
-    "agents",
-    "patient_no",
-    "physical_harm",
-    "psychological_harm",
-    "age_band",
+    *(f for f in FIELDS if f != "event_ref"),
     "source_line",
 )
 

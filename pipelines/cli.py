@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.months import parse_month
 from pipelines.publish.snapshot import current_manifest
 from pipelines.settings import (
     PROJECT_ROOT,
@@ -240,11 +241,6 @@ def record_latest_failure() -> None:
             log_refused_run(instance, runs[0].run_id)
 
 
-def _month(text: str) -> date:
-    year, month = text.split("-")[:2]
-    return date(int(year), int(month), 1)
-
-
 def summary(settings: Settings) -> str:
     """Where the results are, what they hold, and one query to try."""
     manifest = current_manifest(settings.published_dir)
@@ -312,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     dbt = sub.add_parser("dbt", help="run dbt by hand with this deployment's vars")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     backfill = sub.add_parser("backfill", help="rebuild and republish a range of months")
-    backfill.add_argument("--from", dest="first", required=True, type=_month, help="YYYY-MM")
-    backfill.add_argument("--to", dest="last", required=True, type=_month, help="YYYY-MM")
+    backfill.add_argument("--from", dest="first", required=True, type=parse_month, help="YYYY-MM")
+    backfill.add_argument("--to", dest="last", required=True, type=parse_month, help="YYYY-MM")
     for runner in (demo, backfill):
         runner.add_argument(
             "--allow-shrink",

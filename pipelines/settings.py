@@ -15,7 +15,6 @@ one line naming the setting instead of publishing an empty warehouse.
 from __future__ import annotations
 
 import os
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +28,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from pipelines.months import parse_month
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "observatory.toml"
@@ -88,24 +89,13 @@ ALL_ENGLAND = "ENGLAND"
 EMPTY_CHANGE_REGISTER = PROJECT_ROOT / "pipelines" / "impact" / "empty_change_register.csv"
 
 
-def _month(value: Any) -> date:
-    """``2019-04``, ``2019-04-01`` or a date: the first of that month."""
-    if isinstance(value, date):
-        return value.replace(day=1)
-    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})(?:-\d{1,2})?\s*", str(value))
-    if not match:
-        msg = f"expected a month as YYYY-MM, got {value!r}"
-        raise ValueError(msg)
-    return date(int(match[1]), int(match[2]), 1)
-
-
 def _codes(value: Any) -> tuple[str, ...]:
     """``"QHM"``, ``"QHM,QE1"`` or a list: upper-case ICB codes, or ``("ENGLAND",)``."""
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(str(item).strip().upper() for item in items if str(item).strip())
 
 
-Month = Annotated[date, BeforeValidator(_month)]
+Month = Annotated[date, BeforeValidator(parse_month)]
 Codes = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_codes)]
 
 

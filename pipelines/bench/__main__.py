@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
 from pipelines.bench.report import RESULTS_JSON, RESULTS_MD, markdown
 from pipelines.bench.run import Benchmark
+from pipelines.months import parse_month
 from pipelines.settings import PROJECT_ROOT
-
-
-def _month(text: str) -> date:
-    year, month = text.split("-")[:2]
-    return date(int(year), int(month), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "--months", type=int, default=120, help="history wanted (capped by the catalogue start)"
     )
     parser.add_argument(
-        "--last-period", type=_month, default=None, help="YYYY-MM (default: last month)"
+        "--last-period", type=parse_month, default=None, help="YYYY-MM (default: last month)"
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--query-runs", type=int, default=7)

@@ -43,6 +43,7 @@ import duckdb
 
 from pipelines.bench import dagster_run, report
 from pipelines.bench.measure import MIB, Usage, run_measured
+from pipelines.months import parse_month
 from pipelines.settings import ALL_ENGLAND, PROJECT_ROOT
 
 STAGES = (
@@ -161,11 +162,6 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
         }
     )
     return env
-
-
-def _month(text: str) -> date:
-    year, month = text.split("-")[:2]
-    return date(int(year), int(month), 1)
 
 
 def _link_tree(source: Path, target: Path) -> int:
@@ -317,8 +313,8 @@ class Benchmark:
         )
 
     def pipeline(self) -> dict:
-        first = _month(self.manifest["first_period"])
-        last = _month(self.manifest["last_period"])
+        first = parse_month(self.manifest["first_period"])
+        last = parse_month(self.manifest["last_period"])
         usage, run = self._job("pipeline", first, last)
         return self._run_stage(usage, run, months=f"{first:%Y-%m}..{last:%Y-%m}")
 
@@ -328,7 +324,7 @@ class Benchmark:
         target = self.paths.landing / holdback["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-        month = _month(holdback["period"])
+        month = parse_month(holdback["period"])
         usage, run = self._job("incremental", month, month)
         return self._run_stage(usage, run, file=holdback["path"], months=f"{month:%Y-%m}")
 

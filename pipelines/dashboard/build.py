@@ -63,8 +63,6 @@ from pipelines.dashboard.model import (
     Series,
     ValueFormat,
     assurance_reading,
-    month_index,
-    month_label,
     reading,
     variation_reading,
 )
@@ -74,6 +72,7 @@ from pipelines.dashboard.sources import (
     read_series_changes,
     segment_select,
 )
+from pipelines.months import month_index, month_label
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 
 HERE = Path(__file__).parent

@@ -26,10 +26,8 @@ from pipelines.dashboard.model import (
     Point,
     Series,
     ValueFormat,
-    month_index,
-    month_label,
-    short_month,
 )
+from pipelines.months import month_index, month_label, short_month
 from pipelines.publish.disclosure import neutralise_csv_cell
 
 WIDTH, HEIGHT = 640, 290

@@ -9,7 +9,6 @@ in words (better, worse), never by colour alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pipelines.dashboard.icons import (
@@ -18,7 +17,8 @@ from pipelines.dashboard.icons import (
     assurance_icon_svg,
     variation_icon_svg,
 )
-from pipelines.dashboard.model import Series, ValueFormat, month_label
+from pipelines.dashboard.model import Series, ValueFormat
+from pipelines.months import financial_year, month_text
 
 if TYPE_CHECKING:
     from pipelines.dashboard.build import Measure, SiteData
@@ -47,30 +47,13 @@ def verdict(change: float | None, sign: int, decimals: int | None = None) -> str
     return "Better" if better > 0 else "Worse"
 
 
-def _month(value: Any) -> str:
-    return month_label(value) if isinstance(value, date) else ("–" if value is None else str(value))
-
-
 def _span(start: Any, end: Any, months: Any = None) -> str:
     if start is None and end is None:
         return ""
-    text = f"{_month(start)} to {_month(end)}"
+    text = f"{month_text(start)} to {month_text(end)}"
     if months is not None:
         text += f" ({months} month{'s' if months != 1 else ''})"
     return text
-
-
-def financial_year(value: Any) -> str:
-    """``2024/25`` for the April-to-March year, from a label, a starting year or a date."""
-    if value is None:
-        return "–"
-    if isinstance(value, date):
-        start = value.year if value.month >= 4 else value.year - 1
-        return f"{start}/{(start + 1) % 100:02d}"
-    if isinstance(value, int):
-        return f"{value}/{(value + 1) % 100:02d}"
-    text = str(value)
-    return text[2:] if text.upper().startswith("FY") else text
 
 
 def _signed(value: float, fmt: ValueFormat) -> str:
@@ -102,7 +85,7 @@ def impact_row(
     signal = row.get("signal")
     if signal in ("improvement", "concern", "neutral"):
         word = {"improvement": "Improvement", "concern": "Concern", "neutral": "Shift"}[signal]
-        signal_text = f"{word} since {_month(row.get('signal_start'))}"
+        signal_text = f"{word} since {month_text(row.get('signal_start'))}"
         if row.get("attributed_change_id"):
             follows = (
                 f"Follows {row['attributed_change_id']}: "
@@ -153,7 +136,7 @@ def impact_row(
         "last_12": fmt.value(last_12) if last_12 is not None else "–",
         "last_12_span": _span(row.get("last_12_from"), row.get("last_12_to")),
         "current": (
-            f"Mean since {_month(row['current_segment_start'])}: "
+            f"Mean since {month_text(row['current_segment_start'])}: "
             f"{fmt.value(row.get('current_mean'))}"
             if row.get("current_segment_start") is not None
             and row.get("current_segment_start") != row.get("baseline_from")

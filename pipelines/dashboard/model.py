@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pipelines.dashboard.icons import ASSURANCE_LABELS, VARIATION_LABELS
-
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+from pipelines.months import month_label
 
 POINT_TYPE_LABELS: dict[str, str] = {
     "common_cause": "Common cause",
@@ -40,19 +39,6 @@ DIRECTION_LABELS: dict[str, str] = {
     "decrease": "Lower is better",
     "neutral": "Neither higher nor lower is better",
 }
-
-
-def month_label(period: date) -> str:
-    """``Mar 2025``: month names, never numbers, so no one reads 03/04 the American way."""
-    return f"{MONTHS[period.month - 1]} {period.year}"
-
-
-def short_month(period: date) -> str:
-    return f"{MONTHS[period.month - 1]} {period.year % 100:02d}"
-
-
-def month_index(period: date) -> int:
-    return period.year * 12 + period.month - 1
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipelines.defs.partitions import add_months, range_tags
+from pipelines.defs.partitions import range_tags
 from pipelines.ingest.files import content_digest, landed_files
 from pipelines.ingest.measure_returns import periods_in_file
+from pipelines.months import add_months
 from pipelines.settings import Settings, load_settings
 from pipelines.surveys.ingest import landed_exports
 from pipelines.surveys.store import SURVEY_LAYOUT_PREFIX

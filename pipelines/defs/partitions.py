@@ -4,15 +4,16 @@ from datetime import date
 
 import dagster as dg
 
+from pipelines.months import MONTH_KEY_FORMAT, month_key
 from pipelines.settings import load_settings
 
 _settings = load_settings()
 
 reporting_months = dg.MonthlyPartitionsDefinition(
-    start_date=_settings.catalogue_start.strftime("%Y-%m-%d"),
+    start_date=month_key(_settings.catalogue_start),
     # Include the current, still-open month: late returns for it are normal.
     end_offset=1,
-    fmt="%Y-%m-%d",
+    fmt=MONTH_KEY_FORMAT,
 )
 
 
@@ -23,18 +24,9 @@ ALLOW_SHRINK_TAG = "safety_observatory/allow_shrink"
 CONFIRM_REGISTER_TAG = "safety_observatory/confirm_register"
 
 
-def month_key(month: date) -> str:
-    return month.replace(day=1).strftime("%Y-%m-%d")
-
-
 def range_tags(first: date, last: date) -> dict[str, str]:
     """Run tags that make one run cover a range of months (single-run backfill)."""
     return {
         "dagster/asset_partition_range_start": month_key(first),
         "dagster/asset_partition_range_end": month_key(last),
     }
-
-
-def add_months(month: date, n: int) -> date:
-    years, index = divmod(month.month - 1 + n, 12)
-    return date(month.year + years, index + 1, 1)

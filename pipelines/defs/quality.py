@@ -15,6 +15,7 @@ import dagster as dg
 
 from pipelines.defs.check_text import markdown_table, plain
 from pipelines.defs.dbt import MART_KEYS
+from pipelines.months import month_from_key
 from pipelines.settings import load_settings
 
 FACT_KEY = next(k for k in MART_KEYS if k.path[-1] == "fct_measure_monthly")
@@ -36,10 +37,10 @@ def _run_months(tags: Mapping[str, str]) -> tuple[date, date] | None:
     start = tags.get("dagster/asset_partition_range_start")
     end = tags.get("dagster/asset_partition_range_end")
     if start and end:
-        return date.fromisoformat(start), date.fromisoformat(end)
+        return month_from_key(start), month_from_key(end)
     single = tags.get("dagster/partition")
     if single:
-        month = date.fromisoformat(single)
+        month = month_from_key(single)
         return month, month
     return None
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pipelines.months import months_between
 from pipelines.settings import PROJECT_ROOT
 from pipelines.warehouse import working_connection
 
@@ -379,12 +380,7 @@ def _months(first: date | None, last: date | None) -> list[str]:
     """Every 'YYYY-MM' from ``first`` to ``last`` inclusive (none when either is None)."""
     if first is None or last is None:
         return []
-    months = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
+    return [month.strftime("%Y-%m") for month in months_between(first, last)]
 
 
 def _summarise(table: str, outcome: ExpectationValidationResult) -> dict[str, Any]:

@@ -63,9 +63,8 @@ from pipelines.dashboard.model import (
     DIRECTION_LABELS,
     Series,
     ValueFormat,
-    month_label,
-    short_month,
 )
+from pipelines.months import financial_year, month_text, short_month
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 from pipelines.report.reads import ProgrammeData, read_programme_data
 
@@ -111,32 +110,10 @@ class BuiltReport:
 # Formatting.
 
 
-def _month(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    return month_label(value)
-
-
 def _span(first: Any, last: Any) -> str:
     if first is None and last is None:
         return "–"
-    return f"{_month(first)} to {_month(last)}"
-
-
-def financial_year(value: Any) -> str:
-    """``2024/25`` from a start year (2024), a date in the year, or a label as given."""
-    if value is None:
-        return "–"
-    if isinstance(value, date):
-        start = value.year if value.month >= 4 else value.year - 1
-        return f"{start}/{(start + 1) % 100:02d}"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        start = int(value)
-        return f"{start}/{(start + 1) % 100:02d}"
-    text = str(value)
-    return text[3:] if text.upper().startswith("FY ") else text
+    return f"{month_text(first)} to {month_text(last)}"
 
 
 def _finite(value: Any) -> float | None:
@@ -219,14 +196,14 @@ def impact_context(
         )
     signal = (row.get("signal") or "").lower() or None
     if signal in ("improvement", "concern"):
-        since = _month(row.get("signal_start"))
+        since = month_text(row.get("signal_start"))
         change_id = row.get("attributed_change_id")
         if change_id:
             description = row.get("attributed_change_description") or (
                 changes.get(change_id, {}).get("description") or ""
             )
             recorded = changes.get(change_id, {}).get("change_date")
-            when = f", {_month(recorded)}" if recorded else ""
+            when = f", {month_text(recorded)}" if recorded else ""
             follows = f"Follows {change_id}{when}: {description}".rstrip(": ")
         else:
             follows = "No recorded change in the months before it"
@@ -299,7 +276,7 @@ def impact_context(
             f"{fmt.number(_finite(row.get('baseline_lpl')))} to "
             f"{fmt.number(_finite(row.get('baseline_upl')))}"
         ),
-        "current_start": _month(row.get("current_segment_start")),
+        "current_start": month_text(row.get("current_segment_start")),
         "current_mean": fmt.value(_finite(row.get("current_mean"))),
         "rebased": row.get("current_segment_start") is not None
         and first_period is not None
@@ -420,7 +397,7 @@ def _block(
     changes = [
         {
             "id": c["change_id"],
-            "month": _month(c["change_month"]),
+            "month": month_text(c["change_month"]),
             "kind": (c.get("kind") or data.changes.get(c["change_id"], {}).get("kind") or "")
             .replace("_", " ")
             .strip(),

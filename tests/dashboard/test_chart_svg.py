@@ -22,8 +22,8 @@ from pipelines.dashboard.model import (
     RecordedChange,
     Series,
     ValueFormat,
-    month_index,
 )
+from pipelines.months import month_index
 
 FMT = ValueFormat.for_measure("per 1000 occupied bed days", 1000)
 MONTHS = [date(2023 + (3 + i) // 12, (3 + i) % 12 + 1, 1) for i in range(24)]

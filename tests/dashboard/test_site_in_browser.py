@@ -31,7 +31,7 @@ from dashboard_fixtures import make_published_warehouse
 from dashboard_fixtures import public_warehouse as fixture_public
 
 from pipelines.dashboard import build_site
-from pipelines.dashboard.model import month_label
+from pipelines.months import month_label
 from pipelines.settings import PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,10 +21,11 @@ from report_fixtures import (
 from pipelines.dashboard import build_site
 from pipelines.dashboard.build import display_name
 from pipelines.dashboard.model import ValueFormat
+from pipelines.months import financial_year
 from pipelines.publish.disclosure import DisclosureRules, scan_site
 from pipelines.report import build_reports
 from pipelines.report.__main__ import main
-from pipelines.report.build import CountPolicy, financial_year, in_words
+from pipelines.report.build import CountPolicy, in_words
 
 REPORTS = {"region", "icb-QZZ", "icb-QYY"}
 ORGANISATIONS = {

@@ -86,6 +86,10 @@ ENGLAND_ICBS = frozenset(
 )
 ALL_ENGLAND = "ENGLAND"
 #: What dbt reads when no change register is configured (header only).
+#: The smallest public count that is suppressed: zero is a true zero, never small. A rule of the
+#: method, not of a deployment, so not a setting; it reaches dbt as the ``public_min_count``
+#: var (:meth:`Settings.dbt_vars`) and the scan through ``DisclosureRules.min_count``.
+PUBLIC_MIN_COUNT = 1
 EMPTY_CHANGE_REGISTER = PROJECT_ROOT / "pipelines" / "impact" / "empty_change_register.csv"
 
 
@@ -367,6 +371,7 @@ class Settings(BaseSettings):
         return {
             "catalogue_start": self.catalogue_start.isoformat(),
             "return_due_days": self.return_due_days,
+            "public_min_count": PUBLIC_MIN_COUNT,
             "public_max_suppressed_count": self.public_max_suppressed_count,
             "public_rounding_base": self.public_rounding_base,
             "public_min_contributors": self.public_min_contributors,

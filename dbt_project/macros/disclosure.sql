@@ -8,9 +8,10 @@
 #}
 
 {% macro disclosure_rule(name) -%}
-    {#- Zero is a true zero, never small: the lower bound of suppression is a constant. -#}
-    {%- if name == 'public_min_count' -%}{{ return(1) }}{%- endif -%}
-    {%- if name not in ('public_max_suppressed_count', 'public_rounding_base', 'public_min_contributors') -%}
+    {#- public_min_count is a constant of the method (zero is a true zero, never small), the
+        others the deployment's settings: all come from Settings.dbt_vars, none has a default
+        here, so the models can never disagree with the Python scan. -#}
+    {%- if name not in ('public_min_count', 'public_max_suppressed_count', 'public_rounding_base', 'public_min_contributors') -%}
         {{ exceptions.raise_compiler_error('unknown disclosure rule ' ~ name) }}
     {%- endif -%}
     {{- return(var(name) | int) -}}

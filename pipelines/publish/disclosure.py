@@ -48,7 +48,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import PUBLIC_MIN_COUNT, Settings, load_settings
 
 PUBLIC_SCHEMA = "public"
 PUBLIC_PREFIX = "pub_"
@@ -166,16 +166,21 @@ SQL_FORMULA_START = "^[=+\\-@\\t\\r]"
 _EXAMPLES = 3
 
 
+def _setting_default(name: str) -> int:
+    return int(Settings.model_fields[name].default)
+
+
 @dataclass(frozen=True)
 class DisclosureRules:
-    """Disclosure thresholds (docs/configuration.md). Defaults are the programme's rules;
+    """Disclosure thresholds (docs/configuration.md). Defaults are the programme's rules,
+    taken from :class:`Settings`' defaults (their one home, which also feeds dbt's vars);
     read a deployment's values with :func:`rules_from_settings`."""
 
-    min_count: int = 1
-    max_suppressed_count: int = 7
-    rounding_base: int = 5
-    min_respondents: int = 10
-    min_contributors: int = 3
+    min_count: int = PUBLIC_MIN_COUNT
+    max_suppressed_count: int = _setting_default("public_max_suppressed_count")
+    rounding_base: int = _setting_default("public_rounding_base")
+    min_respondents: int = _setting_default("survey_public_min_respondents")
+    min_contributors: int = _setting_default("public_min_contributors")
 
 
 def rules_from_settings(settings: Settings | None = None) -> DisclosureRules:

@@ -401,6 +401,8 @@ def test_rules_come_from_the_configuration(monkeypatch):
     assert dbt_vars["public_max_suppressed_count"] == 9
     assert dbt_vars["public_rounding_base"] == 10
     assert dbt_vars["public_min_contributors"] == 4
+    # The lower bound is a constant, one value for dbt's macro and for the scan.
+    assert dbt_vars["public_min_count"] == DisclosureRules().min_count == 1
 
 
 # The public site, as pipelines/dashboard writes it: chart points carry their month's

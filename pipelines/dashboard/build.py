@@ -74,6 +74,7 @@ from pipelines.dashboard.sources import (
 )
 from pipelines.months import month_index, month_label
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
+from pipelines.spc.constants import catalogue_direction
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -231,8 +232,8 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
             numerator_definition=row["numerator_definition"] or "",
             denominator_definition=row["denominator_definition"] or "",
             unit=row["unit"] or "",
-            improvement_direction={"higher": "increase", "lower": "decrease"}.get(
-                row["improvement_direction"], "neutral"
+            improvement_direction=catalogue_direction(
+                row["improvement_direction"], row["measure_code"]
             ),
             chart=row["spc_chart"],
             target=row["target"],

@@ -19,19 +19,10 @@ from pipelines.dashboard.icons import (
 )
 from pipelines.dashboard.model import Series, ValueFormat
 from pipelines.months import financial_year, month_text
+from pipelines.spc.constants import COUNT_CHARTS, direction_sign
 
 if TYPE_CHECKING:
     from pipelines.dashboard.build import Measure, SiteData
-
-_SIGN = {"increase": 1, "higher": 1, "decrease": -1, "lower": -1}
-#: Charts of counts, for which events avoided or added are computed (§4).
-COUNT_CHARTS = {"p", "u", "p_prime", "u_prime"}
-
-
-def direction_sign(direction: str | None) -> int:
-    """+1 higher is better, -1 lower is better, 0 neither (either spelling of the catalogue's
-    or the SPC table's direction)."""
-    return _SIGN.get((direction or "").lower(), 0)
 
 
 def verdict(change: float | None, sign: int, decimals: int | None = None) -> str:

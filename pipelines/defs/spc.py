@@ -71,6 +71,7 @@ from pipelines.impact.changes import (
 )
 from pipelines.settings import load_settings
 from pipelines.spc import spc_by_series
+from pipelines.spc.constants import catalogue_direction, check_chart
 from pipelines.warehouse import working_connection
 
 #: What this step writes (both tiers; dbt sources, not published).
@@ -87,13 +88,6 @@ CHANGE_TABLE = "dim_change"
 PUB_CHANGE_TABLE = "pub_change"
 #: The SPC module's name for limits on the points a caller's mask gave, and ours.
 LIMITS_BASIS_NAMES = {"given_points": "baseline_window"}
-
-#: Catalogue wording (dim_measure.improvement_direction) -> the SPC module's wording.
-DIRECTION_FROM_CATALOGUE: dict[str, str] = {
-    "higher": "increase",
-    "lower": "decrease",
-    "neutral": "neutral",
-}
 
 
 @dataclass(frozen=True)
@@ -308,15 +302,11 @@ def catalogue_settings(
         from {schema}.dim_measure order by measure_code"""
     ).fetchall()
     for code, chart, direction, multiplier, target, start, end, months in rows:
-        if direction not in DIRECTION_FROM_CATALOGUE:
-            raise ValueError(f"unknown improvement_direction {direction!r} for measure {code}")
-        if chart not in ("xmr", "p", "u", "p_prime", "u_prime"):
-            raise ValueError(f"unknown spc_chart {chart!r} for measure {code}")
         measures.append(
             MeasureSpc(
                 code,
-                chart,
-                DIRECTION_FROM_CATALOGUE[direction],
+                check_chart(chart, code),
+                catalogue_direction(direction, code),
                 float(multiplier),
                 None if target is None else float(target),
                 start,

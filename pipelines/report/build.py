@@ -67,6 +67,7 @@ from pipelines.dashboard.model import (
 from pipelines.months import financial_year, month_text, short_month
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 from pipelines.report.reads import ProgrammeData, read_programme_data
+from pipelines.spc.constants import COUNT_CHARTS, direction_sign
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,6 @@ MARKER = ".safety-observatory-reports"
 #: Each report's fingerprint (:func:`report_fingerprint`), by report stem: published with
 #: the reports, read by the next publication to carry the reports whose inputs are unchanged.
 INPUTS_FILE = "report-inputs.json"
-#: Charts whose events are counted (docs/programme-impact.md §4: P, U, P', U').
-COUNT_CHARTS = frozenset({"p", "u", "p_prime", "u_prime"})
-DIRECTION_SIGN = {"increase": 1, "decrease": -1, "neutral": 0}
 
 
 @dataclass
@@ -169,12 +167,11 @@ def impact_context(
         return None
     fmt = measure.fmt
     direction = row.get("improvement_direction") or measure.improvement_direction
-    direction = {"higher": "increase", "lower": "decrease"}.get(direction, direction)
     baseline = _finite(row.get("baseline_mean"))
     last_12 = _finite(row.get("last_12_value"))
     improvement = _finite(row.get("improvement_abs"))
     if improvement is None and baseline is not None and last_12 is not None:
-        improvement = (last_12 - baseline) * DIRECTION_SIGN.get(direction, 0)
+        improvement = (last_12 - baseline) * direction_sign(direction)
     if improvement is not None and fmt.number(abs(improvement)) == fmt.number(0):
         improvement = 0.0  # no change at the precision the figures are shown
     relative = _finite(row.get("improvement_rel"))

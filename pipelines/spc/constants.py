@@ -6,7 +6,7 @@ numbers; changing one here changes the method everywhere.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 #: XmR process limits sit at mean +/- LIMIT x mean moving range (3 / d2, rounded as upstream).
 LIMIT: Final[float] = 2.66
@@ -26,9 +26,48 @@ MIN_FIX_AFTER_N_POINTS: Final[int] = 12
 #: Default limit width, in sigmas.
 DEFAULT_SIGMA: Final[float] = 3.0
 
+#: The charts a measure can have (the catalogue's ``spc_chart``). dbt's accepted_values tests
+#: on ``spc_chart`` / ``chart`` and its ``is_count_chart`` macro repeat this list in SQL and
+#: YAML; tests/test_rule_homes.py fails when they drift apart.
+Chart = Literal["xmr", "p", "u", "p_prime", "u_prime"]
+CHARTS: Final[tuple[Chart, ...]] = get_args(Chart)
+#: Charts of counts (numerator over denominator): P, U, P', U'. Their events avoided or added
+#: are computed (docs/programme-impact.md §4); XmR charts values alone.
+COUNT_CHARTS: Final[frozenset[str]] = frozenset(CHARTS) - {"xmr"}
+
 ImprovementDirection = Literal["increase", "decrease", "neutral"]
 
 DIRECTION_SIGN: Final[dict[str, int]] = {"increase": 1, "decrease": -1, "neutral": 0}
+#: The catalogue's wording (``dim_measure.improvement_direction``) -> the SPC wording, which
+#: ``fct_spc``, ``fct_programme_impact`` and everything downstream of them use.
+DIRECTION_FROM_CATALOGUE: Final[dict[str, ImprovementDirection]] = {
+    "higher": "increase",
+    "lower": "decrease",
+    "neutral": "neutral",
+}
+
+
+def catalogue_direction(value: object, measure_code: str) -> ImprovementDirection:
+    """The SPC wording of a measure's catalogue ``improvement_direction``, refusing anything
+    else with the measure and the value named: an unknown value silently read as neutral would
+    grey out every signal of that measure."""
+    if isinstance(value, str) and value in DIRECTION_FROM_CATALOGUE:
+        return DIRECTION_FROM_CATALOGUE[value]
+    raise ValueError(
+        f"measure {measure_code}: improvement_direction {value!r} is not one of "
+        f"{', '.join(DIRECTION_FROM_CATALOGUE)}"
+    )
+
+
+def check_chart(value: object, measure_code: str) -> Chart:
+    """A measure's ``spc_chart``, refusing anything not in :data:`CHARTS` with the measure
+    and the value named."""
+    for chart in CHARTS:
+        if value == chart:
+            return chart
+    raise ValueError(
+        f"measure {measure_code}: spc_chart {value!r} is not one of {', '.join(CHARTS)}"
+    )
 
 
 def direction_sign(improvement_direction: str) -> int:

@@ -17,6 +17,7 @@ from pipelines.spc.constants import (
     DEFAULT_SIGMA,
     DIRECTION_SIGN,
     TRIAL_THRESHOLD,
+    Chart,
     direction_sign,
 )
 from pipelines.spc.icons import (
@@ -29,8 +30,6 @@ from pipelines.spc.laney import attribute_arrays
 from pipelines.spc.output import SPC_COLUMNS, spc_columns
 from pipelines.spc.segments import LIMITS_BASIS, Segments
 from pipelines.spc.xmr import xmr_arrays
-
-Chart = Literal["xmr", "p", "u", "p_prime", "u_prime"]
 
 _ATTRIBUTE: dict[str, tuple[Literal["p", "u"], bool]] = {
     "p": ("p", False),

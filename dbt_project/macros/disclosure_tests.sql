@@ -45,7 +45,7 @@ where cells.is_suppressed is null
                     cells.value is null
                     or abs(
                         cells.value
-                        - cast(cells.numerator as double) * measures.multiplier / cells.denominator
+                        - {{ rate('cells.numerator', 'cells.denominator', 'measures.multiplier') }}
                     ) > 1e-9 * (1 + abs(cells.value))
                 )
             )

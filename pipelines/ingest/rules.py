@@ -24,6 +24,7 @@ from pipelines.ingest.normalise import (
     is_spreadsheet_error,
     is_suppression_marker,
 )
+from pipelines.rate import rate_expr
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _value_rules() -> list[Rule]:
     """Plausibility of the pair: a rate needs a denominator, and no value may exceed the
     catalogue's ``max_value`` for its measure."""
     numerator, denominator = pl.col("numerator"), pl.col("denominator")
-    value = numerator * pl.col("measure_multiplier") / denominator
+    value = rate_expr(numerator, denominator, pl.col("measure_multiplier"))
     either_missing = numerator.is_null() | denominator.is_null()
     return [
         Rule(

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from pipelines.rate import rate
 from pipelines.spc.constants import (
     D2,
     DEFAULT_SIGMA,
@@ -84,7 +85,9 @@ def attribute_arrays(
     check_counts(numerators, denominators, kind)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(numerators) & np.isfinite(denominators) & (denominators > 0)
-        y = np.where(valid, numerators / np.where(valid, denominators, 1.0), np.nan)
+        # The rate rule (pipelines/rate.py) on the proportion; the multiplier scales it
+        # below with the centre and limits, so no comparison between them moves with it.
+        y = np.where(valid, rate(numerators, denominators), np.nan)
         points = baseline_points(valid, segments, fix_after, baseline_mask)
         baseline = points.mask
         num_sum = segments.sum(numerators, baseline)

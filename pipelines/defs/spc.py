@@ -54,6 +54,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import jinja2
 import numpy as np
 import polars as pl
 
@@ -69,7 +70,7 @@ from pipelines.impact.changes import (
     series_changes,
     series_places,
 )
-from pipelines.settings import load_settings
+from pipelines.settings import PROJECT_ROOT, load_settings
 from pipelines.spc import spc_by_series
 from pipelines.spc.constants import catalogue_direction, check_chart
 from pipelines.warehouse import working_connection
@@ -214,15 +215,11 @@ FCT_SPC_SCHEMA: dict[str, pl.DataType] = {
 }
 SERIES_COLS: tuple[str, ...] = ("level", "tier", "series_key", "measure_code")
 
-#: ``pub_spc``: the public rows without what belongs to the internal tier (the same rule as
-#: ``dbt_project/models/spc/pub_spc.sql``; :func:`write_pub_spc` applies it to hand-made
-#: snapshots in tests, and tests/impact/test_impact_models.py holds the two equal).
-PUB_SPC_DROPPED = frozenset({"tier", "org_code", "organisations_reporting", "target"})
-#: Per-month statistics, nulled on a suppressed month (series-level icons are kept). The
-#: segment number too: the disclosure scan holds every number of a suppressed cell to null;
-#: ``segment_start`` (a month) still says which segment the gap falls in.
-PUB_SPC_NULLED_WHEN_SUPPRESSED = ("centre", "lpl", "upl", "near_lpl", "near_upl", "segment")
-PUB_SPC_COLUMNS: tuple[str, ...] = tuple(c for c in FCT_SPC_SCHEMA if c not in PUB_SPC_DROPPED)
+#: What each tier's SPC tables hold (which rows, which columns, what a suppressed month
+#: shows) is decided once, by the dbt macros in this file; :func:`tier_model_sql` renders
+#: them for the hand-made snapshots of tests.
+SPC_TIER_MACROS = PROJECT_ROOT / "dbt_project" / "macros" / "spc_tiers.sql"
+SPC_MODELS = PROJECT_ROOT / "dbt_project" / "models" / "spc"
 
 
 _DUCKDB_TYPES = {
@@ -578,7 +575,7 @@ def write_series_change(
         if public_table:
             con.execute(
                 f"""create or replace table {public_table} as
-                select * from {table} where tier = 'public'
+                {tier_model_sql(PUB_SERIES_CHANGE_TABLE, table)}
                 order by level, series_key, measure_code, change_month, change_id"""
             )
             [(public_rows,)] = con.execute(f"select count(*) from {public_table}").fetchall()
@@ -618,26 +615,31 @@ def write_fct_spc(
     return rows
 
 
+def tier_model_sql(model: str, source_table: str) -> str:
+    """The SQL of the dbt model ``model`` in ``dbt_project/models/spc`` (one of the tiers'
+    SPC tables) with its source read from ``source_table``: the models' own macros,
+    rendered outside dbt, so a hand-made snapshot's tiers are split exactly as dbt splits
+    them."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    environment.globals["source"] = lambda _source, _table: source_table
+    template = SPC_TIER_MACROS.read_text() + (SPC_MODELS / f"{model}.sql").read_text()
+    return environment.from_string(template).render()
+
+
 def write_pub_spc(
     con: duckdb.DuckDBPyConnection,
     source: str = f"marts.{SPC_POINTS_TABLE}",
     table: str = f"public.{PUB_SPC_TABLE}",
 ) -> int:
-    """Replace ``table`` with the public rows of ``source`` (one statement, so readers see
-    old or new), as dbt's ``pub_spc`` selects them: for hand-made snapshots in tests.
-    Returns the rows written."""
+    """Replace ``table`` with what dbt's ``pub_spc`` model makes of ``source`` (one
+    statement, so readers see old or new): for hand-made snapshots in tests. Returns the
+    rows written."""
     schema = table.rsplit(".", 1)[0] if "." in table else None
-    columns = ", ".join(
-        f"case when not is_suppressed then {c} end as {c}"
-        if c in PUB_SPC_NULLED_WHEN_SUPPRESSED
-        else c
-        for c in PUB_SPC_COLUMNS
-    )
     if schema:
         con.execute(f"create schema if not exists {schema}")
     con.execute(
         f"""create or replace table {table} as
-        select {columns} from {source} where tier = 'public'
+        {tier_model_sql(PUB_SPC_TABLE, source)}
         order by level, series_key, measure_code, period"""
     )
     return int(con.execute(f"select count(*) from {table}").fetchone()[0])

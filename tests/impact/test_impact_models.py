@@ -303,8 +303,8 @@ def test_the_disclosure_scan_passes_the_public_impact_table(impact):
 
 def test_dbt_splits_the_spc_step_output_into_one_table_per_tier(impact):
     """dbt's fct_spc / fct_series_change hold the internal series only, pub_spc /
-    pub_series_change the public ones; pub_spc is exactly what write_pub_spc (the same rule
-    in Python, for hand-made snapshots) makes of the SPC step's public rows."""
+    pub_series_change the public ones; pub_spc is exactly what write_pub_spc (dbt's model
+    rendered outside dbt, for hand-made snapshots) makes of the SPC step's public rows."""
     with duckdb.connect(str(impact)) as con:
         tiers = {
             table: {

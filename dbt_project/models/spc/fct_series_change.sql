@@ -1,12 +1,2 @@
 -- The changes that apply to the internal series (source spc.spc_series_changes holds both tiers).
-select
-    level,
-    tier,
-    series_key,
-    measure_code,
-    change_id,
-    change_month,
-    kind,
-    rebases
-from {{ source('spc', 'spc_series_changes') }}
-where tier = 'internal'
+{{ spc_tier_series_changes('internal') }}

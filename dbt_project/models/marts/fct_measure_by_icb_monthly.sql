@@ -1,17 +1,2 @@
 -- Roll-up: ICB x measure x month, all sectors together. Counts are summed, then divided.
-select
-    facts.icb_code,
-    facts.measure_code,
-    facts.period,
-    facts.programme_code,
-    count(*) as organisations_reporting,
-    cast(sum(facts.numerator) as bigint) as numerator,
-    cast(sum(facts.denominator) as bigint) as denominator,
-    {{ rate('sum(facts.numerator)', 'sum(facts.denominator)', 'max(measures.multiplier)') }}
-        as value
-from {{ ref('fct_measure_monthly') }} as facts
-inner join {{ ref('measure_catalogue') }} as measures on facts.measure_code = measures.measure_code
-{% if is_incremental() %}
-where facts.period between {{ period_range() }}
-{% endif %}
-group by facts.icb_code, facts.measure_code, facts.period, facts.programme_code
+{{ measure_rollup(['icb_code', 'measure_code', 'period', 'programme_code']) }}

@@ -3,6 +3,7 @@ as the copies drift apart (docs/architecture.md, "Where each rule lives")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import check_xlsx_container
 from pipelines.ingest.reading import read_xlsx_tables
 from pipelines.rate import rate, rate_expr
+from pipelines.settings import load_settings
 from pipelines.spc.constants import (
     CHARTS,
     COUNT_CHARTS,
@@ -184,3 +186,24 @@ def test_every_xlsx_reader_refuses_a_zip_bomb_by_the_one_container_rule(reader, 
     with pytest.raises(FileRejected) as raised:
         XLSX_READERS[reader](data, name, limit)
     assert (raised.value.rule, raised.value.detail) == (rule, shared.value.detail)
+
+
+def test_every_period_model_takes_its_config_from_the_one_anchor():
+    """The period models' config (incremental append, delete the run's months first, the
+    period_partitioned tag) lives once, the ``&period_model`` anchor in dbt_project.yml:
+    every model Dagster builds by the tag has exactly it, and none sets its own."""
+    manifest = json.loads((load_settings().dbt_target_dir / "manifest.json").read_text())
+    period_models = {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and "period_partitioned" in node["tags"]
+    }
+    assert len(period_models) == 8, sorted(period_models)
+    for name, node in period_models.items():
+        config = node["config"]
+        assert (config["materialized"], config["incremental_strategy"]) == (
+            "incremental",
+            "append",
+        ), name
+        assert [hook["sql"] for hook in config["pre-hook"]] == ["{{ delete_run_months() }}"], name
+        assert "config(" not in Path(MODELS.parent, node["original_file_path"]).read_text(), name

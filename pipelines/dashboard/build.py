@@ -44,7 +44,7 @@ from pipelines.dashboard.charts import (
     render_chart,
     series_csv,
 )
-from pipelines.dashboard.icons import (
+from pipelines.dashboard.icon_svg import (
     ASSURANCE_LABELS,
     ASSURANCE_SHORT,
     VARIATION_LABELS,
@@ -123,7 +123,11 @@ def slug(text: str) -> str:
 
 
 @dataclass
-class Measure:
+class SiteMeasure:
+    """A measure as the site and the board reports show it: its wording, number format and
+    SPC series per level, read from ``dim_measure`` and the SPC tables of one tier. Not the
+    catalogue's :class:`pipelines.catalogue.Measure` (ingest bounds and baselines)."""
+
     code: str
     name: str
     programme_code: str
@@ -166,7 +170,7 @@ class SiteData:
     tier: str
     levels: tuple[str, ...]
     programmes: list[dict[str, Any]]
-    measures: dict[str, Measure]
+    measures: dict[str, SiteMeasure]
     sector_names: dict[str, str]
     sector_order: dict[str, int]
     names: dict[str, str]
@@ -223,9 +227,9 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
         "order by sort_order, programme_code",
     )
     sectors = _rows(con, "select sector_code, sector_name, sort_order from dim_sector")
-    measures: dict[str, Measure] = {}
+    measures: dict[str, SiteMeasure] = {}
     for row in _rows(con, "select * from dim_measure order by measure_name, measure_code"):
-        measures[row["measure_code"]] = Measure(
+        measures[row["measure_code"]] = SiteMeasure(
             code=row["measure_code"],
             name=row["measure_name"],
             programme_code=row["programme_code"],
@@ -264,7 +268,7 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
     )
 
 
-def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: Measure) -> None:
+def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: SiteMeasure) -> None:
     """Fill ``measure.series`` with its charts at the site's levels, from ``fct_spc``.
 
     One measure at a time keeps memory bounded by the largest measure, not the warehouse
@@ -418,7 +422,7 @@ def _gaps(series: Series) -> str:
     return " ".join(parts)
 
 
-def card_text(series: Series, measure: Measure) -> dict[str, Any]:
+def card_text(series: Series, measure: SiteMeasure) -> dict[str, Any]:
     """What a chart card says around the drawing, formatted: icons' labels, reading,
     latest value, completeness, gaps, trial limits, recorded changes, method notes. The
     same words whether the server draws the chart (:func:`chart_context`) or the browser
@@ -458,7 +462,7 @@ def card_text(series: Series, measure: Measure) -> dict[str, Any]:
 
 
 def chart_context(
-    series: Series, measure: Measure, index: int, csv_href: str | None = None
+    series: Series, measure: SiteMeasure, index: int, csv_href: str | None = None
 ) -> dict[str, Any]:
     """Everything one chart card shows, formatted. ``csv_href``: the link to the chart's CSV
     file (relative to the page), written beside the page by the site builder."""
@@ -503,7 +507,7 @@ def chart_context(
 
 
 def organisation_chart(
-    series: Series, measure: Measure, periods: dict[int, int], csv_href: str
+    series: Series, measure: SiteMeasure, periods: dict[int, int], csv_href: str
 ) -> dict[str, Any]:
     """One organisation's entry in its ICB's chart data file: the card's words
     (:func:`card_text`) and the chart's columns (:func:`chart_data`), from which the
@@ -554,7 +558,7 @@ def read_organisation_data(path: Path) -> dict[str, Any]:
     return json.loads(text[len(_DATA_CALL) : -2])
 
 
-def summary_context(series: Series | None, measure: Measure) -> dict[str, Any]:
+def summary_context(series: Series | None, measure: SiteMeasure) -> dict[str, Any]:
     """A row of a summary table: latest value, icons, reading."""
     if series is None or series.last is None:
         return {"has_data": False, "reading": "No data yet."}
@@ -575,7 +579,7 @@ def summary_context(series: Series | None, measure: Measure) -> dict[str, Any]:
     }
 
 
-def _measure_context(measure: Measure) -> dict[str, Any]:
+def _measure_context(measure: SiteMeasure) -> dict[str, Any]:
     return {
         "measure": measure,
         "direction": DIRECTION_LABELS[measure.improvement_direction],
@@ -618,7 +622,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _render_measure(
-    env: Environment, common: dict[str, Any], site: SiteData, measure: Measure, out_dir: Path
+    env: Environment, common: dict[str, Any], site: SiteData, measure: SiteMeasure, out_dir: Path
 ) -> list[Path]:
     """The measure page and (internal tier) its per-ICB organisation pages."""
     pages: list[Path] = []
@@ -735,7 +739,7 @@ def render_site(
 ) -> list[Path]:
     """Write every page of ``site`` under ``out_dir``; returns the pages written.
 
-    Measure by measure (read, render, let go), keeping only each region series for the
+    SiteMeasure by measure (read, render, let go), keeping only each region series for the
     home page, which is written last. ``rules`` are the disclosure thresholds the public
     pages describe (default: this deployment's, the ones its public tier was built with).
     """
@@ -771,7 +775,7 @@ def render_site(
         if region is not None:
             measure.series["region"].append(region)
 
-    by_programme: dict[str, list[Measure]] = defaultdict(list)
+    by_programme: dict[str, list[SiteMeasure]] = defaultdict(list)
     for measure in site.measures.values():
         by_programme[measure.programme_code].append(measure)
     programmes = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from pipelines.dashboard.icons import (
+from pipelines.dashboard.icon_svg import (
     ASSURANCE_SHORT,
     VARIATION_SHORT,
     assurance_icon_svg,
@@ -22,7 +22,7 @@ from pipelines.months import financial_year, month_text
 from pipelines.spc.constants import COUNT_CHARTS, direction_sign
 
 if TYPE_CHECKING:
-    from pipelines.dashboard.build import Measure, SiteData
+    from pipelines.dashboard.build import SiteData, SiteMeasure
 
 
 def verdict(change: float | None, sign: int, decimals: int | None = None) -> str:
@@ -58,7 +58,7 @@ def _count(value: Any) -> str:
 
 
 def impact_row(
-    row: dict[str, Any], measure: Measure, series: Series | None, names: dict[str, str]
+    row: dict[str, Any], measure: SiteMeasure, series: Series | None, names: dict[str, str]
 ) -> dict[str, Any]:
     """One area's line of the impact table, worded."""
     fmt = measure.fmt

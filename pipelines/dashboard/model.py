@@ -7,7 +7,7 @@ can be tested on their own.
 from dataclasses import dataclass, field
 from datetime import date
 
-from pipelines.dashboard.icons import ASSURANCE_LABELS, VARIATION_LABELS
+from pipelines.dashboard.icon_svg import ASSURANCE_LABELS, VARIATION_LABELS
 from pipelines.months import month_label
 
 POINT_TYPE_LABELS: dict[str, str] = {

@@ -43,13 +43,13 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from pipelines.dashboard import icons
+from pipelines.dashboard import icon_svg
 from pipelines.dashboard.build import (
     STATIC as DASHBOARD_STATIC,
 )
 from pipelines.dashboard.build import (
-    Measure,
     SiteData,
+    SiteMeasure,
     card_text,
     chart_context,
     load_series,
@@ -155,7 +155,7 @@ class CountPolicy:
 
 def impact_context(
     row: dict[str, Any] | None,
-    measure: Measure,
+    measure: SiteMeasure,
     counts: CountPolicy,
     changes: dict[str, dict[str, Any]],
     first_period: date | None = None,
@@ -299,7 +299,11 @@ def inline_icon(kind: str, name: str | None, label: str, size: int = 34) -> Mark
     does not render in a PDF)."""
     if not name:
         return Markup("")
-    body = icons._variation_symbol(name) if kind == "variation" else icons._assurance_symbol(name)
+    body = (
+        icon_svg._variation_symbol(name)
+        if kind == "variation"
+        else icon_svg._assurance_symbol(name)
+    )
     return Markup(
         f'<svg class="mdc-icon" width="{size}" height="{size}" viewBox="0 0 40 40" role="img"'
         f' aria-label="{escape(label)}"><title>{escape(label)}</title>{body}</svg>'
@@ -372,7 +376,7 @@ def _series_name(series: Series, site: SiteData) -> str:
 
 def _block(
     series: Series,
-    measure: Measure,
+    measure: SiteMeasure,
     site: SiteData,
     data: ProgrammeData,
     counts: CountPolicy,
@@ -410,7 +414,7 @@ def _block(
         "variation_icon": inline_icon(
             "variation",
             series.variation_icon,
-            icons.VARIATION_LABELS.get(series.variation_icon or "", ""),
+            icon_svg.VARIATION_LABELS.get(series.variation_icon or "", ""),
         )
         if draw
         else Markup(""),
@@ -437,7 +441,7 @@ def _block(
     }
 
 
-def _measure_head(measure: Measure) -> dict[str, Any]:
+def _measure_head(measure: SiteMeasure) -> dict[str, Any]:
     return {
         "code": measure.code,
         "name": measure.name,
@@ -494,7 +498,7 @@ def report_context(
                         if s.last
                         else ""
                     ),
-                    "variation": icons.VARIATION_SHORT.get(s.variation_icon or "", "–"),
+                    "variation": icon_svg.VARIATION_SHORT.get(s.variation_icon or "", "–"),
                     "impact": impact_context(
                         data.impact.get((s.level, s.series_key, measure.code)),
                         measure,
@@ -527,7 +531,9 @@ def report_context(
                     {
                         **_measure_head(measure),
                         "block": block,
-                        "variation_short": icons.VARIATION_SHORT.get(s.variation_icon or "", "–"),
+                        "variation_short": icon_svg.VARIATION_SHORT.get(
+                            s.variation_icon or "", "–"
+                        ),
                     }
                 )
         order = site.sector_order
@@ -762,7 +768,7 @@ def render_reports(
                 appendix=True,
                 pdf_name=None,
                 dashboard_css=Markup((DASHBOARD_STATIC / "dashboard.css").read_text()),
-                sprite=icons.sprite(),
+                sprite=icon_svg.sprite(),
             )
             if ctx["organisations"]
             else ""

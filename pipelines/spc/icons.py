@@ -1,4 +1,5 @@
-"""Making Data Count summary icons: variation (from the last point) and assurance (target).
+"""Making Data Count summary icons: which variation (from the last point) and assurance
+(target) icon a series gets; pipelines/dashboard/icon_svg.py draws them.
 
 The icons are what a board paper shows for each measure, so they are derived only from the
 finished per-point result, exactly as NHSRplotthedots does: variation from the point type of

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from pipelines.dashboard.build import STATIC
-from pipelines.dashboard.icons import COLOURS
+from pipelines.dashboard.icon_svg import COLOURS
 
 CSS = (STATIC / "dashboard.css").read_text()
 

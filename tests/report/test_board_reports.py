@@ -382,11 +382,11 @@ def test_without_a_pdf_renderer_the_reports_are_html_only(built, tmp_path, monke
 def test_impact_wording_from_a_row():
     from datetime import date
 
-    from pipelines.dashboard.build import Measure
+    from pipelines.dashboard.build import SiteMeasure
     from pipelines.report.build import impact_context
 
     fmt = ValueFormat.for_measure("%", 100)
-    measure = Measure("M", "M", "p", "", "", "%", "increase", "p", None, fmt)
+    measure = SiteMeasure("M", "M", "p", "", "", "%", "increase", "p", None, fmt)
     row = {
         "improvement_direction": "increase",
         "baseline_from": date(2023, 4, 1),

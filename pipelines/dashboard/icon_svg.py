@@ -1,4 +1,5 @@
-"""Making Data Count variation and assurance icons, drawn as inline SVG.
+"""Making Data Count variation and assurance icons drawn as inline SVG, with their labels:
+the drawing of what pipelines/spc/icons.py decides.
 
 The site must work offline and from ``file://``, so the icons are not image files: each page
 carries one hidden sprite of ``<symbol>`` elements and every icon is a small ``<svg>`` that

@@ -33,7 +33,7 @@ from pipelines.spc.constants import (
     validate_sigma,
 )
 from pipelines.spc.inputs import as_float_array, rebase_flags
-from pipelines.spc.output import spc_columns
+from pipelines.spc.output import chart_frame
 from pipelines.spc.segments import BoolArray, FloatArray, Segments, baseline_points
 
 ChartKind = Literal["p", "u"]
@@ -169,30 +169,22 @@ def _attribute_chart(
         screen_outliers=screen_outliers,
         multiplier=multiplier,
     )
-    columns = spc_columns(
+    return chart_frame(
         arrays["y"],
         segments,
-        arrays["mean"],
-        arrays["lpl"],
-        arrays["upl"],
-        arrays["near_lpl"],
-        arrays["near_upl"],
-        arrays["n_baseline"],
-        trial_threshold,
-        sign,
+        arrays,
+        trial_threshold=trial_threshold,
+        sign=sign,
+        x=x,
+        chart_columns=[
+            pl.Series("numerator", num, nan_to_null=True),
+            pl.Series("denominator", den, nan_to_null=True),
+            pl.Series("sigma_i", arrays["sigma_i"], nan_to_null=True),
+            pl.Series("sigma_z", arrays["sigma_z"], nan_to_null=True),
+        ],
+        improvement_direction=improvement_direction,
+        target=target,
     )
-    x_col = pl.Series("x", np.arange(n, dtype=np.int64)) if x is None else pl.Series("x", x)
-    if len(x_col) != n:
-        raise ValueError(f"x must have one label per value ({n}); got {len(x_col)}")
-    extra = [
-        pl.Series("numerator", num, nan_to_null=True),
-        pl.Series("denominator", den, nan_to_null=True),
-        pl.Series("sigma_i", arrays["sigma_i"], nan_to_null=True),
-        pl.Series("sigma_z", arrays["sigma_z"], nan_to_null=True),
-        pl.Series("improvement_direction", [improvement_direction] * n, dtype=pl.String),
-        pl.Series("target", [target] * n, dtype=pl.Float64),
-    ]
-    return pl.DataFrame([x_col, *columns.columns, *extra])
 
 
 def p_chart(

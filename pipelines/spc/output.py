@@ -7,6 +7,7 @@ because "no data" is not "common cause".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,3 +121,42 @@ def spc_columns(
         _lookup("point_type", _POINT_TYPES, out(rules["point_type_code"]), shown),
     ]
     return SpcColumns(columns, present, rules["point_type_code"])
+
+
+def chart_frame(
+    y: FloatArray,
+    segments: Segments,
+    arrays: dict[str, np.ndarray],
+    *,
+    trial_threshold: int,
+    sign: int,
+    x: Sequence[object] | pl.Series | None,
+    chart_columns: Sequence[pl.Series],
+    improvement_direction: str,
+    target: float | None,
+) -> pl.DataFrame:
+    """One chart's result, as every single-series chart (XmR, P, U, P', U') returns it: the
+    point labels ``x`` (default 0..n-1), the standard SPC columns of ``arrays``' centre and
+    limits, the chart's own ``chart_columns``, then the direction and target the icons are
+    read from."""
+    n = len(y)
+    columns = spc_columns(
+        y,
+        segments,
+        arrays["mean"],
+        arrays["lpl"],
+        arrays["upl"],
+        arrays["near_lpl"],
+        arrays["near_upl"],
+        arrays["n_baseline"],
+        trial_threshold,
+        sign,
+    )
+    x_col = pl.Series("x", np.arange(n, dtype=np.int64)) if x is None else pl.Series("x", x)
+    if len(x_col) != n:
+        raise ValueError(f"x must have one label per value ({n}); got {len(x_col)}")
+    carried = [
+        pl.Series("improvement_direction", [improvement_direction] * n, dtype=pl.String),
+        pl.Series("target", [target] * n, dtype=pl.Float64),
+    ]
+    return pl.DataFrame([x_col, *columns.columns, *chart_columns, *carried])

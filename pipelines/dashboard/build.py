@@ -28,6 +28,8 @@ import json
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -831,26 +833,46 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
     warehouse, out_dir = Path(warehouse), Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
-        raise FileExistsError(f"{out_dir} is not empty and is not a dashboard site; not replacing")
+    with (
+        built_beside(out_dir, MARKER, "a dashboard site") as building,
+        tier_warehouse(warehouse, tier, "site") as con,
+    ):
+        render_site(con, load_site(con, tier), building)
+    return out_dir / "index.html"
+
+
+@contextmanager
+def built_beside(out_dir: Path, marker: str, what: str) -> Iterator[Path]:
+    """A fresh folder beside ``out_dir`` to build into, swapped in whole (:func:`swap_in`)
+    when the block ends, removed if it fails (``out_dir`` untouched). A non-empty
+    ``out_dir`` without ``marker`` (not ``what`` built here) is refused, never deleted: the
+    dashboard sites and the board reports are replaced by this one rule."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / marker).exists():
+        raise FileExistsError(f"{out_dir} is not empty and is not {what}; not replacing")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     building = out_dir.with_name(f".{out_dir.name}.building")
     if building.exists():
         shutil.rmtree(building)
     building.mkdir()
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            problems = tier_problems(con, tier)
-            if problems:
-                raise ValueError(
-                    f"cannot build the {tier} site from {warehouse}: " + "; ".join(problems)
-                )
-            render_site(con, load_site(con, tier), building)
+        yield building
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
     swap_in(building, out_dir)
-    return out_dir / "index.html"
+
+
+@contextmanager
+def tier_warehouse(warehouse: Path, tier: str, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``warehouse`` opened read-only, once :func:`tier_problems` finds it fit to build the
+    ``tier``'s ``what`` (site, reports) from; otherwise a ValueError naming the problems."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        problems = tier_problems(con, tier)
+        if problems:
+            raise ValueError(
+                f"cannot build the {tier} {what} from {warehouse}: " + "; ".join(problems)
+            )
+        yield con
 
 
 def swap_in(building: Path, out_dir: Path) -> None:

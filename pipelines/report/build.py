@@ -50,13 +50,13 @@ from pipelines.dashboard.build import (
 from pipelines.dashboard.build import (
     SiteData,
     SiteMeasure,
+    built_beside,
     card_text,
     chart_context,
     load_series,
     load_site,
     slug,
-    swap_in,
-    tier_problems,
+    tier_warehouse,
 )
 from pipelines.dashboard.model import (
     CHART_LABELS,
@@ -859,8 +859,6 @@ def build_reports(
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
     warehouse, out_dir = Path(warehouse), Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
-        raise FileExistsError(f"{out_dir} is not empty and is not a reports folder; not replacing")
     if region_name is None or rules is None:
         from pipelines.settings import load_settings
 
@@ -868,18 +866,8 @@ def build_reports(
         region_name = region_name or settings.region_name
         rules = rules or rules_from_settings(settings)
     published_at = published_at or datetime.now(UTC)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    building = out_dir.with_name(f".{out_dir.name}.building")
-    if building.exists():
-        shutil.rmtree(building)
-    building.mkdir()
-    try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            problems = tier_problems(con, tier)
-            if problems:
-                raise ValueError(
-                    f"cannot build the {tier} reports from {warehouse}: " + "; ".join(problems)
-                )
+    with built_beside(out_dir, MARKER, "a reports folder") as building:
+        with tier_warehouse(warehouse, tier, "reports") as con:
             built = render_reports(
                 con,
                 tier,
@@ -896,10 +884,6 @@ def build_reports(
         (building / INPUTS_FILE).write_text(
             json.dumps({r.spec.stem: r.extra["fingerprint"] for r in built}, indent=1) + "\n"
         )
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    swap_in(building, out_dir)
     return out_dir / "index.html"
 
 

@@ -40,6 +40,10 @@ class Measure:
     # Where the figures come from: ``returns`` (providers send them; ingest accepts them)
     # or ``incidents`` (derived centrally from incident records; docs/incidents.md).
     source: str = "returns"
+    # Where an incident rate's occupied bed days come from (docs/incidents.md, "Occupied bed
+    # days"): ``kh03``, ``returns`` (the organisation's returned figure) or None (the
+    # measure's own denominator). Checked at load (:func:`denominator_source_problems`).
+    denominator_source: str | None = None
 
 
 #: Fewer points than this cannot fix limits (NHSRplotthedots refuses fix_after_n_points < 12).
@@ -91,6 +95,31 @@ def baseline_problems(row: dict[str, str | None]) -> list[str]:
     return problems
 
 
+#: Where a derived rate may take its occupied bed days from.
+BED_DAY_SOURCES = ("kh03", "returns")
+
+
+def denominator_source_problems(row: dict[str, str | None]) -> list[str]:
+    """A named denominator source is one of :data:`BED_DAY_SOURCES`, on a measure derived
+    centrally (``source = incidents``) whose denominator is occupied bed days: a returned
+    measure carries its own denominator, and bed days cannot divide anything else."""
+    code = str(row["measure_code"])
+    named = (row.get("denominator_source") or "").strip()
+    if not named:
+        return []
+    if named not in BED_DAY_SOURCES:
+        return [
+            f"measure {code}: denominator_source {named!r} must be one of "
+            f"{', '.join(BED_DAY_SOURCES)} or blank"
+        ]
+    if row.get("source") != "incidents" or row.get("denominator_definition") != "Occupied bed days":
+        return [
+            f"measure {code}: denominator_source names where occupied bed days come from; "
+            "only a derived (source incidents) per-bed-day measure takes one"
+        ]
+    return []
+
+
 @cache
 def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, Measure]:
     """Measures keyed by code, read from the dbt seed so the two can never disagree.
@@ -99,7 +128,11 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, Measure]:
     resting on a malformed window would be silently wrong on every chart of the measure.
     """
     frame = pl.read_csv(path, infer_schema=False)
-    problems = [p for row in frame.iter_rows(named=True) for p in baseline_problems(row)]
+    problems = [
+        p
+        for row in frame.iter_rows(named=True)
+        for p in (*baseline_problems(row), *denominator_source_problems(row))
+    ]
     if problems:
         raise CatalogueError([f"{path.name}: {p}" for p in problems])
     return {
@@ -121,6 +154,7 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, Measure]:
             baseline_to=date.fromisoformat(row["baseline_to"]) if row.get("baseline_to") else None,
             baseline_months=int(row["baseline_months"]) if row.get("baseline_months") else None,
             source=row.get("source") or "returns",
+            denominator_source=(row.get("denominator_source") or "").strip() or None,
         )
         for row in frame.iter_rows(named=True)
     }

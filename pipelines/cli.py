@@ -215,7 +215,11 @@ def ensure_incident_sample(settings: Settings) -> None:
     """The sample's incident extracts are generated, not committed (about 35 MB): write them
     when the configured incident landing folder is the sample's and is missing."""
     sample = PROJECT_ROOT / "data_samples" / "incidents"
-    if settings.incident_landing_dir != sample / "landing" or sample.joinpath("landing").exists():
+    extracts = settings.incident_landing_dir == sample / "landing" and not (
+        sample.joinpath("landing").exists()
+    )
+    kh03 = settings.kh03_landing_dir == sample / "kh03" and not sample.joinpath("kh03").exists()
+    if not (extracts or kh03):
         return
     spec = importlib.util.spec_from_file_location(
         "generate_incidents", sample / "generate_incidents.py"
@@ -225,8 +229,12 @@ def ensure_incident_sample(settings: Settings) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    print("Writing the sample's incident extracts (data_samples/incidents/landing) ...")
-    module.generate(sample)
+    if extracts:
+        print("Writing the sample's incident extracts (data_samples/incidents/landing) ...")
+        module.generate(sample)
+    if kh03:
+        print("Writing the sample's KH03 bed occupancy files (data_samples/incidents/kh03) ...")
+        module.generate_kh03(sample)
 
 
 def record_latest_failure() -> None:

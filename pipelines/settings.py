@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         description="Where incident extracts land (LFPSE-style or local risk-management "
         "exports, CSV or XLSX; docs/incidents.md); empty for none.",
     )
+    kh03_landing_dir: Path | None = Field(
+        Path("data_samples/incidents/kh03"),
+        description="Where NHS England's quarterly KH03 bed occupancy files (XLSX) land: the "
+        "occupied bed days of the incident rates whose catalogue row names kh03 as "
+        "denominator_source (docs/incidents.md); empty for none.",
+    )
     ods_dir: Path = Field(
         Path("data_samples/ods"), description="Folder of ODS files (etr.csv, epraccur.csv)."
     )
@@ -296,6 +302,7 @@ class Settings(BaseSettings):
     @field_validator(
         "survey_landing_dir",
         "incident_landing_dir",
+        "kh03_landing_dir",
         "local_register",
         "change_register",
         mode="before",
@@ -324,6 +331,7 @@ class Settings(BaseSettings):
             "landing_dir": landing,
             "survey_landing_dir": optional(self.survey_landing_dir),
             "incident_landing_dir": optional(self.incident_landing_dir),
+            "kh03_landing_dir": optional(self.kh03_landing_dir),
             "ods_dir": absolute(self.ods_dir),
             "local_register": optional(self.local_register),
             "change_register": optional(self.change_register),

@@ -38,6 +38,7 @@ def point_settings_at(mp: pytest.MonkeyPatch, root: Path) -> None:
     # No incident extracts unless a test lands some (tests/incidents): the measure-return
     # tests compare their facts with the returns sample's manifest.
     mp.setenv("SAFETY_OBS_INCIDENT_LANDING_DIR", str(root / "incidents"))
+    mp.setenv("SAFETY_OBS_KH03_LANDING_DIR", str(root / "kh03"))
 
 
 @pytest.fixture
@@ -70,6 +71,7 @@ def start_demo(root: Path, env: dict[str, str] | None = None, **popen) -> subpro
             # The incident sample is the incident tests' (tests/incidents): these runs
             # compare their facts with the returns sample's manifest.
             "SAFETY_OBS_INCIDENT_LANDING_DIR": str(root / "incidents"),
+            "SAFETY_OBS_KH03_LANDING_DIR": str(root / "kh03"),
             **(env or {}),
         },
         stdout=subprocess.PIPE,

@@ -13,8 +13,14 @@ receipt:
                                     one event revised and re-graded, one event deleted
   RTD_datix_2024-06_reexport.xlsx   June 2024 exported again: one incident re-graded, one
                                     deleted
-and MANIFEST.json (what the pipeline must find). Same seed, same bytes; the files are not
-committed (about 20 MB): ``make demo`` writes them when the folder is missing.
+and MANIFEST.json (what the pipeline must find).
+
+Also writes ``data_samples/incidents/kh03/`` (``generate_kh03``): one KH03 bed occupancy file
+per quarter in NHS England's published layout (title rows, a group row over the column row,
+the England row), average occupied beds by sector for the sample's trusts with beds (not
+the ambulance trust): the denominator of the incident rates (docs/incidents.md).
+Same seed, same bytes; the files are not committed (about 20 MB): ``make demo`` writes them
+when the folder is missing.
 Run: ``python data_samples/incidents/generate_incidents.py``.
 """
 
@@ -424,6 +430,94 @@ def generate(out: Path, seed: int = SEED) -> dict:
     return manifest
 
 
+# KH03: average occupied beds follow the incident volumes (about 44 incidents per 1,000 bed
+# days); mental health trusts' beds are mental illness and learning disabilities beds.
+KH03_BEDS_PER_EVENT = 0.75
+KH03_MENTAL_HEALTH = {"RX3", "RX4"}
+KH03_NO_BEDS = {"RX6"}  # the ambulance trust: not in KH03
+KH03_SECTORS = ["General & Acute", "Learning Disabilities", "Maternity", "Mental Illness"]
+KH03_PERIOD_END = {4: "June", 7: "September", 10: "December", 1: "March"}
+
+
+def kh03_beds(org: str, base: int, rng: np.random.Generator) -> list[float]:
+    """Average occupied beds by sector (KH03_SECTORS order) for one quarter."""
+    beds = base * KH03_BEDS_PER_EVENT * rng.normal(1.0, 0.03)
+    split = [0.0, 0.04, 0.0, 0.96] if org in KH03_MENTAL_HEALTH else [0.91, 0.0, 0.09, 0.0]
+    return [round(beds * share, 9) for share in split]
+
+
+def write_kh03(path: Path, quarter: date, rows: list[tuple[str, str, list[float]]]) -> None:
+    """One quarter as NHS England publishes KH03: ten title rows, "Provider Level Data",
+    a group row (Available / Occupied / % Occupied over five sector columns each), the
+    column row, the England row, a blank row, then one row per provider."""
+    import xlsxwriter
+
+    fy = quarter.year if quarter.month >= 4 else quarter.year - 1
+    year, period_end = f"{fy}-{(fy + 1) % 100:02d}", KH03_PERIOD_END[quarter.month]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book.set_properties({"created": __import__("datetime").datetime(2024, 1, 1)})
+    sheet = book.add_worksheet("NHS Trust by Sector")
+    last = month_add(quarter, 2)
+    titles = [
+        ("Title:", "Average daily number of available and occupied beds open overnight by sector"),
+        ("Summary:", "KH03 is the collection of data to monitor available bed capacity"),
+        (None, None),
+        ("Period:", f"{quarter:%B} to {last:%B %Y}"),
+        ("Source:", "NHS England: SDCS data collection - KH03"),
+        ("Basis:", "Provider"),
+        ("Published:", "(sample)"),
+        ("Revised:", None),
+        ("Status:", "Public"),
+        ("Contact:", "(sample)"),
+    ]
+    for i, (label, text) in enumerate(titles):
+        sheet.write_row(i, 0, [label, text])
+    sheet.write_row(11, 0, ["Provider Level Data"])
+    sectors = ["Total", *KH03_SECTORS]
+    for group, first in (("Available", 5), ("Occupied", 11), ("% Occupied", 17)):
+        sheet.write(12, first, group)
+    sheet.write_row(13, 0, ["Year", "Period End", "Region Code", "Org Code", "Org Name"])
+    for first in (5, 11, 17):
+        sheet.write_row(13, first, sectors)
+
+    def figures(occupied: list[float]) -> list:
+        available = [round(b / 0.9, 9) for b in occupied]
+        occupied_row = [sum(occupied), *occupied]
+        available_row = [sum(available), *available]
+        share = [o / a if a else "-" for o, a in zip(occupied_row, available_row, strict=True)]
+        return [*available_row, None, *occupied_row, None, *share]
+
+    total = [sum(r[2][i] for r in rows) for i in range(len(KH03_SECTORS))]
+    sheet.write_row(14, 0, [year, period_end, None, None, "England", *figures(total)])
+    for i, (org, name, occupied) in enumerate(rows, start=16):
+        sheet.write_row(i, 0, [year, period_end, "Y63", org, name, *figures(occupied)])
+    book.close()
+    path.write_bytes(buffer.getvalue())
+
+
+def generate_kh03(out: Path, seed: int = SEED) -> list[str]:
+    """One KH03 file per quarter of the sample (its own random stream: the incident
+    extracts are the same bytes with or without it); the file names written."""
+    rng = np.random.default_rng(seed + 3)
+    names = {"RTD": "THE NEWCASTLE UPON TYNE HOSPITALS NHS FOUNDATION TRUST"}
+    orgs = {**DATIX_ORGS, **LFPSE_ORGS}
+    written = []
+    for q in range(MONTHS // 3):
+        quarter = month_add(FIRST_MONTH, 3 * q)
+        rows = [
+            (org, names.get(org, f"{org} NHS TRUST"), kh03_beds(org, base, rng))
+            for org, base in sorted(orgs.items())
+            if org not in KH03_NO_BEDS
+        ]
+        fy = quarter.year if quarter.month >= 4 else quarter.year - 1
+        name = f"Beds-Open-Overnight-Web_File-{fy}-{(fy + 1) % 100:02d}-Q{q % 4 + 1}.xlsx"
+        write_kh03(out / "kh03" / name, quarter, rows)
+        written.append(name)
+    return written
+
+
 def ensure(out: Path = HERE) -> bool:
     """Write the sample unless its landing folder is already there; True if written."""
     if (out / "landing").exists():
@@ -437,6 +531,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
     manifest = generate(args.out)
+    generate_kh03(args.out)
     print(f"{len(manifest['files'])} files, {manifest['rows']} rows, {manifest['events']} events")
 
 

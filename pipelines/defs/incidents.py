@@ -14,6 +14,7 @@ from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.ingest import REGISTER_KEYS
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.incidents.ingest import incident_reconciliation_problems, ingest_incidents
+from pipelines.incidents.kh03 import ingest_kh03
 from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection
 
@@ -21,6 +22,9 @@ INCIDENT_KEYS = [
     dg.AssetKey(["raw", "incident_records"]),
     dg.AssetKey(["raw", "incident_extracts"]),
     dg.AssetKey(["raw", "incident_quarantine"]),
+    # KH03 bed occupancy: the denominator of the incident rates (docs/incidents.md).
+    dg.AssetKey(["raw", "kh03_beds"]),
+    dg.AssetKey(["raw", "kh03_quarantine"]),
 ]
 
 
@@ -42,12 +46,14 @@ INCIDENT_KEYS = [
     description="Ingest new incident extracts (LFPSE-style or Datix-style, CSV or XLSX): "
     "only the contract's allow-listed columns are read, so personal data and free text are "
     "dropped at read; rows that pass the rules load to raw, the rest go to "
-    "raw.incident_quarantine with reasons.",
+    "raw.incident_quarantine with reasons. KH03 bed occupancy files (the rates' occupied bed "
+    "days) load to raw.kh03_beds the same way.",
 )
 def incident_extracts(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
     settings = load_settings()
     with working_connection(settings.working_db) as con:
         outcomes = ingest_incidents(con, settings, run_id=context.run.run_id)
+        outcomes += ingest_kh03(con, settings, run_id=context.run.run_id)
         problems = incident_reconciliation_problems(con)
     by_status: dict[str, int] = {}
     for outcome in outcomes:
@@ -56,6 +62,7 @@ def incident_extracts(context: dg.AssetExecutionContext, working_file_run: Worki
             context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
     metadata: dict[str, Any] = {
         "landing_dir": str(settings.incident_landing_dir),
+        "kh03_landing_dir": str(settings.kh03_landing_dir),
         "files_seen": len(outcomes),
         **{f"files_{status}": n for status, n in sorted(by_status.items())},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),

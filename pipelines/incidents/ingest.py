@@ -184,14 +184,19 @@ def ingest_incidents(
 
 
 def incident_reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Incident files whose logged counts differ from the rows in raw."""
+    """Incident and KH03 files whose logged counts differ from the rows in raw."""
     ensure_incident_tables(con)
     rows = con.execute(
         """
         with loaded as (
             select submission_id, count(*) as n from raw.incident_records group by 1
+            union all
+            -- a KH03 row is a provider: one stored row per sector
+            select submission_id, count(distinct source_line) from raw.kh03_beds group by 1
         ), quarantined as (
             select submission_id, count(*) as n from raw.incident_quarantine group by 1
+            union all
+            select submission_id, count(*) from raw.kh03_quarantine group by 1
         )
         select log.file_name, log.rows_read, log.rows_loaded, log.rows_quarantined,
                coalesce(loaded.n, 0), coalesce(quarantined.n, 0)

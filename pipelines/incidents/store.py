@@ -76,6 +76,33 @@ create table if not exists raw.incident_quarantine (
     reasons         varchar not null,
     quarantined_at  timestamp not null
 );
+
+-- KH03 bed occupancy (pipelines/incidents/kh03.py): per provider, quarter and sector the
+-- average daily number of occupied beds as NHS England published it. Bed days per month:
+-- stg_raw__kh03_bed_days (docs/incidents.md, "Occupied bed days").
+create table if not exists raw.kh03_beds (
+    submission_id   bigint not null,
+    org_code        varchar not null,
+    quarter_start   date not null,
+    sector          varchar not null,
+    occupied_beds   double not null,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    loaded_at       timestamp not null
+);
+
+-- KH03 rows refused at ingest, every rule they broke (a KH03 file holds no personal data).
+create table if not exists raw.kh03_quarantine (
+    submission_id   bigint not null,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    raw_record      json not null,
+    rules           varchar[] not null,
+    reasons         varchar not null,
+    quarantined_at  timestamp not null
+);
 """
 
 # The contract's fields as stored: the event reference only as its hash (event_key), and the

@@ -276,3 +276,40 @@ def cases() -> list[Case]:
         ),
         Case("QHM_lfpse_baseline_again.csv", BASELINE, "duplicate"),
     ]
+
+
+def kh03_xlsx(
+    rows: list[list],
+    *,
+    with_header: bool = True,
+    year: str = "2023-24",
+    period_end: str = "March",
+) -> bytes:
+    """A KH03 in the published layout (title rows, group row, column row, England row),
+    written by the test: ``rows`` are [org code, name, occupied G&A, LD, maternity, MI]
+    (available = occupied; % occupied omitted), or full rows when they have 2 more cells."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("NHS Trust by Sector")
+    sheet.write_row(0, 0, ["Title:", "Average daily number of available and occupied beds"])
+    sheet.write_row(3, 0, ["Period:", "January to March 2024"])
+    sheet.write_row(11, 0, ["Provider Level Data"])
+    sectors = ["Total", "General & Acute", "Learning Disabilities", "Maternity", "Mental Illness"]
+    if with_header:
+        sheet.write(12, 5, "Available")
+        sheet.write(12, 11, "Occupied")
+        sheet.write(12, 17, "% Occupied")
+        sheet.write_row(13, 0, ["Year", "Period End", "Region Code", "Org Code", "Org Name"])
+        for first in (5, 11, 17):
+            sheet.write_row(13, first, sectors)
+    sheet.write_row(14, 0, [year, period_end, None, None, "England"])
+    for i, row in enumerate(rows, start=16):
+        org, name, *beds = row
+        quarter = row[2:4] if len(beds) > 4 else [year, period_end]
+        occupied = beds[-4:]
+        numbers = [b for b in occupied if isinstance(b, int | float)]
+        total = sum(numbers) if len(numbers) == 4 else occupied[0]
+        line = [*quarter, "Y63", org, name, total, *occupied, None, total, *occupied]
+        sheet.write_row(i, 0, line)
+    book.close()
+    return buffer.getvalue()

@@ -4,6 +4,7 @@ recomputes from the sample files themselves, and the reconciliation with the ret
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -21,9 +22,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from incident_inputs import LFPSE_HEADER, lfpse_row
+from incident_inputs import LFPSE_HEADER, kh03_xlsx, lfpse_row
 
 from pipelines.incidents.ingest import ingest_incidents
+from pipelines.incidents.kh03 import ingest_kh03
 from pipelines.incidents.rules import event_key
 from pipelines.ingest.measure_returns import ingest_landing
 from pipelines.ingest.organisations import load_register
@@ -35,7 +37,8 @@ sys.path.insert(0, str(SAMPLES / "incidents"))
 import generate_incidents  # noqa: E402  (the sample's own generator)
 
 
-def dbt_build(working_db: Path, scratch: Path) -> None:
+def dbt_build(working_db: Path, scratch: Path, select: list[str] | None = None) -> None:
+    """dbt build of the incident marts and measures and what they need (or ``select``)."""
     dbt = Path(sys.executable).parent / "dbt"
     project = PROJECT_ROOT / "dbt_project"
     done = subprocess.run(
@@ -51,8 +54,7 @@ def dbt_build(working_db: Path, scratch: Path) -> None:
             "--log-path",
             str(scratch / "logs"),
             "--select",
-            "+path:models/marts/incidents",
-            "+int_incident__measure_values",
+            *(select or ["+path:models/marts/incidents", "+int_incident__measure_values"]),
             "--indirect-selection",
             "cautious",
             "--vars",
@@ -82,6 +84,8 @@ def sample(tmp_path_factory):
     load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
     ingest_landing(con, settings)
     outcomes = ingest_incidents(con, settings, landing_dir=root / "incidents" / "landing")
+    generate_incidents.generate_kh03(root / "incidents")
+    outcomes += ingest_kh03(con, settings, landing_dir=root / "incidents" / "kh03")
     assert {o.status for o in outcomes} == {"loaded"}
     assert sum(o.rows_quarantined for o in outcomes) == 0
     con.close()
@@ -193,6 +197,27 @@ def test_events_are_the_latest_revision_with_deletions_counted(sample):
     assert lag >= 0
 
 
+def kh03_bed_days(folder: Path) -> dict[tuple[str, date], float]:
+    """Occupied bed days per organisation and month from KH03 files, read here by position
+    (column row on line 14: Year, Period End, Region Code, Org Code, Org Name, then
+    Available and Occupied Total from columns 6 and 12)."""
+    days: dict[tuple[str, date], float] = {}
+    for path in sorted(folder.iterdir()):
+        rows = pl.read_excel(path, has_header=False, infer_schema_length=0).rows()
+        assert rows[13][3] == "Org Code" and rows[12][11] == "Occupied"
+        for row in rows[14:]:
+            if not row[3]:
+                continue
+            fy, end = int(row[0][:4]), row[1]
+            first = {"June": 4, "September": 7, "December": 10, "March": 1}[end]
+            year = fy + 1 if first < 4 else fy
+            for month in range(first, first + 3):
+                days[(row[3], date(year, month, 1))] = (
+                    float(row[11]) * calendar.monthrange(year, month)[1]
+                )
+    return days
+
+
 @pytest.mark.e2e  # two years of the sample region, built by dbt: minutes
 def test_derived_measures_equal_counts_recomputed_from_the_files(sample):
     con, _, landing = sample
@@ -207,17 +232,14 @@ def test_derived_measures_equal_counts_recomputed_from_the_files(sample):
         key = "incidents" if measure == "INC_REPORTING_RATE" else "moderate"
         assert numerator == expected[(org, period)][key], (org, period, measure)
         assert denominator > 0
-    # Every organisation-month the files hold with bed days in the returns has its rate.
-    bed_days = {
-        (o, p)
-        for o, p in con.execute(
-            "select distinct org_code, period from staging.stg_raw__measure_values v"
-            " join reference.measure_catalogue c using (measure_code)"
-            " where v.is_current and c.denominator_definition = 'Occupied bed days'"
-        ).fetchall()
-    }
-    rates = {(o, p) for o, p, m, _, _ in derived if m == "INC_REPORTING_RATE"}
-    assert rates == {k for k in expected if k in bed_days}
+    # Every organisation-month the files hold with KH03 beds has its rate (the catalogue
+    # names kh03 as the rates' denominator source), divided by the bed days the test works
+    # out from the KH03 files themselves: average occupied beds (Total) x days in the month.
+    bed_days = kh03_bed_days(landing.parent / "kh03")
+    rates = {(o, p): d for o, p, m, _, d in derived if m == "INC_REPORTING_RATE"}
+    assert rates.keys() == {k for k in expected if k in bed_days}
+    for key, denominator in rates.items():
+        assert denominator == round(bed_days[key]), key
     # The roll-ups add up to the organisations' events.
     total = con.execute(
         "select sum(incidents) from marts.fct_incident_by_geography_monthly where level = 'region'"
@@ -243,6 +265,11 @@ def test_reconciliation_flags_a_planted_disagreement(tmp_path, monkeypatch):
         lfpse_row(Reference=f"60000{i}", OccurredOrganisationCode="RR7") for i in range(2)
     ]
     (incidents / "QHM_lfpse_2024-03.csv").write_text("\n".join([LFPSE_HEADER, *rows]))
+    # KH03 for January-March 2024: RTD's occupied beds (the rates' denominator, catalogue
+    # denominator_source kh03) average 1,000.5 a day; RR7 is not in it.
+    kh03 = tmp_path / "kh03"
+    kh03.mkdir()
+    (kh03 / "KH03_2023-24_Q4.xlsx").write_bytes(kh03_xlsx([["RTD", "NEWCASTLE", 900, 0, 100.5, 0]]))
     settings = load_settings()
     db = tmp_path / "working.duckdb"
     con = connect(db)
@@ -250,6 +277,7 @@ def test_reconciliation_flags_a_planted_disagreement(tmp_path, monkeypatch):
     ingest_landing(con, settings)
     [outcome] = ingest_incidents(con, settings, landing_dir=incidents)
     assert outcome.rows_loaded == 5
+    assert [o.rows_loaded for o in ingest_kh03(con, settings, landing_dir=kh03)] == [1]
     con.close()
     dbt_build(db, tmp_path)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -262,4 +290,5 @@ def test_reconciliation_flags_a_planted_disagreement(tmp_path, monkeypatch):
             "select numerator, denominator from intermediate.int_incident__measure_values"
             " where org_code = 'RTD' and measure_code = 'INC_REPORTING_RATE'"
         ).fetchall()
-        assert rate == [(3, 41000)]
+        # KH03's bed days (1,000.5 x 31 days in March), not the returned 41,000.
+        assert rate == [(3, round(1000.5 * 31))]

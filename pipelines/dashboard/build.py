@@ -57,6 +57,7 @@ from pipelines.dashboard.icon_svg import (
     variation_icon_svg,
 )
 from pipelines.dashboard.impact import impact_programmes
+from pipelines.dashboard.incidents import has_incident_pages, incident_pages
 from pipelines.dashboard.model import (
     CHART_LABELS,
     DIRECTION_LABELS,
@@ -753,6 +754,8 @@ def render_site(
         "rules": rules,
         "last_period": month_label(site.last_period) if site.last_period else None,
         "has_impact": impact_rows is not None,
+        # The completeness page: incident reconciliation and department level (internal).
+        "has_completeness": has_incident_pages(con, site.tier),
         # The board reports (pipelines/report), when built beside the site (a publication
         # builds them first into <tier folder>/reports).
         "reports_href": "../reports/index.html"
@@ -810,6 +813,16 @@ def render_site(
             ),
         )
         pages.append(impact)
+
+    pages += incident_pages(
+        con,
+        env,
+        common,
+        tier=site.tier,
+        names=site.names,
+        out_dir=out_dir,
+        write=_write,
+    )
 
     static = out_dir / "static"
     static.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from incident_inputs import LFPSE_HEADER, kh03_xlsx, lfpse_row
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "dashboard"))
+from dashboard_fixtures import make_published_warehouse
+
+from pipelines.dashboard import build_site
 from pipelines.incidents.ingest import ingest_incidents
 from pipelines.incidents.kh03 import ingest_kh03
 from pipelines.incidents.rules import event_key
@@ -292,3 +296,21 @@ def test_reconciliation_flags_a_planted_disagreement(tmp_path, monkeypatch):
         ).fetchall()
         # KH03's bed days (1,000.5 x 31 days in March), not the returned 41,000.
         assert rate == [(3, round(1000.5 * 31))]
+    # The completeness page of the internal site shows the mart as dbt built it: RR7's
+    # disagreement flagged (and first), RTD's agreement not.
+    (tmp_path / "published").mkdir()
+    published = make_published_warehouse(tmp_path / "published" / "warehouse.duckdb", impact=False)
+    with duckdb.connect(str(published)) as site_con:
+        site_con.execute(f"attach '{db}' as built (read_only)")
+        site_con.execute(
+            "create table mart_incident_reconciliation as"
+            " select * from built.marts.mart_incident_reconciliation"
+        )
+    page = (build_site(published, tmp_path / "site").parent / "completeness.html").read_text()
+    assert "2 organisation-months compared, 1 flagged." in page
+    rr7, rtd = page.index('data-org="RR7"'), page.index('data-org="RTD"')
+    assert rr7 < rtd
+    assert 'class="flagged"' in page[rr7 : page.index(">", rr7)]
+    assert "<strong>Flagged</strong>" in page[rr7 : page.index("</tr>", rr7)]
+    assert '<td class="num">10</td><td class="num">2</td>' in page[rr7 : page.index("</tr>", rr7)]
+    assert "Within tolerance" in page[rtd : page.index("</tr>", rtd)]

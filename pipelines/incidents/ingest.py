@@ -20,7 +20,13 @@ import duckdb
 import polars as pl
 
 from pipelines.incidents.read import read_extract
-from pipelines.incidents.rules import incident_rules, safe_record, split_incidents, type_extract
+from pipelines.incidents.rules import (
+    event_day,
+    incident_rules,
+    safe_record,
+    split_incidents,
+    type_extract,
+)
 from pipelines.incidents.store import (
     INCIDENT_LAYOUT_PREFIX,
     ensure_incident_tables,
@@ -181,6 +187,17 @@ def ingest_incidents(
             )
         )
     return outcomes
+
+
+def months_in_extract(path: Path, *, max_unzipped_bytes: int) -> set[date]:
+    """The event months an incident extract holds (what a run must rebuild), read as
+    ingest reads it; empty when it cannot be read (ingest will say why)."""
+    try:
+        extract = read_extract(path.read_bytes(), path.name, max_unzipped_bytes=max_unzipped_bytes)
+        days = extract.frame.select(event_day("event_date"))["event_date"].drop_nulls()
+    except Exception:  # any file: the run still ingests it and logs the reason
+        return set()
+    return {day.replace(day=1) for day in days.unique().to_list()}
 
 
 def incident_reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 import yaml
 
+from pipelines.defs.partitions import add_months
 from pipelines.incidents.contract import CONTRACTS_DIR, normalise_header
 from pipelines.incidents.store import ensure_incident_tables
 from pipelines.ingest.errors import FileRejected
@@ -284,6 +285,24 @@ def read_kh03(data: bytes, file_name: str, *, known: set[str], max_unzipped_byte
     if rows.good.height + rows.bad.height == 0:
         raise FileRejected(file_name, "empty_file", "the KH03 sheet has a header but no providers")
     return rows
+
+
+def months_in_kh03(path: Path, *, max_unzipped_bytes: int) -> set[date]:
+    """The months of the quarters a KH03 file holds (what a run must rebuild); empty when it
+    cannot be read (ingest will say why)."""
+    contract = load_kh03_contract()
+    try:
+        grid = read_xlsx_grid(
+            path.read_bytes(), path.name, max_unzipped_bytes, keep_empty_rows=True
+        )
+        header = find_header(grid, contract, path.name)
+    except Exception:  # any file: the run still ingests it and logs the reason
+        return set()
+    year, end = header.columns["year"], header.columns["period_end"]
+    starts = {
+        quarter_start(row[year], row[end], contract) for row in grid.slice(header.row + 1).rows()
+    }
+    return {add_months(start, i) for start in starts if start is not None for i in range(3)}
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

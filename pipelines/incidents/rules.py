@@ -71,7 +71,8 @@ def looks_personal(expr: pl.Expr) -> pl.Expr:
     ).fill_null(False)
 
 
-def _date(field: str) -> pl.Expr:
+def event_day(field: str) -> pl.Expr:
+    """A date field's ``raw_<field>`` text as a date (YYYY-MM-DD or DD/MM/YYYY), else null."""
     text = _text(field).str.slice(0, 10)
     return pl.coalesce(
         [text.str.strptime(pl.Date, fmt, strict=False) for fmt in DATE_FORMATS]
@@ -120,8 +121,8 @@ def type_extract(
             else pl.lit(0, pl.Int64)
         ).alias("revision"),
         pl.col("txt_taxonomy_version").alias("taxonomy_version"),
-        _date("submitted_on").alias("submitted_on"),
-        _date("event_date").alias("event_date"),
+        event_day("submitted_on").alias("submitted_on"),
+        event_day("event_date").alias("event_date"),
         mapped("event_type").str.to_lowercase().alias("event_type")
         if "event_type" not in maps
         else mapped("event_type").alias("event_type"),

@@ -40,6 +40,7 @@ MARTS = [
     "fct_incident_by_department_monthly",
     "fct_incident_by_geography_monthly",
     "fct_incident_monthly",
+    "fct_incident_reporting_lag",
     "fct_measure_by_icb_monthly",
     "fct_measure_by_programme_monthly",
     "fct_measure_by_sector_financial_year",

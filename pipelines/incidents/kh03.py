@@ -5,7 +5,7 @@ NHS England publishes KH03 quarterly as an XLSX whose first sheet has title rows
 two-row header: a group row (Available / Occupied / % Occupied, each over five sector
 columns) and the column row (Year, Period End, Region Code, Org Code, Org Name, Total,
 General & Acute, ...). Nothing is matched by position: the column row is found by the
-contract's column names (``source_contracts/incidents/kh03.yml``), and a sector column is
+contract's column names (``source_contracts/kh03/kh03.yml``), and a sector column is
 read only when the group row above it says Occupied. The figures are average daily
 occupied beds over the quarter, stored as published; bed days (average x days) are worked
 out per month in ``stg_raw__kh03_bed_days``.
@@ -32,7 +32,7 @@ import yaml
 
 from pipelines.defs.partitions import add_months
 from pipelines.incidents.contract import CONTRACTS_DIR, normalise_header
-from pipelines.incidents.store import ensure_incident_tables
+from pipelines.incidents.store import ensure_incident_tables, insert_frame
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.intake import (
     IntakeOutcome,
@@ -47,6 +47,9 @@ from pipelines.surveys.grid import read_xlsx_grid
 # Under the incident layouts' prefix: the incident asset's reconciliation check covers it
 # and the measure-return check leaves it alone.
 KH03_LAYOUT = "incidents_kh03"
+# Beside the incident contracts, in a folder of its own: every *.yml of the incident folder
+# is an extract layout (pipelines.incidents.contract.load_contracts).
+KH03_CONTRACT = CONTRACTS_DIR.parent / "kh03" / "kh03.yml"
 _ODS_CODE = re.compile(r"^[A-Z0-9]{3,5}$")
 _FINANCIAL_YEAR = re.compile(r"^(\d{4})\s*[-/]\s*(\d{2})$")
 # The national total row carries no organisation code.
@@ -70,7 +73,7 @@ def _group_label(text: str) -> str:
 
 
 @cache
-def load_kh03_contract(path: Path = CONTRACTS_DIR / "kh03.yml") -> Kh03Contract:
+def load_kh03_contract(path: Path = KH03_CONTRACT) -> Kh03Contract:
     spec = yaml.safe_load(path.read_text())
 
     def aliases(names: list[str]) -> tuple[str, ...]:
@@ -305,16 +308,6 @@ def months_in_kh03(path: Path, *, max_unzipped_bytes: int) -> set[date]:
     return {add_months(start, i) for start in starts if start is not None for i in range(3)}
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    if frame.height == 0:
-        return
-    con.register("incoming_kh03_rows", frame.to_arrow())
-    try:
-        con.execute(f"insert into {table} by name select * from incoming_kh03_rows")
-    finally:
-        con.unregister("incoming_kh03_rows")
-
-
 def judge_kh03(
     data: bytes, name: str, *, known: set[str], now: datetime, max_unzipped_bytes: int
 ) -> Judged:
@@ -327,8 +320,8 @@ def judge_kh03(
             pl.lit(name).alias("source_file"),
             pl.lit(digest).alias("sha256"),
         ]
-        _insert(con, "raw.kh03_beds", rows.good.with_columns(*lineage, loaded_at=pl.lit(now)))
-        _insert(
+        insert_frame(con, "raw.kh03_beds", rows.good.with_columns(*lineage, loaded_at=pl.lit(now)))
+        insert_frame(
             con,
             "raw.kh03_quarantine",
             rows.bad.with_columns(*lineage, quarantined_at=pl.lit(now)),

@@ -66,16 +66,7 @@ create table if not exists raw.incident_extracts (
 
 -- Rows refused at ingest: same columns as raw.quarantine. raw_record holds the event key,
 -- dates and known codes only; any other value is withheld (its length only).
-create table if not exists raw.incident_quarantine (
-    submission_id   bigint not null,
-    source_file     varchar not null,
-    sha256          varchar not null,
-    source_line     bigint not null,
-    raw_record      json not null,
-    rules           varchar[] not null,
-    reasons         varchar not null,
-    quarantined_at  timestamp not null
-);
+create table if not exists raw.incident_quarantine ({quarantine_columns});
 
 -- KH03 bed occupancy (pipelines/incidents/kh03.py): per provider, quarter and sector the
 -- average daily number of occupied beds as NHS England published it. Bed days per month:
@@ -93,7 +84,9 @@ create table if not exists raw.kh03_beds (
 );
 
 -- KH03 rows refused at ingest, every rule they broke (a KH03 file holds no personal data).
-create table if not exists raw.kh03_quarantine (
+create table if not exists raw.kh03_quarantine ({quarantine_columns});
+""".format(
+    quarantine_columns="""
     submission_id   bigint not null,
     source_file     varchar not null,
     sha256          varchar not null,
@@ -102,8 +95,8 @@ create table if not exists raw.kh03_quarantine (
     rules           varchar[] not null,
     reasons         varchar not null,
     quarantined_at  timestamp not null
-);
 """
+)
 
 # The contract's fields as stored: the event reference only as its hash (event_key), and the
 # line of the file each record came from.
@@ -125,7 +118,8 @@ def stored_revisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Append ``frame``'s columns, by name, to ``table`` (nothing for an empty frame)."""
     if frame.height == 0:
         return
     con.register("incoming_incident_rows", frame.to_arrow())
@@ -159,7 +153,7 @@ def write_extract(
         pl.lit(sha256).alias("sha256"),
         pl.lit(now).alias("loaded_at"),
     )
-    _insert(con, "raw.incident_records", records)
+    insert_frame(con, "raw.incident_records", records)
     if good.height:
         coverage = (
             good.group_by("org_code")
@@ -177,7 +171,7 @@ def write_extract(
                 pl.lit(now).alias("loaded_at"),
             )
         )
-        _insert(con, "raw.incident_extracts", coverage)
+        insert_frame(con, "raw.incident_extracts", coverage)
     rows = quarantined.select(
         lineage[0],
         pl.lit(source_file).alias("source_file"),
@@ -188,4 +182,4 @@ def write_extract(
         "reasons",
         pl.lit(now).alias("quarantined_at"),
     )
-    _insert(con, "raw.incident_quarantine", rows)
+    insert_frame(con, "raw.incident_quarantine", rows)

@@ -207,7 +207,9 @@ def kh03_bed_days(folder: Path) -> dict[tuple[str, date], float]:
     Available and Occupied Total from columns 6 and 12)."""
     days: dict[tuple[str, date], float] = {}
     for path in sorted(folder.iterdir()):
-        rows = pl.read_excel(path, has_header=False, infer_schema_length=0).rows()
+        rows = pl.read_excel(
+            path, has_header=False, infer_schema_length=0, drop_empty_rows=False
+        ).rows()
         assert rows[13][3] == "Org Code" and rows[12][11] == "Occupied"
         for row in rows[14:]:
             if not row[3]:

@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 from jinja2 import Environment
 
-from pipelines.dashboard.model import month_label
 from pipelines.dashboard.sources import find_table
+from pipelines.months import month_label
 from pipelines.settings import load_settings
 
 RECONCILIATION_TABLE = "mart_incident_reconciliation"

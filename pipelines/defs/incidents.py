@@ -23,7 +23,7 @@ from pipelines.defs.automation import (
     months_to_request,
 )
 from pipelines.defs.ingest import REGISTER_KEYS
-from pipelines.defs.partitions import add_months, range_tags
+from pipelines.defs.partitions import range_tags
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.incidents.ingest import (
     incident_reconciliation_problems,
@@ -33,6 +33,7 @@ from pipelines.incidents.ingest import (
 from pipelines.incidents.kh03 import KH03_LAYOUT, ingest_kh03, months_in_kh03
 from pipelines.incidents.store import INCIDENT_LAYOUT_PREFIX
 from pipelines.ingest.files import content_digest, landed_files
+from pipelines.months import add_months
 from pipelines.settings import Settings, load_settings
 from pipelines.warehouse import working_connection
 

@@ -30,7 +30,6 @@ import duckdb
 import polars as pl
 import yaml
 
-from pipelines.defs.partitions import add_months
 from pipelines.incidents.contract import CONTRACTS_DIR, normalise_header
 from pipelines.incidents.store import ensure_incident_tables, insert_frame
 from pipelines.ingest.errors import FileRejected
@@ -41,6 +40,7 @@ from pipelines.ingest.intake import (
     pending_landed,
     take_in,
 )
+from pipelines.months import add_months
 from pipelines.settings import Settings
 from pipelines.surveys.grid import read_xlsx_grid
 

@@ -28,7 +28,10 @@ from pipelines.defs.spc import SPC_POINTS_KEY
 from pipelines.defs.surveys import SURVEY_KEYS
 from pipelines.publish.disclosure import (
     OrganisationFacts,
+    rules_from_settings,
+    scan_context,
     scan_csv_and_parquet,
+    scan_pdfs,
     scan_public_tier,
     scan_site,
 )
@@ -38,15 +41,17 @@ from pipelines.publish.docs import (
     generate_dbt_docs,
     load_manifest_docs,
 )
+from pipelines.publish.pdfs import PENDING_KEY, VERDICTS_KEY, PdfOutcome, publish_pending_pdfs
 from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import (
+    MANIFEST_FILE,
     WAREHOUSE_FILE,
     PreviousSnapshot,
     PublicationRefused,
     publish,
 )
 from pipelines.report import build_reports
-from pipelines.report.build import previous_reports
+from pipelines.report.build import previous_reports, render_pdfs
 from pipelines.settings import load_settings
 from pipelines.warehouse import build_owner, working_connection, writer_lock
 
@@ -166,33 +171,65 @@ def tier_tables() -> dict[str, dict[str, str]]:
     return {"internal": internal, "public": public}
 
 
-def disclosure_audit(snapshot: Path) -> list[str]:
+def scanned_organisations(snapshot: Path) -> list[tuple[str, str | None]]:
+    """Every provider's code and name from the snapshot's internal register (ICBs aside:
+    they are what the public tier is reported by): what the public files must not name."""
+    with duckdb.connect(str(snapshot / WAREHOUSE_FILE), read_only=True) as con:
+        return con.execute(
+            "select org_code, org_name from dim_organisation"
+            " where sector_code is distinct from 'icb'"
+        ).fetchall()
+
+
+def disclosure_audit(
+    snapshot: Path,
+    *,
+    previous: PreviousSnapshot | None = None,
+    verdicts: dict | None = None,
+) -> list[str]:
     """Every public-tier output, as written, must pass the disclosure scan: the tables, the
     exports and the public site. The scan counts each public cell's contributing
     organisations from the internal tier's organisation-level facts in the same snapshot
     (never from the public models' own figures), and looks for every provider's code and
-    name (the internal tier's register, ICBs aside: they are what the public tier is
-    reported by) in the site's pages and data files."""
+    name (:func:`scanned_organisations`) in the site's pages and data files.
+
+    Carried verdicts: a site or report file whose checksum is the one it had when it
+    passed in the ``previous`` snapshot, under the same rules and register
+    (:func:`scan_context`), is not read again; ``verdicts``, if given, is filled with this
+    scan's (``context`` and ``passed``: snapshot name -> SHA-256) for the manifest."""
     public = snapshot / "public"
     internal = snapshot / WAREHOUSE_FILE
     facts = OrganisationFacts(database=internal, schema="main")
     with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
         problems = scan_public_tier(con, facts=facts)
     problems += scan_csv_and_parquet(public, facts=facts)
-    with duckdb.connect(str(internal), read_only=True) as con:
-        organisations = con.execute(
-            "select org_code, org_name from dim_organisation"
-            " where sector_code is distinct from 'icb'"
-        ).fetchall()
-    problems += scan_site(public / "site", organisations=organisations, facts=facts)
-    # The public board reports (HTML and PDF), as the site.
-    problems += scan_site(public / "reports", organisations=organisations, facts=facts)
+    organisations = scanned_organisations(snapshot)
+    context = scan_context(rules_from_settings(), organisations)
+    before = (previous.manifest.get(VERDICTS_KEY) or {}) if previous else {}
+    known = before.get("passed", {}) if before.get("context") == context else {}
+    passed: dict[str, str] = {}
+    # The public site, and the public board reports (HTML and PDF) as the site. Labels are
+    # relative to public/; manifest names to the snapshot.
+    for folder in ("site", "reports"):
+        found: dict[str, str] = {}
+        problems += scan_site(
+            public / folder,
+            organisations=organisations,
+            facts=facts,
+            passed_before={k.removeprefix("public/"): v for k, v in known.items()},
+            passed=found,
+        )
+        passed |= {f"public/{label}": checksum for label, checksum in found.items()}
+    if verdicts is not None:
+        verdicts.update({"context": context, "passed": dict(sorted(passed.items()))})
     return [f"public tier: {p}" for p in problems]
 
 
-def derived_outputs(run_id: str):
+def derived_outputs(run_id: str, *, defer_pdfs: bool = False):
     """Board reports, dashboards and the quality report, built into the snapshot before its
-    audit and checksums, so they are published (and verified) with the data they describe."""
+    audit and checksums, so they are published (and verified) with the data they describe.
+    With ``defer_pdfs`` the board reports' PDFs to render are not rendered here but named
+    in the manifest (``pending_pdfs``) for :func:`publish_report_pdfs` after the swap."""
 
     def build(snapshot: Path) -> dict:
         # Board reports first, so each site's home page links to its tier's reports. Each
@@ -219,6 +256,7 @@ def derived_outputs(run_id: str):
             for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
         }
         generate_dbt_docs(settings, snapshot / DBT_DOCS_FILE)
+        pending: list[Path] | None = [] if defer_pdfs else None
         reports = {
             tier: build_reports(
                 folder / WAREHOUSE_FILE,
@@ -230,6 +268,7 @@ def derived_outputs(run_id: str):
                 pdf=settings.board_report_pdf,
                 workers=settings.report_workers,
                 previous=carried_reports(prefix),
+                pending_pdfs=pending,
             )
             for tier, folder, prefix in (
                 ("internal", snapshot, "reports"),
@@ -249,9 +288,41 @@ def derived_outputs(run_id: str):
             "dashboards": {t: p.relative_to(snapshot).as_posix() for t, p in sites.items()},
             "board_reports": {t: p.relative_to(snapshot).as_posix() for t, p in reports.items()},
             "expectations": quality,
+            PENDING_KEY: sorted(p.relative_to(snapshot).as_posix() for p in pending or []),
         }
 
     return build
+
+
+def publish_report_pdfs(snapshot_dir: Path, *, workers: int = 1) -> PdfOutcome:
+    """The board-report PDFs ``snapshot_dir`` left pending, rendered by ``workers``
+    processes and published into it (:func:`publish_pending_pdfs`), each public one first
+    passing the disclosure scan the pre-swap audit gives a PDF, against the same register."""
+
+    def scan(files):
+        found = scan_pdfs(files, scanned_organisations(snapshot_dir))
+        return {name: [f"public tier: {p}" for p in problems] for name, problems in found.items()}
+
+    return publish_pending_pdfs(
+        snapshot_dir, render=lambda jobs: render_pdfs(jobs, workers), scan=scan
+    )
+
+
+def run_snapshot(published_dir: Path, run_id: str) -> Path | None:
+    """The snapshot ``run_id`` published (its folder ends with the run id's first eight
+    characters and its manifest names the run), or None."""
+    for folder in sorted((published_dir / "snapshots").glob(f"*_{run_id[:8]}")):
+        manifest = _manifest_of(folder)
+        if manifest is not None and manifest.get("run_id") == run_id:
+            return folder
+    return None
+
+
+def _manifest_of(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def quality_report(source: Path, target: Path) -> dict:
@@ -390,13 +461,17 @@ def published_snapshot(
     checks, problems = audit_of_this_run(context)
     allow_shrink = context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
     allowed: list[str] = []
+    previous = PreviousSnapshot.of(settings.published_dir)
+    # Filled by the audit, which runs after the extras are built and before the manifest is
+    # written from them: the same dict object reaches the manifest.
+    verdicts: dict = {}
 
     def audit(snapshot: Path) -> list[str]:
         shrunk = shrink_audit(snapshot, settings.published_current, settings.max_shrink_share)
         if allow_shrink:
             allowed.extend(f"allowed by --allow-shrink: {p}" for p in shrunk)
             shrunk = []
-        return disclosure_audit(snapshot) + shrunk
+        return disclosure_audit(snapshot, previous=previous, verdicts=verdicts) + shrunk
 
     with writer_lock(settings.working_db):
         try:
@@ -418,7 +493,8 @@ def published_snapshot(
                         "region_name": settings.region_name,
                         "region_icbs": list(settings.region_icbs),
                     },
-                    **derived_outputs(run_id)(snapshot),
+                    **derived_outputs(run_id, defer_pdfs=True)(snapshot),
+                    VERDICTS_KEY: verdicts,
                 },
             )
         except PublicationRefused as refused:
@@ -453,4 +529,42 @@ def published_snapshot(
     )
 
 
-defs = dg.Definitions(assets=[published_snapshot], sensors=[record_refused_publication])
+@dg.asset(
+    deps=[published_snapshot],
+    group_name="publish",
+    kinds={"pdf"},
+    description="Render the board reports' PDFs that the published snapshot names as "
+    "pending, scan the public ones for disclosure and move each into the snapshot with its "
+    "checksum in the manifest: after the swap, so the data is published without waiting "
+    "for WeasyPrint.",
+)
+def board_report_pdfs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    settings = load_settings()
+    snapshot_dir = run_snapshot(settings.published_dir, context.run.run_id)
+    if snapshot_dir is None:
+        raise dg.Failure(description="this run published no snapshot: no PDFs to render")
+    outcome = publish_report_pdfs(snapshot_dir, workers=settings.report_workers)
+    for name, seconds in sorted(outcome.seconds.items()):
+        context.log.info(f"board report PDF {name}: {seconds:.1f} s")
+    if outcome.refused:
+        for name, problems in outcome.refused.items():
+            for problem in problems:
+                context.log.error(f"board report PDF not published: {name}: {problem}")
+        raise dg.Failure(
+            description="Board report PDF(s) failed the disclosure scan and were not "
+            "published (the data and the HTML reports are): "
+            + "; ".join(f"{n}: {'; '.join(p)}" for n, p in sorted(outcome.refused.items()))[:2000],
+            metadata={"refused": {n: p[:5] for n, p in outcome.refused.items()}},
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "snapshot": dg.MetadataValue.path(str(snapshot_dir)),
+            "pdfs_published": len(outcome.published),
+            "render_s": round(sum(outcome.seconds.values()), 1),
+        }
+    )
+
+
+defs = dg.Definitions(
+    assets=[published_snapshot, board_report_pdfs], sensors=[record_refused_publication]
+)

@@ -39,9 +39,10 @@ Thresholds come from the deployment's configuration, as the models' dbt vars do 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -1041,12 +1042,45 @@ def _pdf_text(path: Path) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
 
 
+def scan_pdfs(
+    files: Mapping[str, Path], organisations: Iterable[tuple[str, str | None]]
+) -> dict[str, list[str]]:
+    """Problems of each board report PDF in ``files`` ({label: path}), as :func:`scan_site`
+    judges a PDF: the publication scans each public PDF with this before it becomes
+    visible (``pipelines/publish/pdfs.py``)."""
+    identifiers = _Identifiers(organisations)
+    return {label: _pdf_problems(path, label, identifiers) for label, path in files.items()}
+
+
+def _pdf_problems(path: Path, label: str, identifiers: _Identifiers) -> list[str]:
+    """A board report's PDF (``pipelines/report``) is rendered from the HTML page beside
+    it, whose figures get the table rules, so its text is searched for organisations'
+    codes and names and counts of organisations. An unreadable PDF is a problem."""
+    try:
+        text = _pdf_text(path)
+    except Exception as error:  # any unreadable PDF is a problem
+        return [f"{label}: a PDF the site scan cannot read ({error})"]
+    return _identifier_problems(label, text, identifiers)
+
+
+def scan_context(rules: DisclosureRules, organisations: Iterable[tuple[str, str | None]]) -> str:
+    """What a file's disclosure verdict depends on besides its bytes: the thresholds and
+    the organisations searched for. A verdict recorded under another context (a changed
+    setting, a provider added to the register) is not reused."""
+    digest = hashlib.sha256(repr(rules).encode())
+    for code, name in sorted((str(c), str(n or "")) for c, n in organisations):
+        digest.update(f"\n{code}\t{name}".encode())
+    return digest.hexdigest()
+
+
 def scan_site(
     site: Path,
     *,
     rules: DisclosureRules | None = None,
     organisations: Iterable[tuple[str, str | None]] = (),
     facts: OrganisationFacts | None = None,
+    passed_before: Mapping[str, str] | None = None,
+    passed: dict[str, str] | None = None,
 ) -> list[str]:
     """Problems that would make the public dashboard site under ``site`` unsafe to publish.
 
@@ -1068,6 +1102,14 @@ def scan_site(
       a database) is reported, as the scan cannot read it.
 
     The public board reports (``public/reports``) are scanned by the same function.
+
+    Carried verdicts: ``passed_before`` maps a file's label (its path from ``site``'s
+    parent, ``reports/region.pdf``) to the SHA-256 it had when it passed this scan under
+    the same :func:`scan_context`; a file with that very checksum now is not read again
+    (a carried PDF costs seconds of text extraction, its checksum milliseconds), and one
+    whose bytes differ (changed, or tampered with) is scanned. ``passed``, if given,
+    receives the label and checksum of every file that passed (exports aside: they are
+    scanned as a set).
     """
     rules = rules or rules_from_settings()
     identifiers = _Identifiers(organisations)
@@ -1083,42 +1125,56 @@ def scan_site(
         if suffix in (".csv", ".parquet"):
             exports = True
             continue
-        if suffix == ".pdf":
-            # A board report's PDF (pipelines/report) is rendered from the HTML beside it,
-            # whose figures get the table rules; its text is searched for identifiers too.
-            try:
-                text = _pdf_text(path)
-            except Exception as error:  # any unreadable PDF is a problem
-                problems.append(f"{label}: a PDF the site scan cannot read ({error})")
-                continue
-            problems += _identifier_problems(label, text, identifiers)
+        checksum = file_sha256(path) if passed is not None or passed_before else None
+        if passed_before and checksum is not None and passed_before.get(label) == checksum:
+            if passed is not None:
+                passed[label] = checksum
             continue
-        if suffix not in SITE_TEXT_SUFFIXES and suffix != ".json":
-            problems.append(f"{label}: a {suffix or 'binary'} file the site scan cannot read")
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            problems.append(f"{label}: not UTF-8 text, so the site scan cannot read it")
-            continue
-        if suffix == ".json":
-            figures = _SiteFigures([], [], set())
-            try:
-                _json_figures(json.loads(text), None, figures)
-            except json.JSONDecodeError as error:
-                problems.append(f"{label}: unreadable JSON ({error})")
-                continue
-        elif suffix in (".html", ".htm", ".svg"):
-            page = _SitePage()
-            page.feed(text)
-            page.close()
-            figures = page.result
-        else:  # scripts and styles: no figures, but no identifiers either
-            figures = _SiteFigures([], [text], set())
-        problems += _figure_problems(label, figures, rules)
-        problems += _identifier_problems(label, "\n".join(figures.texts), identifiers)
+        found = _file_problems(path, label, suffix, rules, identifiers)
+        if not found and passed is not None and checksum is not None:
+            passed[label] = checksum
+        problems += found
     if exports:
         problems += [
             f"{site.name}/{p}" for p in scan_csv_and_parquet(site, rules=rules, facts=facts)
         ]
     return problems
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (the manifest's checksum)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_problems(
+    path: Path, label: str, suffix: str, rules: DisclosureRules, identifiers: _Identifiers
+) -> list[str]:
+    """One site or report file's problems (see :func:`scan_site`)."""
+    if suffix == ".pdf":
+        return _pdf_problems(path, label, identifiers)
+    if suffix not in SITE_TEXT_SUFFIXES and suffix != ".json":
+        return [f"{label}: a {suffix or 'binary'} file the site scan cannot read"]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return [f"{label}: not UTF-8 text, so the site scan cannot read it"]
+    if suffix == ".json":
+        figures = _SiteFigures([], [], set())
+        try:
+            _json_figures(json.loads(text), None, figures)
+        except json.JSONDecodeError as error:
+            return [f"{label}: unreadable JSON ({error})"]
+    elif suffix in (".html", ".htm", ".svg"):
+        page = _SitePage()
+        page.feed(text)
+        page.close()
+        figures = page.result
+    else:  # scripts and styles: no figures, but no identifiers either
+        figures = _SiteFigures([], [text], set())
+    return _figure_problems(label, figures, rules) + _identifier_problems(
+        label, "\n".join(figures.texts), identifiers
+    )

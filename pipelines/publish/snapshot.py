@@ -322,6 +322,8 @@ CRASH_POINTS = (
     "link_created",
     "link_swapped",
 )
+#: The board-report PDF step after the swap (``pipelines/publish/pdfs.py``).
+PDF_CRASH_POINTS = ("pdfs_rendered", "pdf_placed", "pdf_manifest_written")
 
 
 def publish(
@@ -474,7 +476,9 @@ def _tier_folder(tier: str) -> str:
 
 def verify_snapshot(snapshot_dir: Path) -> list[str]:
     """Problems with a published snapshot: no manifest, or any file whose size or SHA-256
-    differs from what the manifest recorded, or a file the manifest does not list."""
+    differs from what the manifest recorded, or a file the manifest does not list (a
+    board-report PDF the manifest names as pending aside: it is being published after the
+    swap, see ``pipelines/publish/pdfs.py``)."""
     manifest_path = snapshot_dir / MANIFEST_FILE
     if not manifest_path.exists():
         return [f"{snapshot_dir.name}: no manifest"]
@@ -486,7 +490,7 @@ def verify_snapshot(snapshot_dir: Path) -> list[str]:
             problems.append(f"{name}: missing")
         elif path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
             problems.append(f"{name}: changed since publication")
-    listed = set(manifest["files"]) | {MANIFEST_FILE}
+    listed = set(manifest["files"]) | {MANIFEST_FILE} | set(manifest.get("pending_pdfs", []))
     problems += [
         f"{p.relative_to(snapshot_dir).as_posix()}: not in the manifest"
         for p in snapshot_dir.rglob("*")
@@ -502,7 +506,7 @@ def prune(published_dir: Path, *, keep: int) -> list[Path]:
         (published_dir / "current").resolve() if (published_dir / "current").exists() else None
     )
     removed = []
-    for leftover in snapshots.glob(".building-*"):
+    for leftover in [*snapshots.glob(".building-*"), *snapshots.glob(".pdfs-*")]:
         shutil.rmtree(leftover, ignore_errors=True)
         removed.append(leftover)
     for link in published_dir.glob(".current-*"):

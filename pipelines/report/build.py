@@ -698,6 +698,7 @@ def render_reports(
     workers: int = 1,
     data_root: str = "../site/",
     previous: ReportCarry | None = None,
+    pending_pdfs: list[Path] | None = None,
 ) -> list[BuiltReport]:
     """Write every report of ``tier`` (HTML, and PDF unless ``pdf`` is false) and the
     index page under ``out_dir``.
@@ -707,7 +708,10 @@ def render_reports(
     PDFs that are rendered are rendered by ``workers`` processes. Each report's fingerprint
     is in ``BuiltReport.extra["fingerprint"]``. ``data_root``: the dashboard site's folder
     relative to ``out_dir``, whose organisation data files and script the organisation
-    pages draw their charts from."""
+    pages draw their charts from. ``pending_pdfs``: given, the PDFs to render are not
+    rendered here but appended to it (their paths in ``out_dir``), for the publication to
+    render after its swap (``pipelines/publish/pdfs.py``): each report's HTML still links
+    to its PDF, and a carried report carries its PDF as before."""
     site = load_site(con, tier)
     data = read_programme_data(con, tier)
     if data.missing:
@@ -799,6 +803,9 @@ def render_reports(
         if report.pdf is not None:
             jobs.append((report, html_file, report.pdf))
         built.append(report)
+    if pending_pdfs is not None:
+        pending_pdfs.extend(pdf_file for _, _, pdf_file in jobs)
+        jobs = []
     for (report, _, pdf_file), (pages, seconds) in zip(
         jobs, render_pdfs([(h, p) for _, h, p in jobs], workers), strict=True
     ):
@@ -844,12 +851,14 @@ def build_reports(
     workers: int = 1,
     data_root: str = "../site/",
     previous: ReportCarry | None = None,
+    pending_pdfs: list[Path] | None = None,
 ) -> Path:
     """Build the board reports of ``tier`` from the tier's published ``warehouse`` into
     ``out_dir``; returns the path of the reports' ``index.html``. Each report's fingerprint
     is written to ``INPUTS_FILE`` in the folder, for the next build's ``previous``
     (:func:`previous_reports`); ``pdf``, ``workers``, ``data_root``: see
-    :func:`render_reports`.
+    :func:`render_reports`. ``pending_pdfs``: given, receives the paths (in ``out_dir``)
+    of the PDFs left for the caller to render (:func:`render_reports`).
 
     As :func:`pipelines.dashboard.build.build_site`: ``warehouse`` is the tier's own file
     (a public build refuses a file with organisation-level tables), the folder is built
@@ -866,6 +875,7 @@ def build_reports(
         region_name = region_name or settings.region_name
         rules = rules or rules_from_settings(settings)
     published_at = published_at or datetime.now(UTC)
+    deferred: list[Path] | None = [] if pending_pdfs is not None else None
     with built_beside(out_dir, MARKER, "a reports folder") as building:
         with tier_warehouse(warehouse, tier, "reports") as con:
             built = render_reports(
@@ -880,10 +890,13 @@ def build_reports(
                 workers=workers,
                 data_root=data_root,
                 previous=previous,
+                pending_pdfs=deferred,
             )
         (building / INPUTS_FILE).write_text(
             json.dumps({r.spec.stem: r.extra["fingerprint"] for r in built}, indent=1) + "\n"
         )
+    if pending_pdfs is not None and deferred:
+        pending_pdfs.extend(out_dir / p.name for p in deferred)
     return out_dir / "index.html"
 
 

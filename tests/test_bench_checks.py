@@ -118,6 +118,30 @@ def test_ratios_use_the_mean_of_both_baseline_runs():
     assert r["new_file_to_baseline"]["cpu"] == round(4.0 / 7.5, 3)
 
 
+def test_ratios_count_until_the_data_is_published_and_show_the_pdfs_apart():
+    """The board-report PDFs are published after the swap: the ratios use the time until
+    ``published_snapshot`` ended (``data_published``), the whole process is shown beside
+    them as "with the PDFs", and the report says both."""
+    stages = _stages(pipeline_wall=100.0, incremental_wall=20.0)
+    stages["pipeline"]["data_published"] = {"wall_s": 40.0, "cpu_s": 30.0}
+    stages["incremental"]["data_published"] = {"wall_s": 5.0, "cpu_s": 3.75}
+    stages["incremental"]["reports_published"] = {"wall_s": 20.0, "cpu_s": 4.0}
+    r = ratios(stages)
+    assert (r["pipeline_to_baseline"]["wall"], r["pipeline_to_baseline"]["wall_with_pdfs"]) == (
+        4.0,
+        10.0,
+    )
+    assert r["new_file_to_baseline"]["wall"] == 0.5
+    assert r["new_file_to_baseline"]["cpu"] == 0.5
+    assert r["new_file_to_baseline"]["wall_with_pdfs"] == 2.0
+    assert targets(_results(stages))["new_file_wall_ratio"]["met"]
+    text = _report(stages, failures=[])
+    assert "Ratio (c) / (a): **0.50x** by wall time" in text
+    assert "with the PDFs: 2.00x by wall" in text
+    assert "reports (PDFs) published at 20.0 s wall / 4.0 s CPU" in text
+    assert "data published at 5.0 s wall / 3.8 s CPU" in text
+
+
 def test_targets_pass_on_the_edge_and_fail_past_it():
     met = targets(_results(_stages()))
     assert {name: t["met"] for name, t in met.items()} == {

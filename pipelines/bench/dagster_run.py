@@ -86,6 +86,27 @@ def step_table(run: dict, usage: Usage) -> dict[str, dict]:
     return table
 
 
+#: (milestone, the step whose end reaches it): the data (tables, sites, HTML reports) is
+#: published when ``published_snapshot`` ends; the board-report PDFs, rendered after the
+#: swap, when ``board_report_pdfs`` ends (docs/benchmark.md).
+MILESTONES = (("data_published", "published_snapshot"), ("reports_published", "board_report_pdfs"))
+
+
+def milestones(run: dict, usage: Usage) -> dict[str, dict]:
+    """Wall and CPU time from the process start until each milestone's step ended (CPU from
+    the samples up to that instant), for the steps the run has."""
+    result = {}
+    for name, step_key in MILESTONES:
+        end = run["steps"].get(step_key, {}).get("end")
+        if end is None or run["steps"][step_key].get("status") != "success":
+            continue
+        result[name] = {
+            "wall_s": round(end - usage.started_at, 3),
+            "cpu_s": usage.window(usage.started_at, end)["cpu_s"],
+        }
+    return result
+
+
 def pipeline_time(run: dict) -> float | None:
     """RUN_START to RUN_SUCCESS: the pipeline's own time, without process start-up."""
     if run.get("run_start") is None or run.get("run_end") is None:

@@ -6,8 +6,14 @@ scan, checksums, fsync); this says which. It publishes the benchmark run's worki
 exactly as the ``published_snapshot`` asset does (same tiers, audit and derived outputs)
 into ``<out>/scale-<s>/profile_publish/``, never touching the benchmark's own publication.
 
+The board-report PDFs are rendered after the swap, as the ``board_report_pdfs`` step
+does, and timed apart (``pdfs_after_swap_s``). With ``--again`` the working file is
+published a second time into the same folder (nothing changed: what a run that carries
+everything costs, carried disclosure verdicts included), and that publication is the one
+profiled.
+
 Run after a benchmark at that scale:
-``python -m pipelines.bench.profile_publish --scale 1.0 [--out var/bench]``.
+``python -m pipelines.bench.profile_publish --scale 1.0 [--out var/bench] [--again]``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ PARTS = {
     ("publish.py", "disclosure_audit"): "disclosure_audit (public tier scan)",
     ("publish.py", "build"): "derived outputs (dashboards, data docs)",
     ("build.py", "build_site"): "  dashboard build_site",
+    ("disclosure.py", "scan_site"): "  site and report scans (disclosure)",
+    ("disclosure.py", "_pdf_problems"): "  PDF text scans (disclosure)",
     ("snapshot.py", "_sha256"): "SHA-256 of every file (manifest)",
     ("snapshot.py", "_fsync_tree"): "fsync of every file",
     ("snapshot.py", "prune"): "prune old snapshots",
@@ -42,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--again", action="store_true", help="profile a second publication")
     args = parser.parse_args(argv)
     root = args.out.resolve() / f"scale-{args.scale:g}"
     working = root / "run" / "var" / "warehouse" / "working.duckdb"
@@ -58,24 +67,49 @@ def main(argv: list[str] | None = None) -> None:
             "SAFETY_OBS_DBT_TARGET_DIR": str(root / "run" / "dbt_target"),
         }
     )
-    from pipelines.defs.publish import derived_outputs, disclosure_audit, tier_tables
-    from pipelines.publish.snapshot import publish
-
-    profile = cProfile.Profile()
-    t = time.perf_counter()
-    profile.enable()
-    publication = publish(
-        working,
-        folder / "published",
-        tier_tables(),
-        run_id="profile-publish",
-        check_results=[],
-        keep=1,
-        audit=disclosure_audit,
-        extras=derived_outputs("profile-publish"),
+    from pipelines.defs.publish import (
+        derived_outputs,
+        disclosure_audit,
+        publish_report_pdfs,
+        tier_tables,
     )
-    profile.disable()
-    total = time.perf_counter() - t
+    from pipelines.publish.pdfs import VERDICTS_KEY
+    from pipelines.publish.snapshot import PreviousSnapshot, publish
+    from pipelines.settings import load_settings
+
+    def once(run_id: str, profile: cProfile.Profile | None):
+        verdicts: dict = {}
+        previous = PreviousSnapshot.of(folder / "published")
+        started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        publication = publish(
+            working,
+            folder / "published",
+            tier_tables(),
+            run_id=run_id,
+            check_results=[],
+            keep=2,
+            audit=lambda snapshot: disclosure_audit(snapshot, previous=previous, verdicts=verdicts),
+            extras=lambda snapshot: {
+                **derived_outputs(run_id, defer_pdfs=True)(snapshot),
+                VERDICTS_KEY: verdicts,
+            },
+        )
+        if profile is not None:
+            profile.disable()
+        published_s = time.perf_counter() - started
+        started = time.perf_counter()
+        outcome = publish_report_pdfs(
+            publication.snapshot_dir, workers=load_settings().report_workers
+        )
+        return publication, published_s, time.perf_counter() - started, outcome
+
+    first = None
+    if args.again:
+        first = once("profile-publish-first", None)
+    profile = cProfile.Profile()
+    publication, total, pdf_s, outcome = once("profile-publish", profile)
     profile.dump_stats(folder / "publish.prof")
     buf = io.StringIO()
     stats = pstats.Stats(profile, stream=buf)
@@ -99,6 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "scale": args.scale,
         "publish_s": round(total, 2),
+        "pdfs_after_swap_s": round(pdf_s, 2),
+        "pdfs_rendered": len(outcome.seconds),
+        "first_publication_s (--again)": (
+            {"publish_s": round(first[1], 2), "pdfs_after_swap_s": round(first[2], 2)}
+            if first
+            else None
+        ),
         "parts_s (cProfile cumulative)": parts,
         "snapshot_files": len(files),
         "snapshot_bytes": sum(p.stat().st_size for p in files),

@@ -45,6 +45,15 @@ def _stage_notes(name: str, stage: dict) -> str:
         if stage.get("pipeline_time_s") is not None:
             notes.append(f"pipeline time {stage['pipeline_time_s']:.1f} s")
         notes.append(f"months {stage.get('months')}")
+        for milestone, label in (
+            ("data_published", "data published"),
+            ("reports_published", "reports (PDFs) published"),
+        ):
+            if stage.get(milestone):
+                figures = stage[milestone]
+                notes.append(
+                    f"{label} at {figures['wall_s']:.1f} s wall / {figures['cpu_s']:.1f} s CPU"
+                )
     if name == "queries" and "connect_ms" in stage:
         notes.append(f"connect {stage['connect_ms']:.0f} ms")
     if stage.get("returncode"):
@@ -79,11 +88,31 @@ def _ratio_lines(results: dict) -> list[str]:
         f"{base['cpu_s']:.1f} s CPU.",
         "",
         f"Ratio (b) / (a): **{_x(b['wall'])}** by wall time, **{_x(b['cpu'])}** by CPU time "
-        f"(by wall against each run of (a): " + _by_run(b["wall_by_baseline_run"]) + ").",
+        f"(by wall against each run of (a): "
+        + _by_run(b["wall_by_baseline_run"])
+        + ")"
+        + _with_pdfs(b)
+        + ".",
         "",
         f"Ratio (c) / (a): **{_x(c['wall'])}** by wall time, **{_x(c['cpu'])}** by CPU time "
-        f"(by wall against each run of (a): " + _by_run(c["wall_by_baseline_run"]) + ").",
+        f"(by wall against each run of (a): "
+        + _by_run(c["wall_by_baseline_run"])
+        + ")"
+        + _with_pdfs(c)
+        + ".",
+        "",
+        "Ratios are to the data published (the end of `published_snapshot`); the board-report "
+        "PDFs are published after the swap (`board_report_pdfs`), shown as 'with the PDFs'.",
     ]
+
+
+def _with_pdfs(ratio: dict) -> str:
+    if ratio.get("wall_with_pdfs") is None or ratio["wall_with_pdfs"] == ratio["wall"]:
+        return ""
+    return (
+        f"; with the PDFs: {_x(ratio['wall_with_pdfs'])} by wall, "
+        f"{_x(ratio['cpu_with_pdfs'])} by CPU"
+    )
 
 
 def _target_lines(results: dict) -> list[str]:

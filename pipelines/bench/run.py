@@ -306,6 +306,7 @@ class Benchmark:
             run_id=run.get("run_id"),
             status=run.get("status"),
             pipeline_time_s=dagster_run.pipeline_time(run),
+            **dagster_run.milestones(run, usage),
             **extra,
             steps=dagster_run.step_table(run, usage),
             dbt_slowest=dagster_run.dbt_node_timings(self.paths.dbt_target, run.get("run_id")),
@@ -507,10 +508,18 @@ def _ratio(value: float, base: float) -> float | None:
     return round(value / base, 3) if base else None
 
 
+def published(stage: dict) -> dict:
+    """(b)'s or (c)'s figures until its data was published: the ``data_published``
+    milestone (process start to the end of ``published_snapshot``; the board-report PDFs
+    follow after the swap), or the whole process where the run has no such step."""
+    return stage.get("data_published") or {"wall_s": stage["wall_s"], "cpu_s": stage["cpu_s"]}
+
+
 def ratios(stages: dict) -> dict:
-    """(b) / (a) and (c) / (a), by wall and by CPU time. (a) is the mean of its two runs
-    (before and after (b)); the ratio against each run is kept too, so a noisy machine
-    shows as a spread."""
+    """(b) / (a) and (c) / (a), by wall and by CPU time, until the data was published
+    (:func:`published`); the same with the PDFs (the whole process) as ``*_with_pdfs``.
+    (a) is the mean of its two runs (before and after (b)); the ratio against each run is
+    kept too, so a noisy machine shows as a spread."""
     base = {figure: _mean(stages, figure) for figure in ("wall_s", "cpu_s")}
     result: dict[str, dict] = {
         "baseline_mean": {k: round(v, 3) for k, v in base.items()},
@@ -519,14 +528,17 @@ def ratios(stages: dict) -> dict:
         ("pipeline_to_baseline", "pipeline"),
         ("new_file_to_baseline", "incremental"),
     ):
+        figures = published(stages[stage])
         result[key] = {
-            "wall": _ratio(stages[stage]["wall_s"], base["wall_s"]),
-            "cpu": _ratio(stages[stage]["cpu_s"], base["cpu_s"]),
+            "wall": _ratio(figures["wall_s"], base["wall_s"]),
+            "cpu": _ratio(figures["cpu_s"], base["cpu_s"]),
+            "wall_with_pdfs": _ratio(stages[stage]["wall_s"], base["wall_s"]),
+            "cpu_with_pdfs": _ratio(stages[stage]["cpu_s"], base["cpu_s"]),
             "wall_by_baseline_run": {
-                name: _ratio(stages[stage]["wall_s"], stages[name]["wall_s"]) for name in BASELINES
+                name: _ratio(figures["wall_s"], stages[name]["wall_s"]) for name in BASELINES
             },
             "cpu_by_baseline_run": {
-                name: _ratio(stages[stage]["cpu_s"], stages[name]["cpu_s"]) for name in BASELINES
+                name: _ratio(figures["cpu_s"], stages[name]["cpu_s"]) for name in BASELINES
             },
         }
     return result
@@ -608,21 +620,21 @@ def targets(results: dict) -> dict:
     ceiling = f"<= {TARGET_REBUILD_RATIO:g}x (a)"
     return {
         "rebuild_wall_ratio": _target(
-            f"(b) full rebuild, wall time {ceiling}",
+            f"(b) full rebuild to data published, wall time {ceiling}",
             rebuild["wall"],
             rebuild["wall"] is not None and rebuild["wall"] <= TARGET_REBUILD_RATIO,
             RATIO_TARGET_SCALE,
             scale,
         ),
         "rebuild_cpu_ratio": _target(
-            f"(b) full rebuild, CPU time {ceiling}",
+            f"(b) full rebuild to data published, CPU time {ceiling}",
             rebuild["cpu"],
             rebuild["cpu"] is not None and rebuild["cpu"] <= TARGET_REBUILD_RATIO,
             RATIO_TARGET_SCALE,
             scale,
         ),
         "new_file_wall_ratio": _target(
-            f"(c) one new file to published, whole process, wall time "
+            f"(c) one new file to data published, whole process, wall time "
             f"<= {TARGET_NEW_FILE_RATIO:g}x (a)",
             new_file["wall"],
             new_file["wall"] is not None and new_file["wall"] <= TARGET_NEW_FILE_RATIO,

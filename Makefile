@@ -21,8 +21,12 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
 
+# --compile-bytecode: every run is a new Python process (a sensor's launch, a backfill), and
+# where bytecode is not written at import (PYTHONDONTWRITEBYTECODE, a read-only venv) each
+# one compiled Dagster, dbt and their libraries from source again: about 6 s of CPU a start
+# (docs/benchmark.md, "Process start").
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 install: $(VENV)/.installed

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START
+from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START, file_sha256
 from pipelines.settings import PROJECT_ROOT
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -63,11 +63,7 @@ def code_version() -> str:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _fsync_tree(root: Path) -> None:

@@ -16,12 +16,12 @@ import sys
 import textwrap
 
 import pytest
-from report_fixtures import make_report_warehouse
-from test_report_carry import _working
+from test_report_carry import _publish as publish_as_the_asset
+from test_report_carry import first_publication
 
-from pipelines.defs.publish import derived_outputs, publish_report_pdfs
+from pipelines.defs.publish import publish_report_pdfs
 from pipelines.publish.pdfs import PENDING_KEY, REFUSED_KEY
-from pipelines.publish.snapshot import MANIFEST_FILE, PDF_CRASH_POINTS, publish, verify_snapshot
+from pipelines.publish.snapshot import MANIFEST_FILE, PDF_CRASH_POINTS, verify_snapshot
 from pipelines.settings import PROJECT_ROOT
 
 PDFS = sorted(
@@ -32,26 +32,12 @@ PDFS = sorted(
 
 
 def _publish(working, published, tiers, run_id):
-    return publish(
-        working,
-        published,
-        tiers,
-        run_id=run_id,
-        check_results=[],
-        keep=5,
-        extras=derived_outputs(run_id, defer_pdfs=True),
-    )
+    return publish_as_the_asset(working, published, tiers, run_id, defer_pdfs=True)
 
 
 @pytest.fixture
 def deferred(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("SAFETY_OBS_PUBLISHED_DIR", str(tmp_path / "published"))
-    monkeypatch.setenv("SAFETY_OBS_WORKING_DB", str(tmp_path / "working.duckdb"))
-    fixture = make_report_warehouse(tmp_path / "fixture" / "warehouse.duckdb")
-    working, tiers = _working(fixture, tmp_path / "working.duckdb")
-    first = _publish(working, tmp_path / "published", tiers, "run-one-aaaa")
-    return {"working": working, "tiers": tiers, "first": first, "dir": tmp_path / "published"}
+    return first_publication(tmp_path, monkeypatch, _publish)
 
 
 def _manifest(snapshot):

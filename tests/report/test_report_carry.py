@@ -40,7 +40,7 @@ def _working(fixture: Path, target: Path) -> tuple[Path, dict[str, dict[str, str
     return target, tiers
 
 
-def _publish(working: Path, published: Path, tiers: dict, run_id: str):
+def _publish(working: Path, published: Path, tiers: dict, run_id: str, *, defer_pdfs=False):
     return publish(
         working,
         published,
@@ -48,7 +48,7 @@ def _publish(working: Path, published: Path, tiers: dict, run_id: str):
         run_id=run_id,
         check_results=[],
         keep=5,
-        extras=derived_outputs(run_id),
+        extras=derived_outputs(run_id, defer_pdfs=defer_pdfs),
     )
 
 
@@ -62,8 +62,9 @@ def _files(snapshot: Path) -> dict[str, Path]:
     }
 
 
-@pytest.fixture
-def published(tmp_path, monkeypatch):
+def first_publication(tmp_path, monkeypatch, publish_once=None) -> dict:
+    """The fixture snapshot published once (by ``publish_once``, default :func:`_publish`)
+    from a working file of its own: the working file, tiers, publication and folder."""
     monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SAFETY_OBS_PUBLISHED_DIR", str(tmp_path / "published"))
     monkeypatch.setenv("SAFETY_OBS_REPORT_WORKERS", "2")
@@ -71,8 +72,13 @@ def published(tmp_path, monkeypatch):
     monkeypatch.setenv("SAFETY_OBS_WORKING_DB", str(tmp_path / "working.duckdb"))
     fixture = make_report_warehouse(tmp_path / "fixture" / "warehouse.duckdb")
     working, tiers = _working(fixture, tmp_path / "working.duckdb")
-    first = _publish(working, tmp_path / "published", tiers, "run-one-aaaa")
+    first = (publish_once or _publish)(working, tmp_path / "published", tiers, "run-one-aaaa")
     return {"working": working, "tiers": tiers, "first": first, "dir": tmp_path / "published"}
+
+
+@pytest.fixture
+def published(tmp_path, monkeypatch):
+    return first_publication(tmp_path, monkeypatch)
 
 
 def test_only_the_changed_icbs_report_is_rendered_again(published):

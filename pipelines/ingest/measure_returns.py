@@ -21,7 +21,7 @@ import errno
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -60,7 +60,7 @@ from pipelines.ingest.reading import (
     column_name,
     read_tables,
 )
-from pipelines.ingest.rules import apply_rules, measure_row_rules
+from pipelines.ingest.rules import Rule, apply_rules, measure_row_rules
 from pipelines.ingest.xlsx_facts import column_letters
 from pipelines.settings import Settings
 
@@ -813,6 +813,29 @@ def pending_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tu
     return [(path, rel) for path, rel, _ in _pending(con, settings)]
 
 
+@dataclass
+class _Run:
+    """What every batch of one :func:`ingest_landing` call shares: the connection, the
+    register and row rules built once, the run's clock, and the digests loaded so far
+    (``known``: sha256 -> its first submission id), which a batch extends only once it
+    has committed, so a batch rolled back can be written again."""
+
+    con: duckdb.DuckDBPyConnection
+    settings: Settings
+    run_id: str | None
+    now: datetime
+    organisations: pl.DataFrame
+    rules: list[Rule]
+    known: dict[str, int]
+
+
+# Each file's fate in a batch: ("loaded" | "duplicate" | "rejected", the earlier
+# submission id of a duplicate seen in an earlier batch or run, else None).
+_Fate = tuple[str, int | None]
+# Per file index of a batch: (rows loaded, rows quarantined, the months it carries).
+_Counts = dict[int, tuple[int, int, list[date]]]
+
+
 def ingest_landing(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -835,7 +858,22 @@ def ingest_landing(
     every file on its own: the reference the set-wise read is tested against
     (tests/test_ingest_set_wise.py).
     """
-    organisations = organisation_lookup(con)
+    run = _start_run(con, settings, run_id, today)
+    todo = (
+        [(path, rel, None) for path, rel in files] if files is not None else _pending(con, settings)
+    )
+    outcomes: list[SubmissionOutcome] = []
+    for batch in _batches(run, todo, set_wise):
+        outcomes.extend(_flush(run, batch))
+    return outcomes
+
+
+def _start_run(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str | None, today: date | None
+) -> _Run:
+    """Build once per call what every file is judged against: the organisation register,
+    the row rules for this month, and the digests already loaded (a file identical to one
+    of them is a duplicate, logged with that submission's id)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     rules = measure_row_rules(
         current_month=(today or now.date()).replace(day=1),
@@ -849,229 +887,31 @@ def ingest_landing(
             " where status = 'loaded' group by 1"
         ).fetchall()
     }
-    outcomes: list[SubmissionOutcome] = []
+    return _Run(con, settings, run_id, now, organisation_lookup(con), rules, known)
+
+
+def _batches(
+    run: _Run, todo: Iterable[tuple[Path, str, _Hashed | None]], set_wise: bool
+) -> Iterator[list[_Arrival]]:
+    """Read the files in order and cut them into batches of about ``BATCH_ROWS`` rows.
+
+    A batch also ends before a file identical to one already in it, so the first gets its
+    submission id before the second is logged as its duplicate. Batches are yielded lazily:
+    each is written before the next file is read, as the duplicate check needs."""
     batch: list[_Arrival] = []
-
-    def write(items: list[_Arrival], shared: list[pl.DataFrame]) -> list[SubmissionOutcome]:
-        """Validate ``items`` and record them in one transaction; on any failure it is
-        rolled back and ``known`` is left as it was, so the files can be written again.
-        ``shared``: rows of files read set-wise, keyed by ``file_key`` (``_Arrival.seq``)."""
-        # Each file's fate, in order: a digest seen loaded before (or earlier in these
-        # items) is a duplicate; a file not read is rejected; every other file loads.
-        # ("duplicate", the earlier submission id, or None: the item first_of names).
-        fates: list[tuple[str, int | None]] = []
-        first_of: dict[str, int] = {}
-        for i, arrival in enumerate(items):
-            digest = arrival.digest
-            if digest and (digest in known or digest in first_of):
-                fates.append(("duplicate", known.get(digest)))
-            elif arrival.rejection is not None or arrival.read is None:
-                fates.append(("rejected", None))
-            else:
-                fates.append(("loaded", None))
-                first_of[digest] = i
-        loading = [i for i, (fate, _) in enumerate(fates) if fate == "loaded"]
-        pieces = [
-            file_rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
-            for i in loading
-            if (file_rows := items[i].rows) is not None
-        ]
-        keyed = {items[i].seq: i for i in loading if items[i].rows is None}
-        if keyed:
-            index = pl.DataFrame(
-                {"file_key": list(keyed), "file_index": list(keyed.values())},
-                schema={"file_key": pl.Int64, "file_index": pl.Int32},
-            )
-            pieces += [
-                frame.join(index, on="file_key", how="inner").drop("file_key") for frame in shared
-            ]
-        good = bad = None
-        counts: dict[int, tuple[int, int, list[date]]] = {}
-        if pieces:
-            typed = pl.concat(pieces, how="diagonal_relaxed").sort(
-                "file_index", "source_line", "raw_measure_code", maintain_order=True
-            )
-            good, bad = apply_rules(type_values(typed), rules)
-            both = pl.concat(
-                [
-                    good.select("file_index", "period", pl.lit(True).alias("good")),
-                    bad.select("file_index", "period", pl.lit(False).alias("good")),
-                ]
-            )
-            for i, n_good, n_all, periods in (
-                both.group_by("file_index")
-                .agg(
-                    pl.col("good").sum(),
-                    pl.len(),
-                    pl.col("period").drop_nulls().unique().sort(),
-                )
-                .iter_rows()
-            ):
-                counts[i] = (n_good, n_all - n_good, periods)
-        con.execute("begin")
-        try:
-            ids = reserve_submission_ids(con, len(items))
-            rows: list[dict] = []
-            logged: list[SubmissionOutcome] = []
-            for i, (arrival, (fate, earlier)) in enumerate(zip(items, fates, strict=True)):
-                sid, name = ids[i], arrival.name
-                base = {
-                    **arrival.base,
-                    "received_at": _received_at(arrival, now),
-                    "run_id": run_id,
-                }
-                if fate == "duplicate":
-                    earlier_id = earlier if earlier is not None else ids[first_of[arrival.digest]]
-                    reason = f"identical to submission {earlier_id}"
-                    rows.append(
-                        {
-                            **base,
-                            **_ZERO,
-                            "status": "duplicate",
-                            "reason": reason,
-                            "duplicate_of": earlier_id,
-                        }
-                    )
-                    logged.append(
-                        SubmissionOutcome(
-                            sid, name, arrival.source_path, "duplicate", 0, 0, 0, (), reason
-                        )
-                    )
-                    continue
-                if fate == "rejected":
-                    rejection = arrival.rejection
-                    reason = f"{rejection.rule}: {rejection.detail}" if rejection else "not read"
-                    rows.append({**base, **_ZERO, "status": "rejected", "reason": reason})
-                    logged.append(
-                        SubmissionOutcome(
-                            sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason
-                        )
-                    )
-                    continue
-                read = arrival.read
-                assert read is not None
-                n_good, n_bad, periods = counts.get(i, (0, 0, []))
-                rows.append(
-                    {
-                        **base,
-                        "layout": read.layout,
-                        "records_in_file": read.records_in_file,
-                        "records_without_rows": read.records_without_rows,
-                        "warnings": "; ".join(read.warnings) or None,
-                        "period_min": periods[0] if periods else None,
-                        "period_max": periods[-1] if periods else None,
-                        "rows_read": n_good + n_bad,
-                        "rows_loaded": n_good,
-                        "rows_quarantined": n_bad,
-                        "status": "loaded",
-                    }
-                )
-                logged.append(
-                    SubmissionOutcome(
-                        sid,
-                        name,
-                        arrival.source_path,
-                        "loaded",
-                        n_good + n_bad,
-                        n_good,
-                        n_bad,
-                        tuple(periods),
-                        warnings=read.warnings,
-                    )
-                )
-            log_submissions(con, rows, ids=ids)
-            if good is not None and bad is not None:
-                lineage = pl.DataFrame(
-                    {
-                        "file_index": loading,
-                        "submission_id": [ids[i] for i in loading],
-                        "source_file": [items[i].name for i in loading],
-                        "sha256": [items[i].digest for i in loading],
-                    },
-                    schema={
-                        "file_index": pl.Int32,
-                        "submission_id": pl.Int64,
-                        "source_file": pl.String,
-                        "sha256": pl.String,
-                    },
-                )
-                _store_rows(
-                    con,
-                    good.join(lineage, on="file_index", how="inner"),
-                    bad.join(lineage, on="file_index", how="inner"),
-                    now,
-                )
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        known.update({items[i].digest: ids[i] for i in loading})
-        return logged
-
-    def read_batch() -> list[pl.DataFrame]:
-        """Read the batch's deferred files set-wise; a file refused there is rejected, and a
-        group the set-wise read hands back is read file by file, as it would be alone."""
-        deferred = [
-            (a.seq, a.deferred) for a in batch if a.deferred is not None and a.digest not in known
-        ]
-        if not deferred:
-            return []
-        by_seq = {a.seq: a for a in batch}
-        try:
-            shared, refused, one_by_one = read_deferred(deferred, organisations, settings)
-        except Exception:
-            logger.exception(
-                "reading %d files together failed; reading them one by one", len(deferred)
-            )
-            shared, refused, one_by_one = [], {}, [seq for seq, _ in deferred]
-        for seq, rejection in refused.items():
-            by_seq[seq].read, by_seq[seq].rejection = None, rejection
-        for seq in one_by_one:
-            arrival = by_seq[seq]
-            data = arrival.deferred.data  # type: ignore[union-attr]
-            arrival.read = None
-            _read_into(arrival, data, organisations, settings, defer=False)
-        return shared
-
-    def flush() -> None:
-        """Write the batch in one transaction; if that fails, each file in its own, so the
-        one file that breaks validation or storage is rejected (``unreadable_file``, with
-        the traceback in the run log) and every other file of the batch still lands."""
-        if not batch:
-            return
-        shared = read_batch()
-        try:
-            outcomes.extend(write(batch, shared))
-        except Exception:
-            logger.exception(
-                "writing %d files together failed; writing them one by one", len(batch)
-            )
-            for arrival in batch:
-                try:
-                    outcomes.extend(write([arrival], shared))
-                except Exception as error:
-                    logger.exception("writing %s failed; the file is rejected", arrival.source_path)
-                    arrival.read = None
-                    arrival.rejection = unreadable(arrival.path.name, error)
-                    outcomes.extend(write([arrival], shared))
-        batch.clear()
-
     rows = 0
     seen_in_batch: set[str] = set()
-    todo = (
-        [(path, rel, None) for path, rel in files] if files is not None else _pending(con, settings)
-    )
     for seq, (path, source_path, hashed) in enumerate(todo):
         arrival = _read_arrival(
-            path, source_path, organisations, settings, hashed=hashed, defer=set_wise
+            path, source_path, run.organisations, run.settings, hashed=hashed, defer=set_wise
         )
         if arrival is None:  # changed while being read: left in landing for a later run
             continue
         arrival.seq = seq
         if arrival.digest in seen_in_batch:
-            flush()  # an identical file later in the batch: let the first one get its id
+            yield batch
+            batch, rows = [], 0
             seen_in_batch.clear()
-            rows = 0
         batch.append(arrival)
         seen_in_batch.add(arrival.digest)
         if arrival.rows is not None:
@@ -1079,11 +919,237 @@ def ingest_landing(
         elif arrival.deferred is not None:
             rows += arrival.deferred.lines
         if rows >= BATCH_ROWS:
-            flush()
+            yield batch
+            batch, rows = [], 0
             seen_in_batch.clear()
-            rows = 0
-    flush()
+    if batch:
+        yield batch
+
+
+def _flush(run: _Run, batch: list[_Arrival]) -> list[SubmissionOutcome]:
+    """Write the batch in one transaction; if that fails, each file in its own, so the
+    one file that breaks validation or storage is rejected (``unreadable_file``, with
+    the traceback in the run log) and every other file of the batch still lands."""
+    if not batch:
+        return []
+    shared = _read_batch(run, batch)
+    try:
+        return _write(run, batch, shared)
+    except Exception:
+        logger.exception("writing %d files together failed; writing them one by one", len(batch))
+    outcomes: list[SubmissionOutcome] = []
+    for arrival in batch:
+        try:
+            outcomes.extend(_write(run, [arrival], shared))
+        except Exception as error:
+            logger.exception("writing %s failed; the file is rejected", arrival.source_path)
+            arrival.read = None
+            arrival.rejection = unreadable(arrival.path.name, error)
+            outcomes.extend(_write(run, [arrival], shared))
     return outcomes
+
+
+def _read_batch(run: _Run, batch: list[_Arrival]) -> list[pl.DataFrame]:
+    """Read the batch's deferred files set-wise; a file refused there is rejected, and a
+    group the set-wise read hands back is read file by file, as it would be alone."""
+    deferred = [
+        (a.seq, a.deferred) for a in batch if a.deferred is not None and a.digest not in run.known
+    ]
+    if not deferred:
+        return []
+    by_seq = {a.seq: a for a in batch}
+    try:
+        shared, refused, one_by_one = read_deferred(deferred, run.organisations, run.settings)
+    except Exception:
+        logger.exception("reading %d files together failed; reading them one by one", len(deferred))
+        shared, refused, one_by_one = [], {}, [seq for seq, _ in deferred]
+    for seq, rejection in refused.items():
+        by_seq[seq].read, by_seq[seq].rejection = None, rejection
+    for seq in one_by_one:
+        arrival = by_seq[seq]
+        data = arrival.deferred.data  # type: ignore[union-attr]
+        arrival.read = None
+        _read_into(arrival, data, run.organisations, run.settings, defer=False)
+    return shared
+
+
+def _write(run: _Run, items: list[_Arrival], shared: list[pl.DataFrame]) -> list[SubmissionOutcome]:
+    """Validate ``items`` and record them in one transaction; on any failure it is
+    rolled back and ``run.known`` is left as it was, so the files can be written again.
+    ``shared``: rows of files read set-wise, keyed by ``file_key`` (``_Arrival.seq``)."""
+    fates, first_of = _fates(items, run.known)
+    loading = [i for i, (fate, _) in enumerate(fates) if fate == "loaded"]
+    good, bad, counts = _validate(_batch_rows(items, loading, shared), run.rules)
+    con = run.con
+    con.execute("begin")
+    try:
+        ids = reserve_submission_ids(con, len(items))
+        rows: list[dict] = []
+        logged: list[SubmissionOutcome] = []
+        for i, (arrival, fate) in enumerate(zip(items, fates, strict=True)):
+            earlier = fate[1] if fate[1] is not None else ids[first_of.get(arrival.digest, i)]
+            row, outcome = _log_entry(run, arrival, fate[0], ids[i], earlier, counts.get(i))
+            rows.append(row)
+            logged.append(outcome)
+        log_submissions(con, rows, ids=ids)
+        if good is not None and bad is not None:
+            lineage = _lineage(items, loading, ids)
+            _store_rows(
+                con,
+                good.join(lineage, on="file_index", how="inner"),
+                bad.join(lineage, on="file_index", how="inner"),
+                run.now,
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    run.known.update({items[i].digest: ids[i] for i in loading})
+    return logged
+
+
+def _fates(items: list[_Arrival], known: dict[str, int]) -> tuple[list[_Fate], dict[str, int]]:
+    """Each file's fate, in order: a digest seen loaded before (or earlier in these items)
+    is a duplicate; a file not read is rejected; every other file loads. Also the index of
+    the item that first loads each digest (``first_of``), whose id a later duplicate of it
+    in the same items names."""
+    fates: list[_Fate] = []
+    first_of: dict[str, int] = {}
+    for i, arrival in enumerate(items):
+        digest = arrival.digest
+        if digest and (digest in known or digest in first_of):
+            fates.append(("duplicate", known.get(digest)))
+        elif arrival.rejection is not None or arrival.read is None:
+            fates.append(("rejected", None))
+        else:
+            fates.append(("loaded", None))
+            first_of[digest] = i
+    return fates, first_of
+
+
+def _batch_rows(
+    items: list[_Arrival], loading: list[int], shared: list[pl.DataFrame]
+) -> list[pl.DataFrame]:
+    """The rows of the files that load, each tagged with its index in ``items``
+    (``file_index``): a file read alone brings its own frame; the set-wise frames are
+    cut to the loading files through their ``file_key``."""
+    pieces = [
+        file_rows.with_columns(pl.lit(i, pl.Int32).alias("file_index"))
+        for i in loading
+        if (file_rows := items[i].rows) is not None
+    ]
+    keyed = {items[i].seq: i for i in loading if items[i].rows is None}
+    if keyed:
+        index = pl.DataFrame(
+            {"file_key": list(keyed), "file_index": list(keyed.values())},
+            schema={"file_key": pl.Int64, "file_index": pl.Int32},
+        )
+        pieces += [
+            frame.join(index, on="file_key", how="inner").drop("file_key") for frame in shared
+        ]
+    return pieces
+
+
+def _validate(
+    pieces: list[pl.DataFrame], rules: list[Rule]
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None, _Counts]:
+    """Type and check the batch's rows in one call (validation has a fixed cost per call):
+    the good rows, the quarantined rows, and each file's counts and months for its log row.
+    No rows: (None, None, {})."""
+    counts: _Counts = {}
+    if not pieces:
+        return None, None, counts
+    typed = pl.concat(pieces, how="diagonal_relaxed").sort(
+        "file_index", "source_line", "raw_measure_code", maintain_order=True
+    )
+    good, bad = apply_rules(type_values(typed), rules)
+    both = pl.concat(
+        [
+            good.select("file_index", "period", pl.lit(True).alias("good")),
+            bad.select("file_index", "period", pl.lit(False).alias("good")),
+        ]
+    )
+    for i, n_good, n_all, periods in (
+        both.group_by("file_index")
+        .agg(pl.col("good").sum(), pl.len(), pl.col("period").drop_nulls().unique().sort())
+        .iter_rows()
+    ):
+        counts[i] = (n_good, n_all - n_good, periods)
+    return good, bad, counts
+
+
+def _log_entry(
+    run: _Run,
+    arrival: _Arrival,
+    fate: str,
+    sid: int,
+    earlier: int,
+    counts: tuple[int, int, list[date]] | None,
+) -> tuple[dict, SubmissionOutcome]:
+    """One file's submission-log row and the outcome returned for it. ``earlier``: for a
+    duplicate, the submission id it repeats."""
+    name = arrival.name
+    base = {**arrival.base, "received_at": _received_at(arrival, run.now), "run_id": run.run_id}
+    if fate == "duplicate":
+        reason = f"identical to submission {earlier}"
+        row = {**base, **_ZERO, "status": "duplicate", "reason": reason, "duplicate_of": earlier}
+        return row, SubmissionOutcome(
+            sid, name, arrival.source_path, "duplicate", 0, 0, 0, (), reason
+        )
+    if fate == "rejected":
+        rejection = arrival.rejection
+        reason = f"{rejection.rule}: {rejection.detail}" if rejection else "not read"
+        row = {**base, **_ZERO, "status": "rejected", "reason": reason}
+        return row, SubmissionOutcome(
+            sid, name, arrival.source_path, "rejected", 0, 0, 0, (), reason
+        )
+    read = arrival.read
+    assert read is not None
+    n_good, n_bad, periods = counts or (0, 0, [])
+    row = {
+        **base,
+        "layout": read.layout,
+        "records_in_file": read.records_in_file,
+        "records_without_rows": read.records_without_rows,
+        "warnings": "; ".join(read.warnings) or None,
+        "period_min": periods[0] if periods else None,
+        "period_max": periods[-1] if periods else None,
+        "rows_read": n_good + n_bad,
+        "rows_loaded": n_good,
+        "rows_quarantined": n_bad,
+        "status": "loaded",
+    }
+    outcome = SubmissionOutcome(
+        sid,
+        name,
+        arrival.source_path,
+        "loaded",
+        n_good + n_bad,
+        n_good,
+        n_bad,
+        tuple(periods),
+        warnings=read.warnings,
+    )
+    return row, outcome
+
+
+def _lineage(items: list[_Arrival], loading: list[int], ids: list[int]) -> pl.DataFrame:
+    """Per loading file index: its submission id, file name and digest, joined onto its
+    rows as they are stored."""
+    return pl.DataFrame(
+        {
+            "file_index": loading,
+            "submission_id": [ids[i] for i in loading],
+            "source_file": [items[i].name for i in loading],
+            "sha256": [items[i].digest for i in loading],
+        },
+        schema={
+            "file_index": pl.Int32,
+            "submission_id": pl.Int64,
+            "source_file": pl.String,
+            "sha256": pl.String,
+        },
+    )
 
 
 def periods_in_file(path: Path, settings: Settings) -> set[date]:

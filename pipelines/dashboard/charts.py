@@ -15,6 +15,7 @@ markers and the baseline months are shaded (docs/programme-impact.md §1-§3).
 import csv
 import io
 import math
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,7 @@ from pipelines.dashboard.model import (
     LIMITS_BASIS_LABELS,
     POINT_TYPE_LABELS,
     Point,
+    RecordedChange,
     Series,
     ValueFormat,
 )
@@ -199,6 +201,40 @@ def chart_description(series: Series, months: tuple[int, int]) -> str:
     return " ".join(described)
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """Where things go on one chart: the month slots of the shared x axis (``first``,
+    ``step`` wide each) and the value range ``lo``..``hi`` drawn down the plot's height."""
+
+    first: int
+    n_months: int
+    step: float
+    lo: float
+    hi: float
+
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    bottom = TOP + plot_h
+
+    @classmethod
+    def of(cls, series: Series, months: tuple[int, int]) -> "_Plot":
+        first, last = months
+        n_months = max(last - first + 1, 1)
+        lo, hi = _y_domain(series)
+        return cls(first, n_months, (WIDTH - LEFT - RIGHT) / n_months, lo, hi)
+
+    def x(self, point: Point) -> float:
+        """The centre of a point's month slot."""
+        return LEFT + (month_index(point.period) - self.first + 0.5) * self.step
+
+    def y(self, value: float) -> float:
+        return TOP + (self.hi - value) / (self.hi - self.lo) * self.plot_h
+
+    def edge(self, period: date) -> float:
+        """The left edge of a month's slot (where a change month begins)."""
+        return LEFT + (month_index(period) - self.first) * self.step
+
+
 def render_chart(
     series: Series,
     months: tuple[int, int],
@@ -210,27 +246,12 @@ def render_chart(
     Every chart of a measure shares the x axis so that months line up down the page. Needs
     nothing but its arguments (the board report draws the same charts): the series carries
     its segments, baseline months and recorded changes (docs/programme-impact.md).
+    Drawn back to front, one function per layer: the baseline band, the grid and axes,
+    each segment's limits and the target, the change markers, the line of values, the
+    points with their tooltip data.
     """
+    plot = _Plot.of(series, months)
     first, last = months
-    n_months = max(last - first + 1, 1)
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    step = plot_w / n_months
-    lo, hi = _y_domain(series)
-    bottom = TOP + plot_h
-
-    def x(point: Point) -> float:
-        return LEFT + (month_index(point.period) - first + 0.5) * step
-
-    def y(value: float) -> float:
-        return TOP + (hi - value) / (hi - lo) * plot_h
-
-    def edge(period: date) -> float:
-        """The left edge of a month's slot (where a change month begins)."""
-        return LEFT + (month_index(period) - first) * step
-
-    segments = series.segments
-    baseline = series.baseline_span
     changes = [c for c in series.changes if first <= month_index(c.month) <= last]
     out: list[str] = [
         f'<svg class="spc-chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -238,28 +259,46 @@ def render_chart(
         f'aria-describedby="{chart_id}-d"><title id="{chart_id}-t">{escape(series.title)}'
         f'</title><desc id="{chart_id}-d">{escape(chart_description(series, months))}</desc>'
     ]
-    if baseline:
-        x0, x1 = edge(baseline[0]), edge(baseline[1]) + step
-        label = f"Baseline: {month_label(baseline[0])} to {month_label(baseline[1])}"
-        out.append(
-            f'<g class="baseline"><title>{escape(label)}</title>'
-            f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{plot_h}"/>'
-            f'<text x="{x0 + 3:.1f}" y="{LABEL_ROW}">Baseline</text></g>'
-        )
-    # Axes and grid.
-    out.append('<g class="grid">')
-    ticks = nice_ticks(lo, hi)
+    out += _baseline_band(series.baseline_span, plot)
+    out += _grid(plot, fmt)
+    out += _limits(series, plot)
+    out += _change_markers(changes, plot)
+    out += _value_line(series, plot)
+    out += _points(series, plot, fmt, changes)
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _baseline_band(baseline: tuple[date, date] | None, plot: _Plot) -> list[str]:
+    """The baseline months shaded and labelled, so a reader sees what the limits rest on."""
+    if not baseline:
+        return []
+    x0, x1 = plot.edge(baseline[0]), plot.edge(baseline[1]) + plot.step
+    label = f"Baseline: {month_label(baseline[0])} to {month_label(baseline[1])}"
+    return [
+        f'<g class="baseline"><title>{escape(label)}</title>'
+        f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{plot.plot_h}"/>'
+        f'<text x="{x0 + 3:.1f}" y="{LABEL_ROW}">Baseline</text></g>'
+    ]
+
+
+def _grid(plot: _Plot, fmt: ValueFormat) -> list[str]:
+    """Value gridlines with round-number labels, month ticks (at most ``MAX_MONTH_TICKS``
+    labelled, every second one marked to hide on narrow screens) and the axis names."""
+    out = ['<g class="grid">']
+    ticks = nice_ticks(plot.lo, plot.hi)
     for tick, label in zip(ticks, tick_labels(ticks), strict=True):
-        ty = y(tick)
+        ty = plot.y(tick)
         out.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
             f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end">{label}</text>'
         )
-    every = max(1, math.ceil(n_months / MAX_MONTH_TICKS))
-    for n, i in enumerate(range(0, n_months, every)):
-        index = first + i
+    bottom = plot.bottom
+    every = max(1, math.ceil(plot.n_months / MAX_MONTH_TICKS))
+    for n, i in enumerate(range(0, plot.n_months, every)):
+        index = plot.first + i
         label = short_month(date(index // 12, index % 12 + 1, 1))
-        tx = LEFT + (i + 0.5) * step
+        tx = LEFT + (i + 0.5) * plot.step
         alt = ' class="alt"' if n % 2 else ""
         out.append(
             f'<line class="tick" x1="{tx:.1f}" x2="{tx:.1f}" y1="{bottom}" y2="{bottom + 4}"/>'
@@ -267,38 +306,46 @@ def render_chart(
         )
     out.append(
         f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}"/>'
-        f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" '
+        f'<text class="axis-label" x="{LEFT + plot.plot_w / 2:.1f}" y="{HEIGHT - 6}" '
         f'text-anchor="middle">Month</text>'
         f'<text class="axis-label" x="4" y="{UNIT_ROW}">{escape(y_axis_label(fmt))}</text></g>'
     )
-    half = step / 2
-    # Each segment its own centre line and limits: never joined across a rebase.
-    for segment in segments:
+    return out
+
+
+def _limits(series: Series, plot: _Plot) -> list[str]:
+    """Each segment its own centre line and limits, never joined across a rebase; then
+    the target, when it falls inside the value range."""
+    out = []
+    for segment in series.segments:
         number = segment[0].segment
         for attr, css in (("upl", "limit"), ("lpl", "limit"), ("centre", "centre")):
-            path = _stepped(segment, attr, x, y, half)
+            path = _stepped(segment, attr, plot.x, plot.y, plot.step / 2)
             if path:
                 out.append(f'<path class="{css}" data-segment="{number}" d="{path}"/>')
-    if series.target is not None and lo <= series.target <= hi:
-        ty = y(series.target)
+    if series.target is not None and plot.lo <= series.target <= plot.hi:
+        ty = plot.y(series.target)
         out.append(
             f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
         )
-    # Recorded changes: a vertical marker where the change month begins, numbered as the
-    # list under the chart; the description on hover (title, and the script's tooltip).
-    by_month: dict[int, list[str]] = {}
-    # Markers close together share one label ("1,2"), so numbers never overlap.
+    return out
+
+
+def _change_markers(changes: list[RecordedChange], plot: _Plot) -> list[str]:
+    """Recorded changes: a vertical marker where the change month begins, numbered as the
+    list under the chart; the description on hover (title, and the script's tooltip).
+    Markers close together share one label ("1,2"), so numbers never overlap."""
     labels: list[tuple[float, list[int]]] = []
     for number, change in enumerate(changes, start=1):
-        cx = edge(change.month)
+        cx = plot.edge(change.month)
         if labels and cx - labels[-1][0] < MARKER_LABEL_GAP:
             labels[-1][1].append(number)
         else:
             labels.append((cx, [number]))
     first_of = {numbers[0]: (cx, numbers) for cx, numbers in labels}
+    out = []
     for number, change in enumerate(changes, start=1):
-        cx = edge(change.month)
-        by_month.setdefault(month_index(change.month), []).append(change.summary)
+        cx = plot.edge(change.month)
         css = "change rebase" if change.rebases else "change"
         label = ""
         if number in first_of:
@@ -311,10 +358,15 @@ def render_chart(
             f'<g class="{css}" data-change-id="{escape(change.change_id)}" '
             f'data-desc="{escape(change.summary)}"><title>{escape(change.summary)}</title>'
             f'<line class="hit" x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW - 14}" '
-            f'y2="{bottom}"/><line x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW + 2}" '
-            f'y2="{bottom}"/>{label}</g>'
+            f'y2="{plot.bottom}"/><line x1="{cx:.1f}" x2="{cx:.1f}" y1="{LABEL_ROW + 2}" '
+            f'y2="{plot.bottom}"/>{label}</g>'
         )
-    # The line of values breaks at a missing value or a missing month.
+    return out
+
+
+def _value_line(series: Series, plot: _Plot) -> list[str]:
+    """The line of values, broken at a missing value or a missing month (never drawn
+    across a gap as if the months between were known)."""
     parts: list[str] = []
     previous: Point | None = None
     for point in series.points:
@@ -324,11 +376,22 @@ def render_chart(
         joined = (
             previous is not None and month_index(point.period) == month_index(previous.period) + 1
         )
-        parts.append(f"{'L' if joined else 'M'}{x(point):.1f},{y(point.value):.1f}")
+        parts.append(f"{'L' if joined else 'M'}{plot.x(point):.1f},{plot.y(point.value):.1f}")
         previous = point
-    if parts:
-        out.append(f'<path class="values" d="{"".join(parts)}"/>')
-    out.append('<g class="points">')
+    return [f'<path class="values" d="{"".join(parts)}"/>'] if parts else []
+
+
+def _points(
+    series: Series, plot: _Plot, fmt: ValueFormat, changes: list[RecordedChange]
+) -> list[str]:
+    """Each point with a value, coloured by its point type, carrying what the tooltip
+    shows in ``data-*`` attributes (the page works without the script; it only reads them).
+    """
+    by_month: dict[int, list[str]] = {}
+    for change in changes:
+        by_month.setdefault(month_index(change.month), []).append(change.summary)
+    baseline = series.baseline_span
+    out = ['<g class="points">']
     reporting = series.level != "organisation"
     for point in series.points:
         if point.value is None:
@@ -349,10 +412,11 @@ def render_chart(
         if found:
             attrs += f' data-ch="{escape("; ".join(found))}"'
         out.append(
-            f'<circle class="pt {css}" cx="{x(point):.1f}" cy="{y(point.value):.1f}" r="4"{attrs}/>'
+            f'<circle class="pt {css}" cx="{plot.x(point):.1f}" cy="{plot.y(point.value):.1f}" '
+            f'r="4"{attrs}/>'
         )
-    out.append("</g></svg>")
-    return Markup("".join(out))
+    out.append("</g>")
+    return out
 
 
 def series_months(series: Series) -> tuple[int, int]:

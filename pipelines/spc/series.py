@@ -190,107 +190,40 @@ def spc_by_series(
     Returns ``frame`` (same rows, same order) with the per-point SPC columns added, plus
     ``variation_icon`` and ``assurance_type`` of the series repeated on each of its rows.
     Duplicate (series, order) rows or a null order value are refused.
+
+    The steps, one function each: check the arguments (:func:`_chart_inputs`), put the
+    rows in series order (:func:`_in_series_order`), find each series and segment
+    (:func:`_series_keys`, ``Segments.build``), compute the limits
+    (:func:`_chart_arrays`), classify the points (``spc_columns``), then the series'
+    icons (:func:`_variation_icons`, :func:`_assurance`).
     """
-    if chart != "xmr" and chart not in _ATTRIBUTE:
-        raise ValueError(f"chart must be one of 'xmr', {sorted(_ATTRIBUTE)}; got {chart!r}")
     series_cols = list(series_cols)
-    if chart == "xmr":
-        if value_col is None:
-            raise ValueError("chart 'xmr' needs value_col")
-        inputs = [value_col]
-    else:
-        if numerator_col is None or denominator_col is None:
-            raise ValueError(f"chart {chart!r} needs numerator_col and denominator_col")
-        inputs = [numerator_col, denominator_col]
+    inputs = _chart_inputs(chart, value_col, numerator_col, denominator_col)
     _require(
         frame,
         [*series_cols, order_col, *inputs, direction_col, target_col, rebase_col, baseline_col],
     )
-    clash = sorted(set(_added_columns(chart)) & set(frame.columns))
-    if clash:
-        raise ValueError(f"frame already has output column(s) {clash}; rename them first")
-    direction_sign(improvement_direction)
-    if not (np.isfinite(multiplier) and multiplier > 0):
-        raise ValueError(f"multiplier must be a positive finite number; got {multiplier!r}")
-    if target is not None and target_col is not None:
-        raise ValueError("give target or target_col, not both")
-
+    _check_options(frame, chart, improvement_direction, multiplier, target, target_col)
     if frame[order_col].null_count():
         raise ValueError(f"column {order_col!r} has null values; every point needs an order")
-    n = frame.height
-    # Work in (series, order) order without moving the caller's rows: gather only the input
-    # columns by the sort permutation and scatter the results back (skipped if already sorted).
-    needed = list(dict.fromkeys([*series_cols, order_col, *inputs]))
-    needed += [
-        c for c in (direction_col, target_col, rebase_col, baseline_col) if c and c not in needed
-    ]
-    perm = _sort_permutation(frame, series_cols, order_col)
-    data = frame.select(needed) if perm is None else frame.select(needed)[perm]
-    restore = None
-    if perm is not None:
-        restore = np.empty_like(perm)
-        restore[perm] = np.arange(n, dtype=perm.dtype)
-    keys = (
-        data.select(pl.struct(series_cols).rle_id().alias("sid"))["sid"].to_numpy()
-        if series_cols
-        else np.zeros(n, dtype=np.uint32)
-    ).astype(np.int64)
-    series_start = np.ones(n, dtype=bool)
-    if n:
-        series_start[1:] = keys[1:] != keys[:-1]
-    order = data[order_col]
-    if n > 1:
-        same_order = (order.slice(1) == order.slice(0, n - 1)).to_numpy()
-        if (same_order & ~series_start[1:]).any():
-            raise ValueError(f"duplicate {order_col!r} values within a series")
-    rebase = None
-    if rebase_col is not None:
-        rebase = data[rebase_col].cast(pl.Boolean).fill_null(False).to_numpy()
-    segments = Segments.build(n, series_start=series_start, rebase=rebase)
-    given = None
-    if baseline_col is not None:
-        given = data[baseline_col].cast(pl.Boolean).fill_null(False).to_numpy()
+    optional = [direction_col, target_col, rebase_col, baseline_col]
+    data, restore = _in_series_order(frame, series_cols, order_col, [*inputs, *optional])
+    keys, series_start = _series_keys(data, series_cols, order_col)
+    rebase = _flags(data, rebase_col)
+    segments = Segments.build(data.height, series_start=series_start, rebase=rebase)
     signs = _direction_signs(data, direction_col, improvement_direction)
-
-    if chart == "xmr":
-        assert value_col is not None  # checked on entry
-        y = _float_column(data, value_col) * multiplier
-        arrays = xmr_arrays(
-            y,
-            segments,
-            fix_after_n_points=fix_after_n_points,
-            screen_outliers=True if screen_outliers is None else screen_outliers,
-            sigma=sigma,
-            baseline_mask=given,
-        )
-        extra = [
-            pl.Series("moving_range", _restored(arrays["moving_range"], restore), nan_to_null=True),
-            pl.Series(
-                "mean_moving_range",
-                _restored(arrays["mean_moving_range"], restore),
-                nan_to_null=True,
-            ),
-        ]
-    else:
-        kind, prime = _ATTRIBUTE[chart]
-        assert numerator_col is not None and denominator_col is not None  # checked on entry
-        arrays = attribute_arrays(
-            _float_column(data, numerator_col),
-            _float_column(data, denominator_col),
-            segments,
-            kind=kind,
-            prime=prime,
-            sigma=sigma,
-            fix_after_n_points=fix_after_n_points,
-            screen_outliers=bool(screen_outliers),
-            multiplier=multiplier,
-            baseline_mask=given,
-        )
-        y = arrays["y"]
-        extra = [
-            pl.Series("sigma_i", _restored(arrays["sigma_i"], restore), nan_to_null=True),
-            pl.Series("sigma_z", _restored(arrays["sigma_z"], restore), nan_to_null=True),
-        ]
+    y, arrays, extra = _chart_arrays(
+        data,
+        segments,
+        restore,
+        chart=chart,
+        inputs=inputs,
+        multiplier=multiplier,
+        sigma=sigma,
+        fix_after_n_points=fix_after_n_points,
+        screen_outliers=screen_outliers,
+        given=_flags(data, baseline_col),
+    )
     spc = spc_columns(
         y,
         segments,
@@ -304,31 +237,194 @@ def spc_by_series(
         signs,
         restore=restore,
     )
+    icon_codes = _variation_icons(keys, spc.present, spc.point_type_code, signs)
+    assurance = _assurance(keys, arrays, signs, _series_targets(data, keys, target, target_col))
+    row_series = keys if restore is None else keys[restore]
+    series_level = [
+        _lookup("variation_icon", VARIATION_ICONS, icon_codes[row_series]),
+        _lookup("assurance_type", ASSURANCE_TYPES, assurance[row_series]),
+    ]
+    baseline = _baseline_columns(arrays, segments, restore)
+    return frame.with_columns([*spc.columns, *extra, *baseline, *series_level])
 
-    # Series-level icons, computed per series and broadcast back to its rows.
-    n_series = int(keys[-1]) + 1 if n else 0
-    last_point = _last_per_series(keys, spc.present, n_series)
+
+def _chart_inputs(
+    chart: str, value_col: str | None, numerator_col: str | None, denominator_col: str | None
+) -> list[str]:
+    """The columns the chart reads: XmR a value, the attribute charts a numerator and a
+    denominator; refuses an unknown chart or a missing input before any work."""
+    if chart != "xmr" and chart not in _ATTRIBUTE:
+        raise ValueError(f"chart must be one of 'xmr', {sorted(_ATTRIBUTE)}; got {chart!r}")
+    if chart == "xmr":
+        if value_col is None:
+            raise ValueError("chart 'xmr' needs value_col")
+        return [value_col]
+    if numerator_col is None or denominator_col is None:
+        raise ValueError(f"chart {chart!r} needs numerator_col and denominator_col")
+    return [numerator_col, denominator_col]
+
+
+def _check_options(
+    frame: pl.DataFrame,
+    chart: str,
+    improvement_direction: str,
+    multiplier: float,
+    target: float | None,
+    target_col: str | None,
+) -> None:
+    """Refuse options that would give wrong results silently: output columns that would
+    overwrite the caller's, an unknown direction, a non-positive multiplier, two targets."""
+    clash = sorted(set(_added_columns(chart)) & set(frame.columns))
+    if clash:
+        raise ValueError(f"frame already has output column(s) {clash}; rename them first")
+    direction_sign(improvement_direction)
+    if not (np.isfinite(multiplier) and multiplier > 0):
+        raise ValueError(f"multiplier must be a positive finite number; got {multiplier!r}")
+    if target is not None and target_col is not None:
+        raise ValueError("give target or target_col, not both")
+
+
+def _in_series_order(
+    frame: pl.DataFrame, series_cols: list[str], order_col: str, columns: list[str | None]
+) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """The columns the analysis reads, in (series, order) order, and the permutation that
+    puts results back in the caller's row order (None when the rows were already in order).
+
+    Only these columns are gathered, and results scattered back, so the caller's rows
+    never move (and a frame already in order costs no sort)."""
+    needed = list(dict.fromkeys([*series_cols, order_col, *[c for c in columns if c]]))
+    perm = _sort_permutation(frame, series_cols, order_col)
+    if perm is None:
+        return frame.select(needed), None
+    restore = np.empty_like(perm)
+    restore[perm] = np.arange(frame.height, dtype=perm.dtype)
+    return frame.select(needed)[perm], restore
+
+
+def _series_keys(
+    data: pl.DataFrame, series_cols: list[str], order_col: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's series number (0, 1, ... in order) and whether it starts its series;
+    refuses two rows of one series at the same order value (the chart would be ambiguous)."""
+    n = data.height
+    keys = (
+        data.select(pl.struct(series_cols).rle_id().alias("sid"))["sid"].to_numpy()
+        if series_cols
+        else np.zeros(n, dtype=np.uint32)
+    ).astype(np.int64)
+    series_start = np.ones(n, dtype=bool)
+    if n:
+        series_start[1:] = keys[1:] != keys[:-1]
+    order = data[order_col]
+    if n > 1:
+        same_order = (order.slice(1) == order.slice(0, n - 1)).to_numpy()
+        if (same_order & ~series_start[1:]).any():
+            raise ValueError(f"duplicate {order_col!r} values within a series")
+    return keys, series_start
+
+
+def _flags(data: pl.DataFrame, column: str | None) -> np.ndarray | None:
+    """An optional boolean column (rebase, baseline) as an array, null read as false."""
+    if column is None:
+        return None
+    return data[column].cast(pl.Boolean).fill_null(False).to_numpy()
+
+
+def _chart_arrays(
+    data: pl.DataFrame,
+    segments: Segments,
+    restore: np.ndarray | None,
+    *,
+    chart: str,
+    inputs: list[str],
+    multiplier: float,
+    sigma: float,
+    fix_after_n_points: int | None,
+    screen_outliers: bool | None,
+    given: np.ndarray | None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[pl.Series]]:
+    """The chart's values and limits per point (``y``, the arrays ``spc_columns`` reads)
+    and the chart's own extra columns in the caller's order: XmR its moving ranges, the
+    attribute charts their per-point sigmas. Outlier screening defaults to on for XmR
+    (as upstream) and off for the attribute charts."""
+    if chart == "xmr":
+        y = _float_column(data, inputs[0]) * multiplier
+        arrays = xmr_arrays(
+            y,
+            segments,
+            fix_after_n_points=fix_after_n_points,
+            screen_outliers=True if screen_outliers is None else screen_outliers,
+            sigma=sigma,
+            baseline_mask=given,
+        )
+        names = ("moving_range", "mean_moving_range")
+    else:
+        kind, prime = _ATTRIBUTE[chart]
+        arrays = attribute_arrays(
+            _float_column(data, inputs[0]),
+            _float_column(data, inputs[1]),
+            segments,
+            kind=kind,
+            prime=prime,
+            sigma=sigma,
+            fix_after_n_points=fix_after_n_points,
+            screen_outliers=bool(screen_outliers),
+            multiplier=multiplier,
+            baseline_mask=given,
+        )
+        y = arrays["y"]
+        names = ("sigma_i", "sigma_z")
+    extra = [pl.Series(n, _restored(arrays[n], restore), nan_to_null=True) for n in names]
+    return y, arrays, extra
+
+
+def _variation_icons(
+    keys: np.ndarray, present: np.ndarray, point_type_code: np.ndarray, signs: np.ndarray
+) -> np.ndarray:
+    """Each series' variation icon code, from its last point with a value (-1: none)."""
+    n_series = int(keys[-1]) + 1 if keys.size else 0
+    last_point = _last_per_series(keys, present, n_series)
     has_point = last_point >= 0
     at_point = np.where(has_point, last_point, 0)
-    pt_codes = np.where(has_point, spc.point_type_code[at_point], -1)
+    pt_codes = np.where(has_point, point_type_code[at_point], -1)
     icon_codes = variation_icon_codes(pt_codes, signs[at_point])
-    icon_codes = np.where(has_point, icon_codes, -1)
+    return np.where(has_point, icon_codes, -1)
 
+
+def _series_targets(
+    data: pl.DataFrame, keys: np.ndarray, target: float | None, target_col: str | None
+) -> np.ndarray:
+    """Each series' target: ``target_col`` on its last row, else ``target`` (NaN: none)."""
+    n_series = int(keys[-1]) + 1 if keys.size else 0
+    if target_col is not None:
+        last_row = _last_per_series(keys, np.ones(keys.size, dtype=bool), n_series)
+        return _float_column(data, target_col)[last_row]
+    return np.full(n_series, np.nan if target is None else float(target))
+
+
+def _assurance(
+    keys: np.ndarray, arrays: dict[str, np.ndarray], signs: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Each series' assurance code, from the limits of its last point that has them and
+    the direction on its last row (-1: the series has no limits)."""
+    n_series = targets.size
     with np.errstate(invalid="ignore"):
         has_limits = np.isfinite(arrays["lpl"]) & np.isfinite(arrays["upl"])
     last_limits = _last_per_series(keys, has_limits, n_series)
-    last_row = _last_per_series(keys, np.ones(n, dtype=bool), n_series)
+    last_row = _last_per_series(keys, np.ones(keys.size, dtype=bool), n_series)
     at_limits = np.where(last_limits >= 0, last_limits, 0)
-    if target_col is not None:
-        targets = _float_column(data, target_col)[last_row]
-    else:
-        targets = np.full(n_series, np.nan if target is None else float(target))
     assurance = assurance_codes(
         arrays["lpl"][at_limits], arrays["upl"][at_limits], targets, signs[last_row]
     )
-    assurance = np.where(last_limits >= 0, assurance, -1)
+    return np.where(last_limits >= 0, assurance, -1)
 
-    baseline = [
+
+def _baseline_columns(
+    arrays: dict[str, np.ndarray], segments: Segments, restore: np.ndarray | None
+) -> list[pl.Series]:
+    """Which points the limits rest on and, per point, how its segment's baseline was
+    chosen (``limits_basis``), in the caller's order."""
+    return [
         pl.Series("in_baseline", _restored(arrays["in_baseline"], restore), dtype=pl.Boolean),
         _lookup(
             "limits_basis",
@@ -336,9 +432,3 @@ def spc_by_series(
             _restored(arrays["basis"][segments.ids], restore).astype(np.int64),
         ),
     ]
-    row_series = keys if restore is None else keys[restore]
-    series_level = [
-        _lookup("variation_icon", VARIATION_ICONS, icon_codes[row_series]),
-        _lookup("assurance_type", ASSURANCE_TYPES, assurance[row_series]),
-    ]
-    return frame.with_columns([*spc.columns, *extra, *baseline, *series_level])

@@ -21,7 +21,7 @@ import polars as pl
 from pipelines.ingest.errors import FileRejected
 from pipelines.surveys.instrument import Instrument
 from pipelines.surveys.layouts import ExportLayout
-from pipelines.surveys.matching import match_columns, wanted_context, wanted_question
+from pipelines.surveys.matching import MatchResult, match_columns, wanted_context, wanted_question
 from pipelines.surveys.normalise import label_key_expr, safe_label_expr, text_key
 from pipelines.surveys.waves import Wave
 
@@ -98,9 +98,47 @@ def type_export(
     submitter: str,
     organisations: pl.DataFrame,
 ) -> TypedExport:
-    """Select, score and type the responses of one export (file rules raise FileRejected)."""
+    """Select, score and type the responses of one export (file rules raise FileRejected).
+
+    The steps, one function each: find the instrument's questions (:func:`_question_columns`)
+    and the response's own columns (:func:`_response_columns`), then the context columns
+    the wave names among the rest (:func:`_context_columns`); select only those
+    (:func:`_selected_rows`: personal data stays behind in the grid), score the answers
+    (:func:`_scored`) and type the rest (:func:`_typed_rows`).
+    """
     instrument: Instrument = wave.instrument
-    profile = layout.profile
+    questions = _question_columns(layout, instrument, file_name)
+    response_id, submitted_at, test_flag = _response_columns(layout, file_name)
+    used = {*questions.found.values(), response_id, submitted_at}
+    if test_flag is not None:
+        used.add(test_flag)
+    org_column, group_column = _context_columns(layout, wave, used)
+    selected = _selected_rows(
+        grid,
+        layout.profile.header_rows,
+        [response_id, submitted_at, test_flag, org_column, group_column],
+        {q.question_id: questions.found[q.question_id] for q in instrument.questions},
+    )
+    frame = _typed_rows(
+        selected,
+        file_name=file_name,
+        layout=layout,
+        wave=wave,
+        submitter=submitter,
+        organisations=organisations,
+        org_from_column=org_column is not None,
+    )
+    return TypedExport(
+        frame=frame,
+        layout=layout.profile.layout,
+        question_ids=tuple(q.question_id for q in instrument.questions),
+    )
+
+
+def _question_columns(layout: ExportLayout, instrument: Instrument, file_name: str) -> MatchResult:
+    """One column per instrument question, matched by text or export id; an export missing
+    a question, or with a question two columns could be, is refused (scoring a guess
+    would be wrong silently)."""
     questions = match_columns(layout, [wanted_question(q) for q in instrument.questions])
     if questions.ambiguous:
         raise FileRejected(
@@ -112,9 +150,16 @@ def type_export(
         raise FileRejected(
             file_name,
             "missing_questions",
-            f"{profile.layout} export has no column for {', '.join(questions.missing)} of "
-            f"instrument {instrument.instrument_id} (matched by text or export id)",
+            f"{layout.profile.layout} export has no column for {', '.join(questions.missing)} "
+            f"of instrument {instrument.instrument_id} (matched by text or export id)",
         )
+    return questions
+
+
+def _response_columns(layout: ExportLayout, file_name: str) -> tuple[str, str, str | None]:
+    """The tool's response id and completion time columns (required: without them a
+    response cannot be deduplicated or dated) and its test-response flag, if any."""
+    profile = layout.profile
     response_id = layout.field(profile.response_id)
     submitted_at = layout.field(profile.submitted_at)
     if response_id is None or submitted_at is None:
@@ -124,9 +169,14 @@ def type_export(
             f"{profile.layout} export lacks its response id or completion time column",
         )
     test_flag = layout.field(profile.test_flag)
-    used = {*questions.found.values(), response_id.name, submitted_at.name}
-    if test_flag is not None:
-        used.add(test_flag.name)
+    return response_id.name, submitted_at.name, test_flag.name if test_flag else None
+
+
+def _context_columns(
+    layout: ExportLayout, wave: Wave, used: set[str]
+) -> tuple[str | None, str | None]:
+    """The organisation and staff group columns the wave contract names, among the columns
+    not already taken by a question or the response's own columns."""
     context = match_columns(
         layout,
         [
@@ -135,13 +185,22 @@ def type_export(
         ],
         exclude=used,
     )
-    org_column = context.found.get("organisation")
-    group_column = context.found.get("staff_group")
+    return context.found.get("organisation"), context.found.get("staff_group")
 
-    body = grid.slice(profile.header_rows).with_columns(
-        (pl.int_range(pl.len(), dtype=pl.Int64) + profile.header_rows + 1).alias("source_line")
+
+def _selected_rows(
+    grid: pl.DataFrame,
+    header_rows: int,
+    columns: list[str | None],
+    questions: dict[str, str],
+) -> pl.DataFrame:
+    """Only the matched columns of the rows below the header, as trimmed text (blank ->
+    null), each row with its line in the file; a row with no cell at all is spacing, not
+    a response. ``columns``: response id, completion time, test flag, organisation, staff
+    group (None: not in this export); ``questions``: question id -> grid column."""
+    body = grid.slice(header_rows).with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + header_rows + 1).alias("source_line")
     )
-    # A row with no cell at all is spacing, not a response.
     body = body.filter(pl.any_horizontal(pl.col(grid.columns).is_not_null()))
 
     def text(column: str | None) -> pl.Expr:
@@ -149,29 +208,17 @@ def type_export(
             return pl.lit(None, pl.String)
         return pl.col(column).str.strip_chars().replace("", None)
 
-    selected = body.select(
+    names = ["response_id", "submitted_at", "test_flag", "organisation", "staff_group"]
+    return body.select(
         "source_line",
-        text(response_id.name).alias("raw_response_id"),
-        text(submitted_at.name).alias("raw_submitted_at"),
-        text(test_flag.name if test_flag else None).alias("raw_test_flag"),
-        text(org_column).alias("raw_organisation"),
-        text(group_column).alias("raw_staff_group"),
-        *[
-            pl.col(questions.found[q.question_id]).alias(label_column(q.question_id))
-            for q in instrument.questions
-        ],
+        *[text(column).alias(f"raw_{name}") for name, column in zip(names, columns, strict=True)],
+        *[pl.col(column).alias(label_column(q)) for q, column in questions.items()],
     )
 
-    tool = profile.tool
-    keys = [
-        None if raw is None else response_key(wave.wave_id, submitter, tool, raw)
-        for raw in selected["raw_response_id"].to_list()
-    ]
-    formats = wave.timestamp_formats.get(tool) or profile.timestamp_formats
-    timestamps = _pick_timestamps(selected["raw_submitted_at"], formats, wave)
-    org_map = _organisation_map(selected["raw_organisation"], organisations)
-    file_group = wave.staff_group_for(file_name)
 
+def _scored(instrument: Instrument) -> tuple[list[pl.Expr], pl.Expr]:
+    """Each question's score column (reverse-scored questions turned round) and one column
+    naming the labels that are not on the scale (shortened or withheld, for the quarantine)."""
     scored = []
     unknown = []
     for question in instrument.questions:
@@ -192,20 +239,52 @@ def type_export(
                 pl.format("{} '{}'", pl.lit(question.question_id), safe_label_expr(raw))
             )
         )
+    unknown_labels = (
+        pl.concat_str(unknown, separator="; ", ignore_nulls=True)
+        .replace("", None)
+        .alias("unknown_labels")
+    )
+    return scored, unknown_labels
 
+
+def _typed_rows(
+    selected: pl.DataFrame,
+    *,
+    file_name: str,
+    layout: ExportLayout,
+    wave: Wave,
+    submitter: str,
+    organisations: pl.DataFrame,
+    org_from_column: bool,
+) -> pl.DataFrame:
+    """The selected rows typed: response ids hashed, completion times read with the tool's
+    formats, the organisation (its column's value, else the submitter) joined to the
+    register, a staff group that could name a person withheld, answers scored, and the
+    wave's dates beside each row."""
+    profile = layout.profile
+    tool = profile.tool
+    keys = [
+        None if raw is None else response_key(wave.wave_id, submitter, tool, raw)
+        for raw in selected["raw_response_id"].to_list()
+    ]
+    formats = wave.timestamp_formats.get(tool) or profile.timestamp_formats
+    timestamps = _pick_timestamps(selected["raw_submitted_at"], formats, wave)
+    org_map = _organisation_map(selected["raw_organisation"], organisations)
+    file_group = wave.staff_group_for(file_name)
+    scored, unknown_labels = _scored(wave.instrument)
     group = pl.col("raw_staff_group")
-    frame = (
+    return (
         selected.with_columns(
             pl.Series("response_id", keys, dtype=pl.String),
             timestamps.alias("submitted_at"),
             pl.lit(submitter).alias("submitter_code"),
-            pl.lit(org_column is not None).alias("organisation_from_column"),
+            pl.lit(org_from_column).alias("organisation_from_column"),
             pl.col("raw_test_flag")
             .str.to_lowercase()
             .is_in(list(TEST_MARKERS))
             .fill_null(False)
             .alias("is_test"),
-            pl.when(pl.lit(org_column is not None))
+            pl.when(pl.lit(org_from_column))
             .then(pl.col("raw_organisation").replace_strict(org_map, default=None))
             .otherwise(pl.lit(submitter))
             .alias("org_code"),
@@ -218,9 +297,7 @@ def type_export(
             .otherwise(pl.lit(file_group, pl.String))
             .alias("staff_group"),
             *scored,
-            pl.concat_str(unknown, separator="; ", ignore_nulls=True)
-            .replace("", None)
-            .alias("unknown_labels"),
+            unknown_labels,
         )
         .join(
             organisations.select(
@@ -238,9 +315,4 @@ def type_export(
             pl.lit(wave.closes_on).alias("wave_closes_on"),
         )
         .sort("source_line")
-    )
-    return TypedExport(
-        frame=frame,
-        layout=profile.layout,
-        question_ids=tuple(q.question_id for q in instrument.questions),
     )

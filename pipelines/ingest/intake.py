@@ -195,13 +195,16 @@ def take_in(
     now: datetime,
     run_id: str | None,
     unreadable_rule: str = "unreadable_file",
+    unreadable_what: str = "file",
 ) -> IntakeOutcome:
     """One landed file through the intake, in one transaction: the shared file rules
     (:func:`pipelines.ingest.files.screen`, never opened if refused), the submitter from
     its name, hashed once, an identical loaded file logged as a duplicate, ``read(bytes,
     name)`` (raises :class:`FileRejected` for a file refused whole), then its log row and
     its rows, or nothing at all if anything fails. ``known`` maps the digests of loaded
-    files of this source to their submission id and is updated."""
+    files of this source to their submission id and is updated. A failure no file rule
+    foresaw refuses the file as ``unreadable_rule``, naming only the exception's type and
+    what was being read (``unreadable_what``)."""
     name = logged_name(path.name)
     screening: Screening = screen(path, landing, max_file_bytes)
     base = {
@@ -226,7 +229,9 @@ def take_in(
             except Exception as error:  # no file may stop the run
                 # Only the exception's type is kept: its message may quote cells of the file.
                 rejection = FileRejected(
-                    name, unreadable_rule, f"{type(error).__name__} while reading the file"
+                    name,
+                    unreadable_rule,
+                    f"{type(error).__name__} while reading the {unreadable_what}",
                 )
     base["sha256"] = digest
     earlier = known.get(digest) if digest else None

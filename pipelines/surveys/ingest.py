@@ -24,14 +24,14 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
+from pipelines.ingest.files import landed_files
 from pipelines.ingest.intake import (
-    ZERO_COUNTS,
+    Judged,
     known_organisations,
-    log_submissions,
     logged_name,
     pending_landed,
     submitter_from_name,
+    take_in,
 )
 from pipelines.ingest.rules import Rule
 from pipelines.settings import Settings
@@ -39,7 +39,7 @@ from pipelines.surveys.config import survey_landing_dir
 from pipelines.surveys.grid import read_grid
 from pipelines.surveys.instrument import load_instruments
 from pipelines.surveys.layouts import detect_layout
-from pipelines.surveys.responses import TypedExport, type_export
+from pipelines.surveys.responses import type_export
 from pipelines.surveys.rules import apply_survey_rules, survey_row_rules
 from pipelines.surveys.store import (
     SURVEY_LAYOUT_PREFIX,
@@ -104,17 +104,19 @@ def pending_survey_files(
     )
 
 
-def _read(
+def _judge(
     path: Path,
-    screening: Screening,
+    data: bytes,
     wave: Wave | WaveContractError | None,
     organisations: pl.DataFrame,
+    rules: list[Rule],
     settings: Settings,
-) -> tuple[bytes, TypedExport]:
-    """(file bytes, typed export); raises FileRejected for anything wrong with the file."""
+    now: datetime,
+) -> Judged:
+    """One export's bytes judged: its wave contract, its submitter, its responses typed
+    (:func:`type_export`) and checked by the row rules; raises FileRejected for anything
+    wrong with the file. Names in the rules' messages are the file's own (``path.name``)."""
     name = path.name
-    if screening.rejection is not None:  # the shared file rules: never read
-        raise screening.rejection
     if wave is None:
         raise FileRejected(name, "no_wave_contract", "no wave.yml in its folder or above it")
     if isinstance(wave, WaveContractError):
@@ -127,7 +129,6 @@ def _read(
             f"file name must start with the submitting organisation's ODS code; "
             f"'{submitter}' is not in the organisation register",
         )
-    data = path.read_bytes()
     grid = read_grid(data, name, max_unzipped_bytes=settings.max_xlsx_inflated_bytes)
     layout = detect_layout(grid, name)
     typed = type_export(
@@ -135,15 +136,23 @@ def _read(
     )
     if typed.frame.height == 0:
         raise FileRejected(name, "empty_file", "the export has header rows but no responses")
-    return data, typed
+    good, bad = apply_survey_rules(typed.frame, rules)
+    logged = logged_name(name)
 
+    def write(con: duckdb.DuckDBPyConnection, submission_id: int, sha256: str) -> None:
+        write_responses(
+            con,
+            submission_id=submission_id,
+            good=good,
+            bad=bad,
+            question_ids=typed.question_ids,
+            layout=typed.layout,
+            source_file=logged,
+            sha256=sha256,
+            now=now,
+        )
 
-def _record(con: duckdb.DuckDBPyConnection, row: dict) -> int:
-    """The export's row in the submission log, written by the intake's one log writer."""
-    return log_submissions(con, [row])[0]
-
-
-_ZERO = ZERO_COUNTS
+    return Judged(typed.layout, good.height + bad.height, good.height, bad.height, write)
 
 
 def ingest_surveys(
@@ -224,98 +233,31 @@ def _ingest_one(
     now: datetime,
     run_id: str | None,
 ) -> SurveyOutcome:
-    name = logged_name(path.name)
-    screening = screen(path, landing, settings.max_file_bytes)
-    base = {
-        "file_name": name,
-        "source_path": source_path,
-        "submitter_code": submitter_from_name(name),
-        "size_bytes": screening.size,
-        "received_at": now,
-        "run_id": run_id,
-    }
-    wave_id = wave.wave_id if isinstance(wave, Wave) else None
-    data: bytes | None = None
-    typed: TypedExport | None = None
-    rejection: FileRejected | None = None
-    try:
-        data, typed = _read(path, screening, wave, organisations, settings)
-    except FileRejected as error:
-        rejection = error
-    except Exception as error:  # no export may stop the run (docs/design.md §11)
-        # Only the exception's type is kept: its message may quote cells of the export.
-        rejection = FileRejected(
-            name, "unreadable_export", f"{type(error).__name__} while reading the export"
-        )
-    digest = ""  # files the shared rules refuse are never opened, not even to hash them
-    if screening.rejection is None:
-        if data is not None:
-            digest = sha256_of(data)
-        else:
-            digest = content_digest(path, landing, settings.max_file_bytes)
-    base["sha256"] = digest
-    earlier = known.get(digest) if digest else None
-
-    con.execute("begin")
-    try:
-        if earlier is not None:
-            reason = f"identical to submission {earlier}"
-            sid = _record(
-                con,
-                {
-                    **base,
-                    **_ZERO,
-                    "layout": SURVEY_LAYOUT_PREFIX,
-                    "status": "duplicate",
-                    "reason": reason,
-                    "duplicate_of": earlier,
-                },
-            )
-            con.execute("commit")
-            return SurveyOutcome(sid, name, "duplicate", 0, 0, 0, wave_id, None, reason)
-        if rejection is not None or typed is None:
-            reason = f"{rejection.rule}: {rejection.detail}" if rejection else "unreadable"
-            sid = _record(
-                con,
-                {
-                    **base,
-                    **_ZERO,
-                    "layout": SURVEY_LAYOUT_PREFIX,
-                    "status": "rejected",
-                    "reason": reason,
-                },
-            )
-            con.execute("commit")
-            return SurveyOutcome(sid, name, "rejected", 0, 0, 0, wave_id, None, reason)
-        good, bad = apply_survey_rules(typed.frame, rules)
-        sid = _record(
-            con,
-            {
-                **base,
-                "layout": typed.layout,
-                "rows_read": good.height + bad.height,
-                "rows_loaded": good.height,
-                "rows_quarantined": bad.height,
-                "status": "loaded",
-            },
-        )
-        write_responses(
-            con,
-            submission_id=sid,
-            good=good,
-            bad=bad,
-            question_ids=typed.question_ids,
-            layout=typed.layout,
-            source_file=name,
-            sha256=digest,
-            now=now,
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    known[digest] = sid
-    rows_read = good.height + bad.height
+    """One export through the intake every source shares (:func:`take_in`: file rules,
+    duplicate check, one transaction for its log row and its rows), judged by
+    :func:`_judge`; the outcome names the export's wave."""
+    outcome = take_in(
+        con,
+        path,
+        source_path,
+        landing,
+        layout_prefix=SURVEY_LAYOUT_PREFIX,
+        read=lambda data, _name: _judge(path, data, wave, organisations, rules, settings, now),
+        max_file_bytes=settings.max_file_bytes,
+        known=known,
+        now=now,
+        run_id=run_id,
+        unreadable_rule="unreadable_export",
+        unreadable_what="export",
+    )
     return SurveyOutcome(
-        sid, name, "loaded", rows_read, good.height, bad.height, wave_id, typed.layout
+        outcome.submission_id,
+        outcome.file_name,
+        outcome.status,
+        outcome.rows_read,
+        outcome.rows_loaded,
+        outcome.rows_quarantined,
+        wave.wave_id if isinstance(wave, Wave) else None,
+        outcome.layout,
+        outcome.reason,
     )

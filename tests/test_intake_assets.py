@@ -61,16 +61,24 @@ INGEST = {
         ],
     },
     "incident_extracts": {
-        "keys": ["raw/incident_extracts", "raw/incident_quarantine", "raw/incident_records"],
+        "keys": [
+            "raw/incident_extracts",
+            "raw/incident_quarantine",
+            "raw/incident_records",
+            "raw/kh03_beds",
+            "raw/kh03_quarantine",
+        ],
         "check_on": "raw/incident_records",
         "description": "Ingest new incident extracts (LFPSE-style or Datix-style, CSV or "
         "XLSX): only the contract's allow-listed columns are read, so personal data and free "
         "text are dropped at read; rows that pass the rules load to raw, the rest go to "
-        "raw.incident_quarantine with reasons.",
+        "raw.incident_quarantine with reasons. KH03 bed occupancy files (the rates' occupied "
+        "bed days) load to raw.kh03_beds the same way.",
         "check": "Every incident file: rows read = loaded + quarantined, and the raw tables "
         "hold exactly those rows.",
         "metadata": [
             "landing_dir",
+            "kh03_landing_dir",
             "files_seen",
             "rows_loaded",
             "rows_quarantined",

@@ -15,7 +15,6 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.automation import (
     BUSY,
     SENSOR_LOCK_TIMEOUT_S,
@@ -23,8 +22,8 @@ from pipelines.defs.automation import (
     months_to_request,
 )
 from pipelines.defs.ingest import REGISTER_KEYS
+from pipelines.defs.intake import IntakeSource, intake_asset
 from pipelines.defs.partitions import range_tags
-from pipelines.defs.resources import WorkingFileRun
 from pipelines.incidents.ingest import (
     incident_reconciliation_problems,
     ingest_incidents,
@@ -47,54 +46,30 @@ INCIDENT_KEYS = [
 ]
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}, deps=REGISTER_KEYS)
-        for key in INCIDENT_KEYS
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "rows_reconcile",
-            asset=INCIDENT_KEYS[0],
-            blocking=True,
-            description="Every incident file: rows read = loaded + quarantined, and the raw "
-            "tables hold exactly those rows.",
-        )
-    ],
-    pool=DUCKDB_WRITER_POOL,
-    description="Ingest new incident extracts (LFPSE-style or Datix-style, CSV or XLSX): "
-    "only the contract's allow-listed columns are read, so personal data and free text are "
-    "dropped at read; rows that pass the rules load to raw, the rest go to "
-    "raw.incident_quarantine with reasons. KH03 bed occupancy files (the rates' occupied bed "
-    "days) load to raw.kh03_beds the same way.",
-)
-def incident_extracts(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
-    settings = load_settings()
-    with working_connection(settings.working_db) as con:
-        outcomes = ingest_incidents(con, settings, run_id=context.run.run_id)
-        outcomes += ingest_kh03(con, settings, run_id=context.run.run_id)
-        problems = incident_reconciliation_problems(con)
-    by_status: dict[str, int] = {}
-    for outcome in outcomes:
-        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-        if outcome.status == "rejected":
-            context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
-    metadata: dict[str, Any] = {
-        "landing_dir": str(settings.incident_landing_dir),
-        "kh03_landing_dir": str(settings.kh03_landing_dir),
-        "files_seen": len(outcomes),
-        **{f"files_{status}": n for status, n in sorted(by_status.items())},
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
-    }
-    for key in INCIDENT_KEYS:
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-    yield dg.AssetCheckResult(
-        check_name="rows_reconcile",
-        asset_key=INCIDENT_KEYS[0],
-        passed=not problems,
-        metadata={"files_out_of_balance": len(problems), "examples": problems[:20]},
+incident_extracts = intake_asset(
+    IntakeSource(
+        name="incident_extracts",
+        keys=INCIDENT_KEYS,
+        check_key=INCIDENT_KEYS[0],
+        check_description="Every incident file: rows read = loaded + quarantined, and the "
+        "raw tables hold exactly those rows.",
+        description="Ingest new incident extracts (LFPSE-style or Datix-style, CSV or XLSX): "
+        "only the contract's allow-listed columns are read, so personal data and free text "
+        "are dropped at read; rows that pass the rules load to raw, the rest go to "
+        "raw.incident_quarantine with reasons. KH03 bed occupancy files (the rates' occupied "
+        "bed days) load to raw.kh03_beds the same way.",
+        deps=REGISTER_KEYS,
+        ingest=lambda con, settings, run_id: [
+            *ingest_incidents(con, settings, run_id=run_id),
+            *ingest_kh03(con, settings, run_id=run_id),
+        ],
+        reconcile=incident_reconciliation_problems,
+        head=lambda settings: {
+            "landing_dir": str(settings.incident_landing_dir),
+            "kh03_landing_dir": str(settings.kh03_landing_dir),
+        },
     )
+)
 
 
 def _known(working_db: Path, layout_prefix: str) -> tuple[set[tuple[str, str]], set[str]]:

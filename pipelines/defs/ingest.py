@@ -1,16 +1,22 @@
 """Ingest assets: the organisation register and the measure returns in the landing folder."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from pipelines.defs import DUCKDB_WRITER_POOL
+from pipelines.defs.intake import IntakeSource, intake_asset
 from pipelines.defs.partitions import CONFIRM_REGISTER_TAG
 from pipelines.defs.resources import WorkingFileRun
-from pipelines.ingest.measure_returns import archive_processed, ingest_landing
+from pipelines.ingest.measure_returns import (
+    SubmissionOutcome,
+    archive_processed,
+    ingest_landing,
+)
 from pipelines.ingest.organisations import RegisterRefused, load_register
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 from pipelines.warehouse import working_connection
 
 REGISTER_KEYS = [
@@ -121,62 +127,38 @@ def organisation_register(context: dg.AssetExecutionContext, working_file_run: W
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key, group_name="ingest", kinds={"duckdb", "polars"}, deps=REGISTER_KEYS)
-        for key in RETURNS_KEYS
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "rows_reconcile",
-            asset=RETURNS_KEYS[1],
-            blocking=True,
-            description="Every file: rows read = rows loaded + rows quarantined, the raw "
-            "tables hold exactly those rows, and every data record in the file (counted apart "
-            "from the parser) reached them.",
-        )
-    ],
-    pool=DUCKDB_WRITER_POOL,
-    description="Ingest every new file in the landing folder: rows that pass the rules load "
-    "to raw.measure_values, the rest go to raw.quarantine with reasons.",
-)
-def measure_returns(context: dg.AssetExecutionContext, working_file_run: WorkingFileRun):
-    settings = load_settings()
-    with working_connection(settings.working_db) as con:
-        outcomes = ingest_landing(con, settings, run_id=context.run.run_id)
-        problems = reconciliation_problems(con)
+def _archive(outcomes: Sequence[SubmissionOutcome], settings: Settings, log: Any) -> dict[str, Any]:
+    """Move the processed files to the archive, after the commit: archiving never fails
+    the run (see archive_processed); the files left in landing are counted and named."""
     archive_problems: tuple[str, ...] = ()
     if settings.archive_processed:
-        # After the commit: archiving never fails the run (see archive_processed).
-        archived = archive_processed(outcomes, settings, datetime.now(UTC).date())
+        archived = archive_processed(list(outcomes), settings, datetime.now(UTC).date())
         archive_problems = archived.problems
-        context.log.info(f"moved {archived.moved} processed files to {settings.archive_dir}")
+        log.info(f"moved {archived.moved} processed files to {settings.archive_dir}")
         for problem in archive_problems:
-            context.log.warning(f"archiving: {problem}")
-    by_status: dict[str, int] = {}
-    for outcome in outcomes:
-        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-        if outcome.status == "rejected":
-            context.log.warning(f"rejected {outcome.file_name}: {outcome.reason}")
-        for warning in outcome.warnings:
-            context.log.warning(f"loaded {outcome.file_name} with a warning: {warning}")
-    metadata: dict[str, Any] = {
-        "files_seen": len(outcomes),
-        **{f"files_{status}": n for status, n in sorted(by_status.items())},
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
-        "files_not_archived": len(archive_problems),
-    }
+            log.warning(f"archiving: {problem}")
+    metadata: dict[str, Any] = {"files_not_archived": len(archive_problems)}
     if archive_problems:
         metadata["archive_problems"] = list(archive_problems[:50])
-    for key in RETURNS_KEYS:
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-    yield dg.AssetCheckResult(
-        check_name="rows_reconcile",
-        asset_key=RETURNS_KEYS[1],
-        passed=not problems,
-        metadata={"files_out_of_balance": len(problems), "examples": problems[:20]},
+    return metadata
+
+
+measure_returns = intake_asset(
+    IntakeSource(
+        name="measure_returns",
+        keys=RETURNS_KEYS,
+        check_key=RETURNS_KEYS[1],
+        check_description="Every file: rows read = rows loaded + rows quarantined, the raw "
+        "tables hold exactly those rows, and every data record in the file (counted apart "
+        "from the parser) reached them.",
+        description="Ingest every new file in the landing folder: rows that pass the rules "
+        "load to raw.measure_values, the rest go to raw.quarantine with reasons.",
+        deps=REGISTER_KEYS,
+        ingest=lambda con, settings, run_id: ingest_landing(con, settings, run_id=run_id),
+        reconcile=lambda con: reconciliation_problems(con),
+        after=_archive,
     )
+)
 
 
 def reconciliation_problems(con) -> list[str]:

@@ -13,8 +13,41 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-RAW_DDL = """
+
+def quarantine_table(table: str) -> str:
+    """DDL of a source's quarantine table. Every source's refused rows have the same
+    columns (those of ``raw.quarantine``), so they read alike wherever they are shown:
+    ``raw_record`` is the row as the source may keep it, ``rules``/``reasons`` why."""
+    return f"""
+create table if not exists {table} (
+    submission_id   bigint not null,
+    source_file     varchar not null,
+    sha256          varchar not null,
+    source_line     bigint not null,
+    raw_record      json not null,
+    rules           varchar[] not null,
+    reasons         varchar not null,
+    quarantined_at  timestamp not null
+);
+"""
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Insert ``frame``'s rows into ``table`` by column name in one statement (nothing when
+    it has no rows), through a view of its Arrow data that is dropped whatever happens."""
+    if frame.height == 0:
+        return
+    con.register("incoming_rows", frame.to_arrow())
+    try:
+        con.execute(f"insert into {table} by name select * from incoming_rows")
+    finally:
+        con.unregister("incoming_rows")
+
+
+RAW_DDL = (
+    """
 create schema if not exists raw;
 
 create sequence if not exists raw.submission_id_seq start 1;
@@ -60,16 +93,9 @@ create table if not exists raw.measure_values (
     loaded_at       timestamp not null
 );
 
-create table if not exists raw.quarantine (
-    submission_id   bigint not null,
-    source_file     varchar not null,
-    sha256          varchar not null,
-    source_line     bigint not null,
-    raw_record      json not null,
-    rules           varchar[] not null,
-    reasons         varchar not null,
-    quarantined_at  timestamp not null
-);
+"""
+    + quarantine_table("raw.quarantine")
+    + """
 
 create table if not exists raw.ods_organisations (
     org_code varchar, org_name varchar, national_grouping varchar, icb_code varchar,
@@ -124,6 +150,7 @@ create table if not exists raw.organisations_outside_region (
     source_file varchar, loaded_at timestamp
 );
 """
+)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ import polars as pl
 
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
+from pipelines.warehouse import insert_frame
 
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
 
@@ -102,11 +103,7 @@ def log_submissions(
         ],
         schema=LOG_SCHEMA,
     )
-    con.register("incoming_submission_log", frame.to_arrow())
-    try:
-        con.execute("insert into raw.submission_log by name select * from incoming_submission_log")
-    finally:
-        con.unregister("incoming_submission_log")
+    insert_frame(con, "raw.submission_log", frame)
     return ids
 
 
@@ -207,6 +204,9 @@ def take_in(
     what was being read (``unreadable_what``)."""
     name = logged_name(path.name)
     screening: Screening = screen(path, landing, max_file_bytes)
+    digest, judged, rejection = _judge(
+        path, name, screening, read, known, (unreadable_rule, unreadable_what)
+    )
     base = {
         "file_name": name,
         "source_path": source_path,
@@ -214,57 +214,87 @@ def take_in(
         "size_bytes": screening.size,
         "received_at": now,
         "run_id": run_id,
+        "sha256": digest,
+        "layout": layout_prefix,
     }
-    judged: Judged | None = None
-    rejection: FileRejected | None = screening.rejection
-    digest = ""  # files the shared rules refuse are never opened, not even to hash them
-    if rejection is None:
-        data = path.read_bytes()
-        digest = sha256_of(data)
-        if digest not in known:
-            try:
-                judged = read(data, name)
-            except FileRejected as error:
-                rejection = error
-            except Exception as error:  # no file may stop the run
-                # Only the exception's type is kept: its message may quote cells of the file.
-                rejection = FileRejected(
-                    name,
-                    unreadable_rule,
-                    f"{type(error).__name__} while reading the {unreadable_what}",
-                )
-    base["sha256"] = digest
     earlier = known.get(digest) if digest else None
     con.execute("begin")
     try:
-        if earlier is not None:
-            reason = f"identical to submission {earlier}"
-            row = {**base, **ZERO_COUNTS, "layout": layout_prefix, "status": "duplicate"}
-            sid = log_submissions(con, [{**row, "reason": reason, "duplicate_of": earlier}])[0]
-            con.execute("commit")
-            return IntakeOutcome(sid, name, "duplicate", 0, 0, 0, None, reason)
-        if judged is None:
-            reason = f"{rejection.rule}: {rejection.detail}" if rejection else "unreadable"
-            row = {**base, **ZERO_COUNTS, "layout": layout_prefix, "status": "rejected"}
-            sid = log_submissions(con, [{**row, "reason": reason}])[0]
-            con.execute("commit")
-            return IntakeOutcome(sid, name, "rejected", 0, 0, 0, None, reason)
-        row = {
-            **base,
-            **judged.log_extra,
-            "layout": judged.layout,
-            "rows_read": judged.rows_read,
-            "rows_loaded": judged.rows_loaded,
-            "rows_quarantined": judged.rows_quarantined,
-            "status": "loaded",
-        }
-        sid = log_submissions(con, [row])[0]
-        judged.write(con, sid, digest)
+        outcome = _record(con, base, earlier, judged, rejection)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    known[digest] = sid
+    if outcome.status == "loaded":
+        known[digest] = outcome.submission_id
+    return outcome
+
+
+def _judge(
+    path: Path,
+    name: str,
+    screening: Screening,
+    read: Callable[[bytes, str], Judged],
+    known: dict[str, int],
+    unreadable: tuple[str, str],
+) -> tuple[str, Judged | None, FileRejected | None]:
+    """(digest, the file judged, why it is refused). A file the shared rules refuse is
+    never opened, not even to hash it (digest ""); a file identical to one loaded is not
+    read again (a duplicate). Any failure of ``read`` refuses this file alone: a reader's
+    bug on one file must not stop the run. ``unreadable``: (rule, what was being read)."""
+    if screening.rejection is not None:
+        return "", None, screening.rejection
+    data = path.read_bytes()
+    digest = sha256_of(data)
+    if digest in known:
+        return digest, None, None
+    try:
+        return digest, read(data, name), None
+    except FileRejected as error:
+        return digest, None, error
+    except Exception as error:  # no file may stop the run
+        # Only the exception's type is kept: its message may quote cells of the file.
+        rule, what = unreadable
+        return (
+            digest,
+            None,
+            FileRejected(name, rule, f"{type(error).__name__} while reading the {what}"),
+        )
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    base: dict,
+    earlier: int | None,
+    judged: Judged | None,
+    rejection: FileRejected | None,
+) -> IntakeOutcome:
+    """The file's submission-log row and, if it loads, its rows (``judged.write``), inside
+    the caller's transaction: a duplicate of submission ``earlier``, else refused, else
+    loaded. ``base``: the log row's columns every status has (``layout`` the source's
+    prefix, replaced by the judged layout when it loads)."""
+    name = base["file_name"]
+    if earlier is not None:
+        reason = f"identical to submission {earlier}"
+        row = {**base, **ZERO_COUNTS, "status": "duplicate"}
+        sid = log_submissions(con, [{**row, "reason": reason, "duplicate_of": earlier}])[0]
+        return IntakeOutcome(sid, name, "duplicate", 0, 0, 0, None, reason)
+    if judged is None:
+        reason = f"{rejection.rule}: {rejection.detail}" if rejection else "unreadable"
+        row = {**base, **ZERO_COUNTS, "status": "rejected"}
+        sid = log_submissions(con, [{**row, "reason": reason}])[0]
+        return IntakeOutcome(sid, name, "rejected", 0, 0, 0, None, reason)
+    row = {
+        **base,
+        **judged.log_extra,
+        "layout": judged.layout,
+        "rows_read": judged.rows_read,
+        "rows_loaded": judged.rows_loaded,
+        "rows_quarantined": judged.rows_quarantined,
+        "status": "loaded",
+    }
+    sid = log_submissions(con, [row])[0]
+    judged.write(con, sid, base["sha256"])
     return IntakeOutcome(
         sid,
         name,

@@ -63,6 +63,7 @@ from pipelines.ingest.reading import (
 from pipelines.ingest.rules import Rule, apply_rules, measure_row_rules
 from pipelines.ingest.xlsx_facts import column_letters
 from pipelines.settings import Settings
+from pipelines.warehouse import insert_frame
 
 logger = logging.getLogger(__name__)
 
@@ -774,9 +775,7 @@ def _store_rows(
             "reasons",
             pl.lit(now).alias("quarantined_at"),
         )
-        con.register("incoming_quarantine", quarantined.to_arrow())
-        con.execute("insert into raw.quarantine by name select * from incoming_quarantine")
-        con.unregister("incoming_quarantine")
+        insert_frame(con, "raw.quarantine", quarantined)
 
 
 _ZERO = ZERO_COUNTS

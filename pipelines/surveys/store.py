@@ -17,6 +17,7 @@ from pipelines.surveys.instrument import Instrument
 from pipelines.surveys.normalise import safe_label_expr, safe_organisation_expr
 from pipelines.surveys.responses import label_column, score_column
 from pipelines.surveys.waves import Wave
+from pipelines.warehouse import insert_frame, quarantine_table
 
 SURVEY_LAYOUT_PREFIX = "survey"
 
@@ -82,17 +83,7 @@ create table if not exists raw.survey_answers (
 
 -- Responses refused at ingest: same columns as raw.quarantine. raw_record holds the
 -- hashed response id and the matched cells only (long or e-mail-like text withheld).
-create table if not exists raw.survey_quarantine (
-    submission_id   bigint not null,
-    source_file     varchar not null,
-    sha256          varchar not null,
-    source_line     bigint not null,
-    raw_record      json not null,
-    rules           varchar[] not null,
-    reasons         varchar not null,
-    quarantined_at  timestamp not null
-);
-"""
+""" + quarantine_table("raw.survey_quarantine")
 
 
 def ensure_survey_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -151,16 +142,6 @@ def upsert_waves(con: duckdb.DuckDBPyConnection, waves: list[Wave], now: datetim
         )
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    if frame.height == 0:
-        return
-    con.register("incoming_survey_rows", frame.to_arrow())
-    try:
-        con.execute(f"insert into {table} by name select * from incoming_survey_rows")
-    finally:
-        con.unregister("incoming_survey_rows")
-
-
 def write_responses(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -197,22 +178,39 @@ def write_responses(
         "source_line",
         pl.lit(now).alias("loaded_at"),
     )
-    if responses.height:
-        con.register("incoming_survey_keys", responses.select("wave_id", "response_id").to_arrow())
-        try:
-            con.execute(
-                """
-                update raw.survey_responses as r set superseded_by = ?
-                from incoming_survey_keys i
-                where r.superseded_by is null
-                  and r.wave_id = i.wave_id and r.response_id = i.response_id
-                """,
-                [submission_id],
-            )
-        finally:
-            con.unregister("incoming_survey_keys")
-    _insert(con, "raw.survey_responses", responses)
-    answers = good.select(
+    _supersede(con, responses, submission_id)
+    insert_frame(con, "raw.survey_responses", responses)
+    insert_frame(con, "raw.survey_answers", _answers(good, lineage, question_ids))
+    if bad.height:
+        insert_frame(con, "raw.survey_quarantine", _quarantined(bad, lineage, question_ids, now))
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, responses: pl.DataFrame, submission_id: int) -> None:
+    """A response exported again (same wave and response id) supersedes the stored one:
+    the latest export of a response wins, as the latest return of a month does."""
+    if not responses.height:
+        return
+    con.register("incoming_survey_keys", responses.select("wave_id", "response_id").to_arrow())
+    try:
+        con.execute(
+            """
+            update raw.survey_responses as r set superseded_by = ?
+            from incoming_survey_keys i
+            where r.superseded_by is null
+              and r.wave_id = i.wave_id and r.response_id = i.response_id
+            """,
+            [submission_id],
+        )
+    finally:
+        con.unregister("incoming_survey_keys")
+
+
+def _answers(
+    good: pl.DataFrame, lineage: dict[str, pl.Expr], question_ids: tuple[str, ...]
+) -> pl.DataFrame:
+    """One row per loaded response and question with its score (respondent-level: dbt
+    aggregates it and suppresses small groups)."""
+    return good.select(
         lineage["submission_id"].alias("submission_id"),
         "response_id",
         "org_code",
@@ -225,26 +223,30 @@ def write_responses(
         variable_name="question_id",
         value_name="score",
     )
-    _insert(con, "raw.survey_answers", answers)
-    if bad.height:
-        record = pl.struct(
-            pl.col("response_id"),
-            safe_organisation_expr("raw_organisation").alias("organisation"),
-            safe_label_expr("raw_staff_group").alias("staff_group"),
-            safe_label_expr("raw_submitted_at").alias("submitted_at"),
-            safe_label_expr("raw_test_flag").alias("test_flag"),
-            pl.struct([safe_label_expr(label_column(q)).alias(q) for q in question_ids]).alias(
-                "answers"
-            ),
-        )
-        quarantined = bad.select(
-            lineage["submission_id"].alias("submission_id"),
-            lineage["source_file"].alias("source_file"),
-            lineage["sha256"].alias("sha256"),
-            "source_line",
-            record.struct.json_encode().alias("raw_record"),
-            "rules",
-            "reasons",
-            pl.lit(now).alias("quarantined_at"),
-        )
-        _insert(con, "raw.survey_quarantine", quarantined)
+
+
+def _quarantined(
+    bad: pl.DataFrame, lineage: dict[str, pl.Expr], question_ids: tuple[str, ...], now: datetime
+) -> pl.DataFrame:
+    """Refused responses with their reasons; ``raw_record`` holds the hashed response id
+    and the matched cells only, long or e-mail-like text withheld."""
+    record = pl.struct(
+        pl.col("response_id"),
+        safe_organisation_expr("raw_organisation").alias("organisation"),
+        safe_label_expr("raw_staff_group").alias("staff_group"),
+        safe_label_expr("raw_submitted_at").alias("submitted_at"),
+        safe_label_expr("raw_test_flag").alias("test_flag"),
+        pl.struct([safe_label_expr(label_column(q)).alias(q) for q in question_ids]).alias(
+            "answers"
+        ),
+    )
+    return bad.select(
+        lineage["submission_id"].alias("submission_id"),
+        lineage["source_file"].alias("source_file"),
+        lineage["sha256"].alias("sha256"),
+        "source_line",
+        record.struct.json_encode().alias("raw_record"),
+        "rules",
+        "reasons",
+        pl.lit(now).alias("quarantined_at"),
+    )

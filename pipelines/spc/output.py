@@ -123,6 +123,33 @@ def spc_columns(
     return SpcColumns(columns, present, rules["point_type_code"])
 
 
+def spc_columns_of(
+    y: FloatArray,
+    segments: Segments,
+    arrays: dict[str, np.ndarray],
+    trial_threshold: int,
+    direction: int | np.ndarray,
+    restore: np.ndarray | None = None,
+) -> SpcColumns:
+    """:func:`spc_columns` of a chart's arrays as ``xmr_arrays`` / ``attribute_arrays``
+    return them (``mean``, the limits, ``near_*``, ``n_baseline``): every chart, single
+    series (:func:`chart_frame`) or many (``spc_by_series``), hands its limits over the
+    same way, so the unpacking is written once."""
+    return spc_columns(
+        y,
+        segments,
+        arrays["mean"],
+        arrays["lpl"],
+        arrays["upl"],
+        arrays["near_lpl"],
+        arrays["near_upl"],
+        arrays["n_baseline"],
+        trial_threshold,
+        direction,
+        restore=restore,
+    )
+
+
 def chart_frame(
     y: FloatArray,
     segments: Segments,
@@ -140,18 +167,7 @@ def chart_frame(
     limits, the chart's own ``chart_columns``, then the direction and target the icons are
     read from."""
     n = len(y)
-    columns = spc_columns(
-        y,
-        segments,
-        arrays["mean"],
-        arrays["lpl"],
-        arrays["upl"],
-        arrays["near_lpl"],
-        arrays["near_upl"],
-        arrays["n_baseline"],
-        trial_threshold,
-        sign,
-    )
+    columns = spc_columns_of(y, segments, arrays, trial_threshold, sign)
     x_col = pl.Series("x", np.arange(n, dtype=np.int64)) if x is None else pl.Series("x", x)
     if len(x_col) != n:
         raise ValueError(f"x must have one label per value ({n}); got {len(x_col)}")

@@ -27,7 +27,7 @@ from pipelines.spc.icons import (
     variation_icon_codes,
 )
 from pipelines.spc.laney import attribute_arrays
-from pipelines.spc.output import SPC_COLUMNS, spc_columns
+from pipelines.spc.output import SPC_COLUMNS, spc_columns_of
 from pipelines.spc.segments import LIMITS_BASIS, Segments
 from pipelines.spc.xmr import xmr_arrays
 
@@ -194,7 +194,7 @@ def spc_by_series(
     The steps, one function each: check the arguments (:func:`_chart_inputs`), put the
     rows in series order (:func:`_in_series_order`), find each series and segment
     (:func:`_series_keys`, ``Segments.build``), compute the limits
-    (:func:`_chart_arrays`), classify the points (``spc_columns``), then the series'
+    (:func:`_chart_arrays`), classify the points (``spc_columns_of``), then the series'
     icons (:func:`_variation_icons`, :func:`_assurance`).
     """
     series_cols = list(series_cols)
@@ -224,19 +224,7 @@ def spc_by_series(
         screen_outliers=screen_outliers,
         given=_flags(data, baseline_col),
     )
-    spc = spc_columns(
-        y,
-        segments,
-        arrays["mean"],
-        arrays["lpl"],
-        arrays["upl"],
-        arrays["near_lpl"],
-        arrays["near_upl"],
-        arrays["n_baseline"],
-        trial_threshold,
-        signs,
-        restore=restore,
-    )
+    spc = spc_columns_of(y, segments, arrays, trial_threshold, signs, restore=restore)
     icon_codes = _variation_icons(keys, spc.present, spc.point_type_code, signs)
     assurance = _assurance(keys, arrays, signs, _series_targets(data, keys, target, target_col))
     row_series = keys if restore is None else keys[restore]

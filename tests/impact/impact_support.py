@@ -6,18 +6,16 @@ only the upstream Python step is replaced, never the models under test."""
 from __future__ import annotations
 
 import csv
-import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
+from support.warehouse import dbt_build as build_models
 
 from pipelines.impact.register import COLUMNS as REGISTER_COLUMNS
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import Settings
 
 SPC_COLUMNS = {
     "level": "varchar",
@@ -245,48 +243,17 @@ def dbt_build_after_spc(
     root: Path, settings: Settings, working_db: Path
 ) -> subprocess.CompletedProcess:
     """dbt build of the impact models (and the catalogue they join) into ``working_db``
-    only, with the deployment's vars; a private target path keeps the shared manifest."""
-    dbt = Path(sys.executable).parent / "dbt"
-    project = PROJECT_ROOT / "dbt_project"
-    env = {
-        **os.environ,
-        "SAFETY_OBS_WORKING_DB": str(working_db),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--select",
-            # The SPC tier tables and the impact models with what they read (not every
-            # after_spc model: fct_measure_by_sector_financial_year reads the period facts,
-            # which these stand-ins do not have).
-            "+path:models/spc",
-            "+path:models/impact",
-            "--indirect-selection",
-            "cautious",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(root / "dbt_target"),
-            "--log-path",
-            str(root / "dbt_logs"),
-            "--vars",
-            json.dumps(
-                {
-                    **settings.dbt_vars(),
-                    **(
-                        {"change_register": str(register_path(working_db))}
-                        if register_path(working_db).exists()
-                        else {}
-                    ),
-                }
-            ),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    only, with the deployment's vars and this file's change register."""
+    register = register_path(working_db)
+    return build_models(
+        working_db,
+        root,
+        # The SPC tier tables and the impact models with what they read (not every
+        # after_spc model: fct_measure_by_sector_financial_year reads the period facts,
+        # which these stand-ins do not have).
+        ["+path:models/spc", "+path:models/impact"],
+        dbt_vars={
+            **settings.dbt_vars(),
+            **({"change_register": str(register)} if register.exists() else {}),
+        },
     )

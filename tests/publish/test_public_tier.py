@@ -14,16 +14,13 @@ rounded counts. Every published cell has at least three contributing organisatio
 from __future__ import annotations
 
 import csv
-import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.warehouse import dbt_build as build_models
 
 from conftest import SAMPLES
 from pipelines.ingest.measure_returns import ingest_landing
@@ -34,7 +31,7 @@ from pipelines.publish.disclosure import (
     scan_csv_and_parquet,
     scan_public_tier,
 )
-from pipelines.settings import PROJECT_ROOT, load_settings
+from pipelines.settings import load_settings
 from pipelines.warehouse import working_connection
 
 PUBLIC = [
@@ -157,45 +154,6 @@ def _plant(landing: Path, register: Path) -> None:
         csv.writer(handle).writerows(EXTRA_REGISTER)
 
 
-def _dbt_build(
-    root: Path, working_db: Path, select: list[str], *extra: str
-) -> subprocess.CompletedProcess:
-    """dbt build of the public models and everything upstream, into this test's file only.
-
-    `cautious` keeps tests that also read unselected models (relationships to dim_*) out,
-    and a private target path keeps the shared manifest untouched."""
-    dbt = Path(sys.executable).parent / "dbt"
-    project = PROJECT_ROOT / "dbt_project"
-    env = {
-        **os.environ,
-        "SAFETY_OBS_WORKING_DB": str(working_db),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--select",
-            *select,
-            "--indirect-selection",
-            "cautious",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(root / "dbt_target"),
-            "--log-path",
-            str(root / "dbt_logs"),
-            *extra,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A working file built by the real ingest and the real dbt models; returns its path."""
@@ -224,16 +182,18 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # The first build is a full one whatever the vars (the tables do not exist yet);
         # passing the same vars to both builds lets the second reuse the parse. The
         # deployment's settings go with them, as the pipeline passes them (dbt has no defaults).
-        months = json.dumps(
-            {**settings.dbt_vars(), "period_start": "2023-01-01", "period_end": "2024-03-01"}
-        )
-        built = _dbt_build(
-            root, settings.working_db, ["+pub_measure_by_sector_monthly"], "--vars", months
+        months = {
+            **settings.dbt_vars(),
+            "period_start": "2023-01-01",
+            "period_end": "2024-03-01",
+        }
+        built = build_models(
+            settings.working_db, root, ["+pub_measure_by_sector_monthly"], dbt_vars=months
         )
         assert built.returncode == 0, built.stdout[-4000:]
         full = _public_contents(settings.working_db)
         # What Dagster does for a partition run: rebuild only some months, incrementally.
-        rebuilt = _dbt_build(root, settings.working_db, PUBLIC, "--vars", months)
+        rebuilt = build_models(settings.working_db, root, PUBLIC, dbt_vars=months)
         assert rebuilt.returncode == 0, rebuilt.stdout[-4000:]
         assert "delete from" in (root / "dbt_logs" / "dbt.log").read_text()
         assert _public_contents(settings.working_db) == full

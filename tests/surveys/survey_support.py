@@ -4,16 +4,15 @@ survey models only (so these tests do not depend on how the Dagster job is wired
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+from support.warehouse import dbt_build as build_models
 
 from pipelines.ingest.organisations import load_register
-from pipelines.settings import PROJECT_ROOT, load_settings
+from pipelines.settings import PROJECT_ROOT
 from pipelines.surveys.instrument import Instrument, load_instruments
 from pipelines.warehouse import connect
 
@@ -77,34 +76,11 @@ def spec(
 
 def dbt_build(working_db: Path, scratch: Path) -> subprocess.CompletedProcess:
     """``dbt build`` of the survey marts, the public tier and everything they need."""
-    dbt = Path(sys.executable).parent / "dbt"
-    project = PROJECT_ROOT / "dbt_project"
-    return subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(scratch / "target"),
-            "--log-path",
-            str(scratch / "logs"),
-            "--select",
-            "+path:models/marts/surveys",
-            "+path:models/public/surveys",
-            "--indirect-selection",
-            "cautious",
-            # The deployment's settings, as the pipeline passes them (dbt has no defaults).
-            "--vars",
-            json.dumps(load_settings().dbt_vars()),
-        ],
-        env={**os.environ, "SAFETY_OBS_WORKING_DB": str(working_db)},
-        capture_output=True,
-        text=True,
+    return build_models(
+        working_db,
+        scratch,
+        ["+path:models/marts/surveys", "+path:models/public/surveys"],
         timeout=600,
-        check=False,
     )
 
 

@@ -52,6 +52,16 @@ def _row_case(
     )
 
 
+def _refused(name: str, body: bytes, rule: str, reason: str) -> Case:
+    """A file refused whole by ``rule``, its reason holding ``reason``."""
+    return Case(name, body, "rejected", rule, reason=reason)
+
+
+def _loads(name: str, body: bytes, rows: int = 1) -> Case:
+    """A file read as it is meant, every one of its ``rows`` rows loaded."""
+    return Case(name, body, "loaded", loaded=rows)
+
+
 def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as archive:
@@ -195,44 +205,32 @@ FILE_CASES = [
 
 # Files that must load in full despite looking odd.
 ODD_BUT_GOOD = [
-    Case(
+    _loads(
         "RTD_lowercase_padded_codes.csv",
         (HEADER + " rtd , 2024-03 , falls_harm ,7,41000\n").encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_thousands_separators.csv",
         (HEADER + 'RTD,2024-03,FALLS_HARM,7,"41,000"\n').encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_bom_and_aliases.csv",
         (
             "\ufeffOrganisation Code,Reporting Month,Indicator,Num,Denom\n"
             "RTD,Mar-24,FALLS_HARM,7,41000\n"
         ).encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_ragged_extra_columns.csv",
         (HEADER + "RTD,2024-03,FALLS_HARM,7,41000,extra\n").encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_title_rows_above_header.csv",
         ("Monthly safety return\nSubmitted by RTD\n" + HEADER + GOOD).encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_crlf_line_endings.csv",
         (HEADER + GOOD).replace("\n", "\r\n").encode(),
-        "loaded",
-        loaded=1,
     ),
 ]
 
@@ -438,110 +436,94 @@ MISREAD_ROW_CASES = [
 ]
 
 MISREAD_FILE_CASES = [
-    Case(
+    _refused(
         "RTD_numerator_column_twice.csv",
         (HEADER.strip() + ",numerator\n" + GOOD.strip() + ",9\n").encode(),
-        "rejected",
         "duplicate_column",
-        reason="more than one column for numerator: 'numerator' (column 4) and 'numerator' "
-        "(column 6)",
+        "more than one column for numerator: 'numerator' (column 4) and 'numerator' (column 6)",
     ),
-    Case(
+    _refused(
         "RTD_two_aliases_for_the_numerator.csv",
         (HEADER.strip() + ",Count\n" + GOOD.strip() + ",9\n").encode(),
-        "rejected",
         "duplicate_column",
-        reason="more than one column for numerator: 'numerator' (column 4) and 'Count' (column 6)",
+        "more than one column for numerator: 'numerator' (column 4) and 'Count' (column 6)",
     ),
-    Case(
+    _refused(
         "RTD_wide_two_alias_pairs_for_falls.csv",
         (WIDE_HEADER + ",Falls harm,Bed days\nRTD,2024-03,7,52,41000,9,40000\n").encode(),
-        "rejected",
         "duplicate_column",
-        reason="FALLS_HARM numerator: 'Falls with moderate or severe harm' (column 3) and "
+        "FALLS_HARM numerator: 'Falls with moderate or severe harm' (column 3) and "
         "'Falls harm' (column 6)",
     ),
-    Case(
+    _refused(
         "RTD_cut_off_in_a_quoted_field.csv",
         (HEADER + GOOD + 'RTD,2024-03,PU_CAT2PLUS,3,"41,0').encode(),
-        "rejected",
         "truncated_file",
-        reason="the record starting on line 3 opens a quoted field that never closes",
+        "the record starting on line 3 opens a quoted field that never closes",
     ),
-    Case(
+    _refused(
         "RTD_cut_off_mid_record.csv",
         (HEADER + GOOD + "RTD,2024-03,PU_CAT2PLUS,3").encode(),
-        "rejected",
         "truncated_file",
-        reason="its last line has 4 of the 5 fields the header needs, and no line end",
+        "its last line has 4 of the 5 fields the header needs, and no line end",
     ),
-    Case(
+    _refused(
         "RTD_hidden_row.xlsx",
         _wide_xlsx(_TWO_MONTHS, hidden_rows=(1,)),
-        "rejected",
         "hidden_rows",
-        reason="row 5 holds data but is hidden",
+        "row 5 holds data but is hidden",
     ),
-    Case(
+    _refused(
         "RTD_hidden_first_sheet.xlsx",
         _wide_xlsx(_TWO_MONTHS, first_sheet_hidden=True),
-        "rejected",
         "hidden_sheet",
-        reason="the sheet read, 'Old return', is hidden",
+        "the sheet read, 'Old return', is hidden",
     ),
-    Case(
+    _refused(
         "RTD_hidden_numerator_column.xlsx",
         _wide_xlsx(_TWO_MONTHS, hidden_columns=(2,)),
-        "rejected",
         "hidden_columns",
-        reason="column C ('Falls with moderate or severe harm') is read but hidden",
+        "column C ('Falls with moderate or severe harm') is read but hidden",
     ),
-    Case(
+    _refused(
         "RTD_formula_without_cached_value.xlsx",
         _rewritten(_wide_xlsx(_TWO_MONTHS, formula_cell=(1, 3, "=40+7")), keep_results=False),
-        "rejected",
         "formula_without_value",
-        reason="cell D5 holds a formula with no stored result",
+        "cell D5 holds a formula with no stored result",
     ),
-    Case(
+    _refused(
         "RTD_formula_written_by_a_script.xlsx",
         _wide_xlsx(_TWO_MONTHS, formula_cell=(0, 4, "=41000")),
-        "rejected",
         "formula_without_value",
-        reason="cell E4 holds a formula whose stored result no spreadsheet calculated",
+        "cell E4 holds a formula whose stored result no spreadsheet calculated",
     ),
 ]
 
 MISREAD_GOOD_CASES = [
-    Case(
+    _loads(
         "RTD_thousands_comma_en_GB.csv",
         (HEADER + 'RTD,2024-03,FALLS_HARM,"1,000","41,000"\n').encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTF_de_DE_decimal_comma_and_thousands_point.csv",
         (
             HEADER + 'RTF,2024-03,FALLS_HARM,"3,0",30.100\nRTF,2024-03,PU_CAT2PLUS,12,"30.100"\n'
         ).encode(),
-        "loaded",
-        loaded=2,
+        rows=2,
     ),
-    Case(
+    _loads(
         "RVW_day_first_settled_by_the_file.csv",
         (
             HEADER + "RVW,01/02/2024,FALLS_HARM,4,20000\nRVW,15/03/2024,FALLS_HARM,5,20000\n"
         ).encode(),
-        "loaded",
-        loaded=2,
+        rows=2,
     ),
-    Case(
+    _loads(
         "RTD_lone_cr_line_endings.csv",
         (HEADER + GOOD + "RTD,2024-03,PU_CAT2PLUS,30,41000\n").replace("\n", "\r").encode(),
-        "loaded",
-        loaded=2,
+        rows=2,
     ),
-    Case(
+    _loads(
         "RTD_mixed_line_endings.csv",
         (
             HEADER.replace("\n", "\r\n")
@@ -549,20 +531,15 @@ MISREAD_GOOD_CASES = [
             + "RTD,2024-03,PU_CAT2PLUS,30,41000\r"
             + "RTD,2024-03,NEWS2_ON_TIME,455,500\r\n"
         ).encode(),
-        "loaded",
-        loaded=3,
+        rows=3,
     ),
-    Case(
+    _loads(
         "RTD_title_cell_with_a_line_break.csv",
         ('"Monthly safety return\nThe Newcastle upon Tyne Hospitals"\n' + HEADER + GOOD).encode(),
-        "loaded",
-        loaded=1,
     ),
-    Case(
+    _loads(
         "RTD_no_line_end_after_a_complete_record.csv",
         (HEADER + GOOD.strip()).encode(),
-        "loaded",
-        loaded=1,
     ),
     Case(
         "RTD_hidden_lookup_sheet_not_read.xlsx",
@@ -578,11 +555,10 @@ MISREAD_GOOD_CASES = [
         loaded=4,
         warning="hidden_cells: row 5 holds data but is hidden",
     ),
-    Case(
+    _loads(
         "RTD_template_away_from_the_corner.xlsx",
         _wide_xlsx(_TWO_MONTHS, offset=(3, 2)),
-        "loaded",
-        loaded=4,
+        rows=4,
     ),
 ]
 

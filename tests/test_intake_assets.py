@@ -11,12 +11,12 @@ import shutil
 
 import dagster as dg
 
+from conftest import SAMPLES
 from pipelines.definitions import defs
 from pipelines.defs.incidents import incident_extracts
 from pipelines.defs.ingest import measure_returns, organisation_register
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.surveys import survey_exports
-from tests.conftest import SAMPLES
 
 # Keys every materialisation carries; a source's ``files_<status>`` counts follow files_seen.
 STEADY = {"files_seen", "files_not_archived"}

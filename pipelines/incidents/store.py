@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from pipelines.incidents.contract import FIELDS
+from pipelines.warehouse import insert_frame  # the one frame insert; kh03.py imports it here
 
 INCIDENT_LAYOUT_PREFIX = "incidents"
 
@@ -116,17 +117,6 @@ def stored_revisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql(
         "select event_key, max(revision) as stored_revision from raw.incident_records group by 1"
     ).pl()
-
-
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Append ``frame``'s columns, by name, to ``table`` (nothing for an empty frame)."""
-    if frame.height == 0:
-        return
-    con.register("incoming_incident_rows", frame.to_arrow())
-    try:
-        con.execute(f"insert into {table} by name select * from incoming_incident_rows")
-    finally:
-        con.unregister("incoming_incident_rows")
 
 
 def write_extract(

@@ -31,7 +31,7 @@ import polars as pl
 import yaml
 
 from pipelines.incidents.contract import CONTRACTS_DIR, normalise_header
-from pipelines.incidents.store import ensure_incident_tables, insert_frame
+from pipelines.incidents.store import ensure_incident_tables
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.intake import (
     IntakeOutcome,
@@ -43,6 +43,7 @@ from pipelines.ingest.intake import (
 from pipelines.months import add_months
 from pipelines.settings import Settings
 from pipelines.surveys.grid import read_xlsx_grid
+from pipelines.warehouse import insert_frame
 
 # Under the incident layouts' prefix: the incident asset's reconciliation check covers it
 # and the measure-return check leaves it alone.

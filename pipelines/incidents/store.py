@@ -15,11 +15,12 @@ import duckdb
 import polars as pl
 
 from pipelines.incidents.contract import FIELDS
-from pipelines.warehouse import insert_frame  # the one frame insert; kh03.py imports it here
+from pipelines.warehouse import insert_frame, quarantine_table
 
 INCIDENT_LAYOUT_PREFIX = "incidents"
 
-INCIDENT_RAW_DDL = """
+INCIDENT_RAW_DDL = (
+    """
 create schema if not exists raw;
 
 -- One row per patient of an event revision as an extract held it (a row with null
@@ -67,7 +68,9 @@ create table if not exists raw.incident_extracts (
 
 -- Rows refused at ingest: same columns as raw.quarantine. raw_record holds the event key,
 -- dates and known codes only; any other value is withheld (its length only).
-create table if not exists raw.incident_quarantine ({quarantine_columns});
+"""
+    + quarantine_table("raw.incident_quarantine")
+    + """
 
 -- KH03 bed occupancy (pipelines/incidents/kh03.py): per provider, quarter and sector the
 -- average daily number of occupied beds as NHS England published it. Bed days per month:
@@ -85,18 +88,8 @@ create table if not exists raw.kh03_beds (
 );
 
 -- KH03 rows refused at ingest, every rule they broke (a KH03 file holds no personal data).
-create table if not exists raw.kh03_quarantine ({quarantine_columns});
-""".format(
-    quarantine_columns="""
-    submission_id   bigint not null,
-    source_file     varchar not null,
-    sha256          varchar not null,
-    source_line     bigint not null,
-    raw_record      json not null,
-    rules           varchar[] not null,
-    reasons         varchar not null,
-    quarantined_at  timestamp not null
 """
+    + quarantine_table("raw.kh03_quarantine")
 )
 
 # The contract's fields as stored: the event reference only as its hash (event_key), and the

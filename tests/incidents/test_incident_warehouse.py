@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from datetime import date
@@ -26,6 +25,7 @@ from incident_inputs import LFPSE_HEADER, kh03_xlsx, lfpse_row
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "dashboard"))
 from dashboard_fixtures import make_published_warehouse
+from support.warehouse import dbt_build as build_models
 
 from pipelines.dashboard import build_site
 from pipelines.incidents.ingest import ingest_incidents
@@ -42,33 +42,13 @@ import generate_incidents  # noqa: E402  (the sample's own generator)
 
 
 def dbt_build(working_db: Path, scratch: Path, select: list[str] | None = None) -> None:
-    """dbt build of the incident marts and measures and what they need (or ``select``)."""
-    dbt = Path(sys.executable).parent / "dbt"
-    project = PROJECT_ROOT / "dbt_project"
-    done = subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(scratch / "target"),
-            "--log-path",
-            str(scratch / "logs"),
-            "--select",
-            *(select or ["+path:models/marts/incidents", "+int_incident__measure_values"]),
-            "--indirect-selection",
-            "cautious",
-            "--vars",
-            json.dumps(load_settings().dbt_vars()),
-        ],
-        env={**os.environ, "SAFETY_OBS_WORKING_DB": str(working_db)},
-        capture_output=True,
-        text=True,
+    """dbt build of the incident marts and measures and what they need (or ``select``),
+    through the one shared helper (tests/support/warehouse.py); fails with dbt's output."""
+    done = build_models(
+        working_db,
+        scratch,
+        select or ["+path:models/marts/incidents", "+int_incident__measure_values"],
         timeout=900,
-        check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:]
 

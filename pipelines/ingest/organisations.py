@@ -244,10 +244,46 @@ def load_register(
         if max_change_share is None:
             max_change_share = settings.max_register_change_share
     region_icbs = tuple(region_icbs)
-    today = today or date.today()
     now = datetime.now(UTC).replace(tzinfo=None)
     region = ",".join(region_icbs)
 
+    frames, local, verdicts = _judge_files(ods_dir, local_register, today or date.today())
+    if any(v.refused for v in verdicts):
+        _refuse(con, verdicts, now, run_id, region)
+
+    ods = pl.concat(frames, how="diagonal_relaxed").with_columns(pl.lit(now).alias("loaded_at"))
+    local = local.with_columns(pl.lit(now).alias("loaded_at"))
+    ods_in, local_in, outside = split_by_region(ods, local, region_icbs)
+    outside = outside.with_columns(pl.lit(now).alias("loaded_at"))
+    _judge_region_share(verdicts, ods_in, local_in, region_icbs)
+    if any(v.refused for v in verdicts):
+        _refuse(con, verdicts, now, run_id, region)
+
+    in_place = register_in_place(con)
+    if in_place is not None and in_place.region not in (None, region):
+        for verdict in verdicts:
+            verdict.notes.append(
+                f"the region changed from {in_place.region} to {region}: the register is "
+                "replaced without comparing it with the previous region's"
+            )
+    elif in_place is not None:
+        _judge_against(con, verdicts, in_place, ods_in, local_in, max_change_share, confirm)
+        if any(v.refused for v in verdicts):
+            _refuse(con, verdicts, now, run_id, region)
+
+    _replace_register(con, (ods_in, local_in, outside), verdicts, now, run_id, region)
+    counts = dict(ods_in.group_by("source_file").len().sort("source_file").iter_rows())
+    if local_register is not None:
+        counts[local_register.name] = local_in.height
+    return counts
+
+
+def _judge_files(
+    ods_dir: Path, local_register: Path | None, today: date
+) -> tuple[list[pl.DataFrame], pl.DataFrame, list[RegisterVerdict]]:
+    """Every register file judged alone: the ODS files' rows, the local register's (empty
+    when there is none) and one verdict a file. A folder with no ODS file gets a verdict of
+    its own (``ods_missing``), so the refusal is logged like any other."""
     frames: list[pl.DataFrame] = []
     verdicts: list[RegisterVerdict] = []
     for stem, record_type in FILE_STEMS.items():
@@ -268,13 +304,18 @@ def load_register(
         verdicts.append(local_verdict)
         if local_frame is not None:
             local = local_frame
-    if any(v.refused for v in verdicts):
-        _refuse(con, verdicts, now, run_id, region)
+    return frames, local, verdicts
 
-    ods = pl.concat(frames, how="diagonal_relaxed").with_columns(pl.lit(now).alias("loaded_at"))
-    local = local.with_columns(pl.lit(now).alias("loaded_at"))
-    ods_in, local_in, outside = split_by_region(ods, local, region_icbs)
-    outside = outside.with_columns(pl.lit(now).alias("loaded_at"))
+
+def _judge_region_share(
+    verdicts: list[RegisterVerdict],
+    ods_in: pl.DataFrame,
+    local_in: pl.DataFrame,
+    region_icbs: tuple[str, ...],
+) -> None:
+    """Record each file's rows in the region, and refuse an ODS file with none (unless the
+    region is all of England): a file of another region, or one whose ICB field is not
+    where the layout puts it, would otherwise empty the register silently."""
     in_region = dict(ods_in.group_by("source_file").len().iter_rows())
     all_england = region_icbs == (ALL_ENGLAND,)
     for verdict in verdicts:
@@ -289,21 +330,20 @@ def load_register(
                 f"{', '.join(region_icbs)}: a file of another region, or one whose field 4 "
                 "holds no ICB codes",
             )
-    if any(v.refused for v in verdicts):
-        _refuse(con, verdicts, now, run_id, region)
 
-    in_place = register_in_place(con)
-    if in_place is not None and in_place.region not in (None, region):
-        for verdict in verdicts:
-            verdict.notes.append(
-                f"the region changed from {in_place.region} to {region}: the register is "
-                "replaced without comparing it with the previous region's"
-            )
-    elif in_place is not None:
-        _judge_against(con, verdicts, in_place, ods_in, local_in, max_change_share, confirm)
-        if any(v.refused for v in verdicts):
-            _refuse(con, verdicts, now, run_id, region)
 
+def _replace_register(
+    con: duckdb.DuckDBPyConnection,
+    frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    verdicts: list[RegisterVerdict],
+    now: datetime,
+    run_id: str | None,
+    region: str,
+) -> None:
+    """Replace the three raw register tables with ``frames`` (ODS in region, local, outside
+    the region) and log the verdicts, in one transaction: a register half old and half new
+    would match no published extract."""
+    ods_in, local_in, outside = frames
     con.execute("begin")
     try:
         for table, frame in (
@@ -320,10 +360,6 @@ def load_register(
     except BaseException:
         con.execute("rollback")
         raise
-    counts = dict(ods_in.group_by("source_file").len().sort("source_file").iter_rows())
-    if local_register is not None:
-        counts[local_register.name] = local_in.height
-    return counts
 
 
 def _judge_against(

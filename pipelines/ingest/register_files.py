@@ -177,16 +177,56 @@ def judge_ods_file(
     path: Path, record_type: str, *, today: date, source_path: str | None = None
 ) -> tuple[pl.DataFrame | None, RegisterVerdict]:
     """Read one ODS extract (``etr*.csv`` trusts or ``epraccur*.csv`` practices) and judge
-    it alone. Returns its rows (None when refused) and its verdict."""
+    it alone. Returns its rows (None when refused) and its verdict.
+
+    The rules run in order, each a step below, and the first one broken refuses the file:
+    readable text, one width ODS publishes with no header, codes of the right kind, dates
+    ODS writes, no code twice; then the file is placed in ICBs."""
     data = path.read_bytes()
     verdict = _file_verdict(path, source_path or str(path), record_type, data)
-    stem = _STEM[record_type]
+    read = _read_rows(data, verdict)
+    if read is None:
+        return None, verdict
+    rows, lines = read
+    width = _judge_width(rows, lines, record_type, verdict)
+    if width is None:
+        return None, verdict
+    codes = _judge_codes(rows, lines, record_type, verdict)
+    if codes is None:
+        return None, verdict
+    dates = _judge_dates(rows, lines, verdict)
+    if dates is None:
+        return None, verdict
+    open_dates, close_dates = dates
+    if not _judge_unique_codes(codes, lines, verdict):
+        return None, verdict
+
+    verdict.vintage = _vintage(rows, open_dates, close_dates, record_type, today)
+    frame = _frame(rows, record_type, width)
+    frame, era = _place_in_icbs(frame, open_dates, close_dates, record_type, today, verdict)
+    if verdict.refused:
+        return None, verdict
+    verdict.layout = f"register_{_STEM[record_type]}_{width}" + ("_ccg" if era == "ccg" else "")
+    return frame.with_columns(
+        pl.Series("open_date", open_dates, dtype=pl.Date),
+        pl.Series("close_date", close_dates, dtype=pl.Date),
+        pl.lit(record_type).alias("record_type"),
+        pl.lit(path.name).alias("source_file"),
+        pl.Series("source_line", lines, dtype=pl.Int64),
+        pl.lit(verdict.sha256).alias("sha256"),
+    ), verdict
+
+
+def _read_rows(data: bytes, verdict: RegisterVerdict) -> tuple[list[list[str]], list[int]] | None:
+    """The file's non-blank CSV rows and their line numbers (for messages naming the line),
+    or None with the file refused: an empty or binary file is named as such rather than
+    reported as a CSV with the wrong width."""
     if not data.strip():
         verdict.refuse("empty_file", "the file is empty")
-        return None, verdict
+        return None
     if b"\x00" in data[:65536]:
         verdict.refuse("binary_content", "the file holds binary data, not CSV text")
-        return None, verdict
+        return None
     rows: list[list[str]] = []
     lines: list[int] = []
     reader = csv.reader(io.StringIO(_decode(data), newline=""))
@@ -197,12 +237,22 @@ def judge_ods_file(
                 lines.append(reader.line_num)
     except csv.Error as error:
         verdict.refuse("binary_content", f"not readable as CSV ({error})")
-        return None, verdict
+        return None
     verdict.rows_read = len(rows)
     if not rows:
         verdict.refuse("empty_file", "the file holds only blank lines")
-        return None, verdict
+        return None
+    return rows, lines
 
+
+def _judge_width(
+    rows: list[list[str]], lines: list[int], record_type: str, verdict: RegisterVerdict
+) -> int | None:
+    """The file's width (fields a line), or None with the file refused. ODS publishes each
+    kind of file in known widths, every line alike and without a header: anything else is
+    another file under an ODS name, a truncated download or a re-export, and the field
+    positions the register reads would be wrong."""
+    stem = _STEM[record_type]
     widths = Counter(len(row) for row in rows)
     width = widths.most_common(1)[0][0]
     allowed = ALLOWED_WIDTHS[record_type]
@@ -221,7 +271,7 @@ def judge_ods_file(
                 f" this is another kind of file under the name of ODS's {stem}.csv"
             )
         verdict.refuse("wrong_field_count", detail)
-        return None, verdict
+        return None
     ragged = [
         f"line {ln}: {len(r)} fields" for r, ln in zip(rows, lines, strict=True) if len(r) != width
     ]
@@ -231,7 +281,7 @@ def judge_ods_file(
             f"{len(ragged)} line(s) do not have the file's {width} fields "
             f"({_examples(ragged)}): a truncated download or an edited file",
         )
-        return None, verdict
+        return None
     if header:
         verdict.refuse(
             "header_row",
@@ -239,30 +289,46 @@ def judge_ods_file(
             f"{stem}.csv without one, so this file was re-exported by another tool; use the "
             "file as published",
         )
-        return None, verdict
+        return None
+    return width
 
+
+def _judge_codes(
+    rows: list[list[str]], lines: list[int], record_type: str, verdict: RegisterVerdict
+) -> list[str] | None:
+    """Every line's ODS code, upper-cased, or None with the file refused. A file whose codes
+    are mostly of the other kind is named as the other ODS file (trusts and practices
+    swapped), since that is the likely mistake and the fix differs from bad codes."""
     codes = [row[0].strip().upper() for row in rows]
     own = CODE_PATTERNS[record_type]
     bad = [i for i, code in enumerate(codes) if not own.fullmatch(code)]
-    if bad:
-        other = PRACTICE if record_type == TRUST else TRUST
-        if sum(bool(CODE_PATTERNS[other].fullmatch(c)) for c in codes) >= 0.9 * len(codes):
-            verdict.refuse(
-                "wrong_record_type",
-                f"its codes are {_KIND[other]} codes ({_examples(codes)}), not "
-                f"{_KIND[record_type]} codes: this is ODS's {_STEM[other]}.csv under the name "
-                f"of {stem}.csv",
-            )
-        else:
-            verdict.refuse(
-                "invalid_codes",
-                f"{len(bad)} of {len(codes)} lines have a code that is not an ODS "
-                f"{_KIND[record_type]} code ("
-                + _examples([f"line {lines[i]}: {rows[i][0]!r}" for i in bad])
-                + ")",
-            )
-        return None, verdict
+    if not bad:
+        return codes
+    other = PRACTICE if record_type == TRUST else TRUST
+    if sum(bool(CODE_PATTERNS[other].fullmatch(c)) for c in codes) >= 0.9 * len(codes):
+        verdict.refuse(
+            "wrong_record_type",
+            f"its codes are {_KIND[other]} codes ({_examples(codes)}), not "
+            f"{_KIND[record_type]} codes: this is ODS's {_STEM[other]}.csv under the name "
+            f"of {_STEM[record_type]}.csv",
+        )
+    else:
+        verdict.refuse(
+            "invalid_codes",
+            f"{len(bad)} of {len(codes)} lines have a code that is not an ODS "
+            f"{_KIND[record_type]} code ("
+            + _examples([f"line {lines[i]}: {rows[i][0]!r}" for i in bad])
+            + ")",
+        )
+    return None
 
+
+def _judge_dates(
+    rows: list[list[str]], lines: list[int], verdict: RegisterVerdict
+) -> tuple[list[date | None], list[date | None]] | None:
+    """Every line's open and close date (fields 11 and 12), or None with the file refused:
+    the dates place an organisation in time and date the file, so one unreadable or
+    missing open date refuses it rather than guessing."""
     open_dates: list[date | None] = []
     close_dates: list[date | None] = []
     bad_dates: list[str] = []
@@ -284,8 +350,14 @@ def judge_ods_file(
             f"({_examples(bad_dates)}); ODS dates are YYYYMMDD and every record has an open "
             "date",
         )
-        return None, verdict
+        return None
+    return open_dates, close_dates
 
+
+def _judge_unique_codes(codes: list[str], lines: list[int], verdict: RegisterVerdict) -> bool:
+    """Whether every code appears once (else the file is refused): ODS lists each
+    organisation once, so a repeat means extracts joined together and the register would
+    count an organisation twice."""
     seen: dict[str, int] = {}
     repeated: list[str] = []
     for code, line in zip(codes, lines, strict=True):
@@ -299,22 +371,8 @@ def judge_ods_file(
             f"{len(repeated)} code(s) appear more than once ({_examples(repeated)}): two "
             "extracts joined together, or one appended to another",
         )
-        return None, verdict
-
-    verdict.vintage = _vintage(rows, open_dates, close_dates, record_type, today)
-    frame = _frame(rows, record_type, width)
-    frame, era = _place_in_icbs(frame, open_dates, close_dates, record_type, today, verdict)
-    if verdict.refused:
-        return None, verdict
-    verdict.layout = f"register_{stem}_{width}" + ("_ccg" if era == "ccg" else "")
-    return frame.with_columns(
-        pl.Series("open_date", open_dates, dtype=pl.Date),
-        pl.Series("close_date", close_dates, dtype=pl.Date),
-        pl.lit(record_type).alias("record_type"),
-        pl.lit(path.name).alias("source_file"),
-        pl.Series("source_line", lines, dtype=pl.Int64),
-        pl.lit(verdict.sha256).alias("sha256"),
-    ), verdict
+        return False
+    return True
 
 
 def _vintage(

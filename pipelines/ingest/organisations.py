@@ -28,6 +28,7 @@ from pipelines.ingest.register_files import (
     judge_ods_file,
 )
 from pipelines.settings import ALL_ENGLAND, load_settings
+from pipelines.warehouse import insert_frame
 
 LOCAL_REGISTER_COLUMNS = [
     "org_code",
@@ -351,10 +352,8 @@ def _replace_register(
             ("local_organisations", local_in),
             ("organisations_outside_region", outside),
         ):
-            con.register("incoming", frame.to_arrow())
             con.execute(f"delete from raw.{table}")
-            con.execute(f"insert into raw.{table} by name select * from incoming")
-            con.unregister("incoming")
+            insert_frame(con, f"raw.{table}", frame)
         _log_verdicts(con, verdicts, now, run_id, region)
         con.execute("commit")
     except BaseException:

@@ -22,6 +22,10 @@ Writes, under ``--out`` (never into the repository; the benchmark uses ``var/ben
                                  resubmissions and deliberately bad rows
   holdback/<received month>/...  one trust's return for the latest month, kept out of landing:
                                  the benchmark drops it in to time "one new file to published"
+  incident_landing/<received month>/<org>_lfpse_<YYYY-MM>.csv
+                                 each trust's monthly LFPSE-style extract of the events
+                                 submitted that month, for the last 24 months only (about
+                                 2.5 million events a year at scale 1)
   NATIONAL_MANIFEST.json         what the pipeline must find (files, rows, quarantined rows,
                                  fct_measure_monthly rows before and after the holdback)
 
@@ -68,6 +72,10 @@ if str(HERE) not in sys.path:  # data_samples is a folder of scripts, not a pack
     sys.path.insert(0, str(HERE))
 import generate as sample  # noqa: E402  (the sample's measure model, reused not copied)
 
+if str(HERE / "incidents") not in sys.path:
+    sys.path.insert(0, str(HERE / "incidents"))
+import generate_incidents as incidents  # noqa: E402  (the sample's incident rows, reused)
+
 SEED = 20261101
 CATALOGUE_START = date(2019, 4, 1)
 WIDE_CONTRACT = HERE.parent / "pipelines" / "ingest" / "source_contracts"
@@ -95,6 +103,18 @@ COLLATED = {
     "gp_practice": "gp_practices",
     "care_home": "care_homes",
     "independent_provider": "independent_providers",
+}
+# Incident extracts (docs/benchmark.md): about 2.5 million LFPSE events a year at SCALE=1,
+# linearly with the scale, for the last 24 months of the window only (LFPSE went live
+# nationally in 2023-24). Each trust's share follows the sample's per-trust volumes by
+# sector (data_samples/incidents/generate_incidents.py: an acute trust 300-700 a month).
+INCIDENT_EVENTS_A_YEAR = 2_500_000
+INCIDENT_MONTHS = 24
+INCIDENT_WEIGHT = {
+    "acute_trust": 600,
+    "mental_health_trust": 400,
+    "community_trust": 300,
+    "ambulance_trust": 160,
 }
 # Community trusts included (the North East sample has none, other regions' samples do).
 MEASURES_BY_SECTOR = sample.MEASURES_BY_SECTOR
@@ -488,7 +508,7 @@ def generate_national(
         periods.append(p)
     rng = np.random.default_rng(seed)
     register = build_register(rng, scale, first, len(periods))
-    for folder in ("landing", "holdback", "ods"):
+    for folder in ("landing", "holdback", "ods", "incident_landing"):
         shutil.rmtree(out / folder, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     ods_rows = write_ods(out / "ods", register)
@@ -510,6 +530,7 @@ def generate_national(
         month = _Month(period, i, is_last)
         holdback |= _write_month(out, rng, frame, register, month, specials, holdback_org, stats)
     holdback_rows = holdback.get("rows", 0)
+    incident_counts = write_incidents(out / "incident_landing", rng, register, periods, scale)
     manifest = {
         "generator": "data_samples/national.py",
         "seed": seed,
@@ -534,9 +555,56 @@ def generate_national(
         "fct_measure_monthly_rows": stats.fct_rows,
         "fct_measure_monthly_rows_with_holdback": stats.fct_rows + holdback_rows,
         "holdback": holdback,
+        **incident_counts,
     }
     (out / "NATIONAL_MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def write_incidents(
+    landing: Path, rng: np.random.Generator, register: Register, periods: list[date], scale: float
+) -> dict:
+    """Every open trust's events for the last ``INCIDENT_MONTHS`` of ``periods``, one
+    LFPSE-style extract per trust and month of submission, received the month after
+    (``<received>/<org>_lfpse_<YYYY-MM>.csv``); rows built by the sample's incident
+    generator (one row per patient of an event revision; about one event in ten revised,
+    with both revisions in the extract). Events submitted after the last period are not
+    reported yet and are not written, as in a real extract (a date in the future is
+    quarantined). A submission month is written once its last event month is drawn, so at
+    most three months of events are held. Returns the manifest's incident counts: files,
+    rows, events (one per reference: the latest revision) and organisation-months (month of
+    the event) with events."""
+    months = periods[-INCIDENT_MONTHS:]
+    a_month = INCIDENT_EVENTS_A_YEAR * scale / 12
+    counts = {"incident_files": 0, "incident_rows": 0, "incident_events": 0}
+    counts |= {"incident_org_months": 0, "incident_first_period": f"{months[0]:%Y-%m}"}
+    pending: dict[date, dict[str, list]] = {}
+    org_months: set[tuple[str, date]] = set()
+    seq = 1_000_000
+    for index, month in enumerate(months):
+        trusts = [o for o in register.trusts if is_open(o, month)]
+        weight = sum(INCIDENT_WEIGHT[o.sector] for o in trusts)
+        for org in trusts:
+            base = round(a_month * INCIDENT_WEIGHT[org.sector] / weight)
+            n = incidents.volume(rng, base, index)
+            for event in incidents.month_events(rng, org.code, month, n, "lfpse", seq):
+                submitted = event.submitted.replace(day=1)
+                if submitted <= months[-1]:
+                    pending.setdefault(submitted, {}).setdefault(org.code, []).append(event)
+                    org_months.add((org.code, month))
+                    counts["incident_events"] += 1
+            seq += n
+        for org_code, events in sorted(pending.pop(month, {}).items()):
+            # A revised event's first revision is in the extract too: the latest counts.
+            first = [replace(e, revision=1) for e in events if e.revision > 1]
+            rows = incidents.lfpse_rows(first + events, rng)
+            received = sample.month_add(month, 1)
+            path = landing / f"{received:%Y-%m}" / f"{org_code}_lfpse_{month:%Y-%m}.csv"
+            incidents.write_csv(path, incidents.LFPSE_HEADER, rows)
+            counts["incident_files"] += 1
+            counts["incident_rows"] += len(rows)
+    counts["incident_org_months"] = len(org_months)
+    return counts
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.bench import report
 from pipelines.bench.run import (
+    INCIDENT_COUNTS,
     TARGET_PEAK_MIB,
     compare_counts,
     count_failures,
@@ -22,8 +23,13 @@ MANIFEST = {
     "rows_quarantined": 2,
     "fct_measure_monthly_rows": 998,
     "fct_measure_monthly_rows_with_holdback": 1010,
+    "incident_files": 4,
+    "incident_rows": 420,
+    "incident_events": 400,
+    "incident_org_months": 4,
 }
 BASELINE = {"files_loaded": 10, "rows_loaded": 1000}
+BASELINE |= {k: v for k, v in MANIFEST.items() if k.startswith("incident_")}
 PIPELINE = {
     "files_loaded": 10,
     "rows_read": 1000,
@@ -73,7 +79,7 @@ def test_counts_that_match_on_every_side():
 
 def test_only_the_sides_measured_so_far_are_checked():
     counts = compare_counts(MANIFEST, {"baseline_before": BASELINE})
-    assert set(counts) == {"files", "rows"}
+    assert set(counts) == {"files", "rows", *INCIDENT_COUNTS}
     assert set(counts["rows"]) == {"generator", "baseline_before", "match"}
 
 

@@ -282,7 +282,7 @@ def datix_rows(events: list[Event], rng: np.random.Generator) -> list[list[str]]
     return rows
 
 
-def _month_events(rng, org, month, n, kind, seq) -> list[Event]:
+def month_events(rng, org, month, n, kind, seq) -> list[Event]:
     """``n`` events of one organisation and month (random draws made a month at a time)."""
     out = []
     days = rng.integers(0, days_in(month), n)
@@ -359,12 +359,12 @@ def generate(out: Path, seed: int = SEED) -> dict:
     for m in range(MONTHS):
         month = month_add(FIRST_MONTH, m)
         for org, base in LFPSE_ORGS.items():
-            events = _month_events(rng, org, month, volume(rng, base, m), "lfpse", seq)
+            events = month_events(rng, org, month, volume(rng, base, m), "lfpse", seq)
             seq += len(events)
             quarter = month_add(FIRST_MONTH, (m // 3) * 3)
             quarters.setdefault(quarter, []).extend(events)
         for org, base in DATIX_ORGS.items():
-            events = _month_events(rng, org, month, volume(rng, base, m), "datix", seq)
+            events = month_events(rng, org, month, volume(rng, base, m), "datix", seq)
             seq += len(events)
             datix_by_month[month] = events
 

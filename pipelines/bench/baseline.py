@@ -7,7 +7,9 @@ wide XLSX returns with polars + fastexcel (DuckDB's own ``read_xlsx`` needs an e
 download), load the register, keep the latest file's row per key, drop the rows any analyst
 would drop (unknown organisation or measure, negative counts, proportion over 1), and sum
 numerators and denominators by ICB x sector x measure x month before dividing. No lineage,
-no quarantine reasons, no tests, no publication.
+no quarantine reasons, no tests, no publication. The incident extracts (``incident_landing``,
+LFPSE-style CSV) the same way: every file read, the latest revision of each reference kept,
+events counted by organisation and month.
 
 Run as its own process by the benchmark:
 ``python -m pipelines.bench.baseline --data DIR --db FILE --result FILE.json``.
@@ -78,6 +80,51 @@ select coalesce(o.org_code, l.org_code) as org_code,
        coalesce(l.icb_code, o.icb_code) as icb_code
 from ods o full join local_register l using (org_code)
 """
+
+# One row per patient of an event revision: the event is its reference's latest revision.
+INCIDENT_ROWS_SQL = """
+create table incident_rows as
+select Reference as event_ref, Revision::int as revision,
+       OccurredOrganisationCode as org_code,
+       date_trunc('month', T005::date)::date as period
+from read_csv('{files}', header = true, all_varchar = true)
+"""
+INCIDENT_SQL = """
+create table incident_events_monthly as
+with latest as (
+    select * from incident_rows
+    qualify revision = max(revision) over (partition by org_code, event_ref)
+)
+select org_code, period, count(distinct event_ref) as events
+from latest
+group by all
+"""
+INCIDENT_EMPTY_SQL = """
+create table incident_events_monthly (org_code varchar, period date, events bigint)
+"""
+
+
+def load_incidents(con: duckdb.DuckDBPyConnection, landing: Path) -> dict[str, int]:
+    """Incident extracts under ``landing`` into ``incident_events_monthly`` (organisation x
+    month x events); returns the files, rows, events and organisation-months read. No
+    extracts (a folder without any) is no incidents, not an error: the rates are absent."""
+    files = sorted(landing.glob("*/*.csv")) if landing.is_dir() else []
+    rows = 0
+    if files:
+        con.execute(INCIDENT_ROWS_SQL.format(files=f"{landing}/*/*.csv"))
+        con.execute(INCIDENT_SQL)
+        rows = con.execute("select count(*) from incident_rows").fetchone()[0]
+    else:
+        con.execute(INCIDENT_EMPTY_SQL)
+    [(events, cells)] = con.execute(
+        "select coalesce(sum(events), 0)::bigint, count(*) from incident_events_monthly"
+    ).fetchall()
+    return {
+        "incident_files": len(files),
+        "incident_rows": rows,
+        "incident_events": events,
+        "incident_org_months": cells,
+    }
 
 
 def _key(name: str | None) -> str:
@@ -178,6 +225,10 @@ def run_baseline(data: Path, db: Path) -> dict:
         timings["load_xlsx_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        incident_counts = load_incidents(con, data / "incident_landing")
+        timings["incidents_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         con.execute(ROLLUP_SQL)
         con.execute("checkpoint")
         timings["rollup_s"] = time.perf_counter() - t
@@ -192,6 +243,7 @@ def run_baseline(data: Path, db: Path) -> dict:
         "files_loaded": files,
         "xlsx_files": len(xlsx_paths),
         "rollup_rows": rollup_rows,
+        **incident_counts,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 

@@ -147,7 +147,10 @@ def markdown(results: dict) -> str:
         "",
         f"{orgs:,} organisations, {data['months']} months ({data['first_period']} to "
         f"{data['last_period']}), {data['rows']:,} measure rows in {data['files']:,} files "
-        f"({data['bytes'] / 1e6:,.1f} MB); machine: {results['machine']['cpus']} CPUs, "
+        f"({data['bytes'] / 1e6:,.1f} MB); {data.get('incident_events', 0):,} incident "
+        f"events ({data.get('incident_rows', 0):,} rows) in "
+        f"{data.get('incident_files', 0):,} extracts from "
+        f"{data.get('incident_first_period', '-')}; machine: {results['machine']['cpus']} CPUs, "
         f"{results['machine']['memory_gib']} GiB. Started {results['started_at'][:19]}Z.",
     ]
     if results["failures"]:

@@ -28,6 +28,7 @@ each run) and the results, ``bench_results.json`` and ``bench_results.md``.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ import duckdb
 
 from pipelines.bench import dagster_run, report
 from pipelines.bench.measure import MIB, Usage, run_measured
+from pipelines.catalogue import CATALOGUE_CSV
 from pipelines.months import parse_month
 from pipelines.settings import ALL_ENGLAND, PROJECT_ROOT
 
@@ -89,6 +91,10 @@ class BenchPaths:
     @property
     def landing(self) -> Path:
         return self.run / "landing"
+
+    @property
+    def incident_landing(self) -> Path:
+        return self.run / "incident_landing"
 
     @property
     def var(self) -> Path:
@@ -144,9 +150,11 @@ def pipeline_env(paths: BenchPaths) -> dict[str, str]:
             "SAFETY_OBS_PUBLISHED_DIR": str(paths.published),
             "SAFETY_OBS_LANDING_DIR": str(paths.landing),
             "SAFETY_OBS_SURVEY_LANDING_DIR": str(paths.run / "survey_landing"),
-            # No incident extracts yet at national scale (docs/incidents.md): an empty
-            # folder, so the sample's generated extracts never enter the figures.
-            "SAFETY_OBS_INCIDENT_LANDING_DIR": str(paths.run / "incident_landing"),
+            # The generator's national incident extracts (linked like the returns), and no
+            # KH03: the bench's trusts have no bed days, so the incident rates are absent
+            # (docs/benchmark.md). Never the sample's files.
+            "SAFETY_OBS_INCIDENT_LANDING_DIR": str(paths.incident_landing),
+            "SAFETY_OBS_KH03_LANDING_DIR": str(paths.run / "kh03_landing"),
             "SAFETY_OBS_ODS_DIR": str(paths.data / "ods"),
             "SAFETY_OBS_LOCAL_REGISTER": str(paths.data / "local_register.csv"),
             "SAFETY_OBS_DBT_TARGET_DIR": str(paths.dbt_target),
@@ -250,7 +258,10 @@ class Benchmark:
             wanted["seed"] = self.seed
         if manifest_path.exists() and not self.regenerate:
             manifest = json.loads(manifest_path.read_text())
-            if all(manifest.get(k) == v for k, v in wanted.items()):
+            # Data generated before the incident extracts existed is generated again.
+            if "incident_files" in manifest and all(
+                manifest.get(k) == v for k, v in wanted.items()
+            ):
                 self.manifest = manifest
                 self.log(f"[bench] generate: reusing {self.paths.data}")
                 return {
@@ -354,7 +365,9 @@ class Benchmark:
                        count(*) filter (where status = 'duplicate'),
                        coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0),
                        coalesce(sum(rows_quarantined), 0)
-                from raw.submission_log where coalesce(layout, '') not like 'survey%'
+                from raw.submission_log
+                where coalesce(layout, '') not like 'survey%'
+                  and coalesce(layout, '') not like 'incidents%'
                 """
             ).fetchall()[0]
             keys = ("files_loaded", "files_rejected", "files_duplicate", "rows_read")
@@ -363,6 +376,7 @@ class Benchmark:
             with duckdb.connect(str(self.paths.published_warehouse), read_only=True) as con:
                 counts["fct_measure_monthly_rows"] = con.execute(
                     "select count(*) from fct_measure_monthly"
+                    f" where measure_code not in ({incident_measures()})"
                 ).fetchone()[0]
         except duckdb.Error:
             counts["fct_measure_monthly_rows"] = None
@@ -375,13 +389,15 @@ class Benchmark:
             with duckdb.connect(str(self.paths.baseline_db()), read_only=True) as con:
                 con.execute(f"attach '{self.paths.published_warehouse}' as pub (read_only)")
                 ((compared, differing),) = con.execute(
-                    """
+                    f"""
                     select count(*),
                            count(*) filter (where b.numerator is distinct from p.numerator
                                             or b.denominator is distinct from p.denominator)
                     from rollup b
-                    full join pub.fct_measure_by_sector_monthly p
-                        using (icb_code, sector_code, measure_code, period)
+                    full join (
+                        select * from pub.fct_measure_by_sector_monthly
+                        where measure_code not in ({incident_measures()})
+                    ) p using (icb_code, sector_code, measure_code, period)
                     """
                 ).fetchall()
         except duckdb.Error as exc:
@@ -413,6 +429,7 @@ class Benchmark:
             shutil.rmtree(self.paths.run)
         self.paths.logs.mkdir(parents=True)
         (self.paths.run / "survey_landing").mkdir()
+        (self.paths.run / "kh03_landing").mkdir()
         self.loads: dict[str, dict] = {}
         self.counts = {}
         self.rollup: dict = {}
@@ -422,6 +439,10 @@ class Benchmark:
         started = datetime.now(UTC)
         stages["generate"] = self.generate()
         linked = _link_tree(self.paths.data / "landing", self.paths.landing)
+        self.paths.incident_landing.mkdir()
+        incidents_linked = _link_tree(
+            self.paths.data / "incident_landing", self.paths.incident_landing
+        )
         try:
             # (a) first: data that does not match its manifest fails before any setup.
             stages["baseline_before"] = self.baseline("baseline_before")
@@ -469,9 +490,12 @@ class Benchmark:
                     "fct_measure_monthly_rows",
                     "fct_measure_monthly_rows_with_holdback",
                     "holdback",
+                    "incident_first_period",
+                    *INCIDENT_COUNTS,
                 )
             },
             "files_linked_into_landing": linked,
+            "incident_files_linked": incidents_linked,
             "stages": stages,
             "failures": self.failures,
             "ratios": ratios(stages) if sound else None,
@@ -487,6 +511,16 @@ class Benchmark:
         results["targets"] = targets(results) if sound else None
         report.write(results, self.paths.root)
         return results
+
+
+def incident_measures() -> str:
+    """The catalogue's measures derived from incident records, as a SQL list: the returns'
+    counts and the baseline's roll-up are of the measure returns, so the pipeline's incident
+    measures (from the national incident extracts) are left out of both comparisons."""
+    with CATALOGUE_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(handle)
+        codes = [row["measure_code"] for row in rows if row["source"] == "incidents"]
+    return ", ".join(f"'{code}'" for code in codes) or "''"
 
 
 def stage_failures(stages: dict) -> list[str]:
@@ -546,6 +580,10 @@ def ratios(stages: dict) -> dict:
 
 # Each count the generator states, and where each side of the benchmark states it:
 # (count, the manifest's key or a fixed expected value, side, the side's key).
+# What the baseline counts of the incident extracts, as the generator's manifest names them:
+# files, rows (one per patient of an event revision), events (latest revision per
+# reference) and organisation-months with events.
+INCIDENT_COUNTS = ("incident_files", "incident_rows", "incident_events", "incident_org_months")
 COUNT_CHECKS: tuple[tuple[str, str | int, str, str], ...] = (
     ("files", "files", "baseline_before", "files_loaded"),
     ("rows", "rows", "baseline_before", "rows_loaded"),
@@ -561,6 +599,7 @@ COUNT_CHECKS: tuple[tuple[str, str | int, str, str], ...] = (
     ("files_rejected", 0, "pipeline", "files_rejected"),
     ("files", "files", "baseline_after", "files_loaded"),
     ("rows", "rows", "baseline_after", "rows_loaded"),
+    *((name, name, side, name) for side in BASELINES for name in INCIDENT_COUNTS),
     (
         "fct_measure_monthly_rows_after_new_file",
         "fct_measure_monthly_rows_with_holdback",

@@ -130,10 +130,16 @@ def test_ratios_by_wall_and_cpu_over_the_mean_of_both_baselines(bench):
             ("pipeline_to_baseline", "pipeline"),
             ("new_file_to_baseline", "incremental"),
         ):
-            assert ratios[ratio][key] == round(stages[stage][figure] / base, 3), (ratio, key)
+            # The ratios count until the data is published (the board-report PDFs follow
+            # after the swap); the whole process is kept beside them as *_with_pdfs.
+            published = stages[stage]["data_published"][figure]
+            assert published < stages[stage][figure], (stage, figure)
+            assert ratios[ratio][key] == round(published / base, 3), (ratio, key)
+            whole = round(stages[stage][figure] / base, 3)
+            assert ratios[ratio][f"{key}_with_pdfs"] == whole, (ratio, key)
             by_run = ratios[ratio][f"{key}_by_baseline_run"]
             assert by_run["baseline_before"] == round(
-                stages[stage][figure] / stages["baseline_before"][figure], 3
+                published / stages["baseline_before"][figure], 3
             )
     targets = results["targets"]
     assert set(targets) == {

@@ -15,6 +15,7 @@ from datetime import date, datetime
 import dagster as dg
 import duckdb
 import pytest
+from support.holder import holding_the_working_file
 
 from conftest import SAMPLES, run_full_pipeline
 from pipelines.defs.automation import BUSY, landing_sensor, nightly_refresh
@@ -236,40 +237,17 @@ def test_after_a_run_the_sensor_knows_every_file_and_keeps_a_small_cursor(
     assert evaluate(None)[0] == []
 
 
-HOLD_THE_WORKING_FILE = textwrap.dedent(
-    """
-    import fcntl, os, sys, time
-    import duckdb
-    db = sys.argv[1]
-    fd = os.open(db + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    con = duckdb.connect(db)  # open for writing, as a run's step holds it
-    print("holding", flush=True)
-    time.sleep(120)
-    """
-)
-
-
 def test_sensor_skips_quickly_while_a_run_writes_the_working_file(settings, monkeypatch):
     """DuckDB refuses a read-only open while another process writes: the tick waits a few
     seconds for the writer lock at most, then skips, and never fails."""
     monkeypatch.setenv("SAFETY_OBS_SURVEY_LANDING_DIR", "")  # measure returns only
     (settings.landing_dir / "RTD_2024-03.csv").write_text(HEADER + "RTD,2024-03,FALLS_HARM,7,9\n")
     ingest_now(settings)  # the working file exists and knows the file
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_WORKING_FILE, str(settings.working_db)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with holding_the_working_file(settings.working_db):
         started = time.monotonic()
         requests, skip, cursor = evaluate(None)
         assert time.monotonic() - started < 10
         assert requests == [] and skip == BUSY
         assert cursor is None
-    finally:
-        holder.kill()
-        holder.wait()
     requests, skip, _ = evaluate(None)  # the run has finished: a normal tick
     assert requests == [] and "no new" in skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import dagster as dg
 sys.path.insert(0, str(Path(__file__).parent))
 
 from incident_inputs import LFPSE_HEADER, kh03_xlsx, lfpse_row
-from test_orchestration import HOLD_THE_WORKING_FILE
+from support.holder import holding_the_working_file
 
 from conftest import SAMPLES
 from pipelines.defs.automation import BUSY
@@ -104,19 +103,10 @@ def test_the_sensor_skips_quickly_while_a_run_writes_the_working_file(settings):
     settings.incident_landing_dir.mkdir()
     (settings.incident_landing_dir / "QHM_lfpse.csv").write_text(extract("2024-01-15"))
     ingest_now()  # the working file exists and knows the extract
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_WORKING_FILE, str(settings.working_db)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with holding_the_working_file(settings.working_db):
         started = time.monotonic()
         requests, skip, cursor = evaluate(None)
         assert time.monotonic() - started < 10
         assert requests == [] and skip == BUSY and cursor is None
-    finally:
-        holder.kill()
-        holder.wait()
     requests, skip, _ = evaluate(None)
     assert requests == [] and "no new" in skip

@@ -18,15 +18,7 @@ levels as (
         g.group_icb_code,
         g.group_sector_code
     from monthly
-    cross join lateral (
-        values
-        (
-            'sector', monthly.icb_code || ':' || monthly.sector_code, monthly.icb_code,
-            monthly.sector_code
-        ),
-        ('icb', monthly.icb_code, monthly.icb_code, null),
-        ('region', 'region', null, null)
-    ) as g (level, group_code, group_icb_code, group_sector_code)
+    {{ geography_levels('monthly') }}
 )
 
 select

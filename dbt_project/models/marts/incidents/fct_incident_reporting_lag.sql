@@ -23,16 +23,7 @@ levels as (
         g.group_icb_code,
         g.group_sector_code
     from events
-    cross join lateral (
-        values
-        ('organisation', events.org_code, events.icb_code, events.sector_code),
-        (
-            'sector', events.icb_code || ':' || events.sector_code, events.icb_code,
-            events.sector_code
-        ),
-        ('icb', events.icb_code, events.icb_code, null),
-        ('region', 'region', null, null)
-    ) as g (level, group_code, group_icb_code, group_sector_code)
+    {{ geography_levels('events', organisation=true) }}
 )
 
 select

@@ -29,8 +29,8 @@ from pipelines.incidents.rules import (
 )
 from pipelines.incidents.store import (
     INCIDENT_LAYOUT_PREFIX,
+    StoredRevisions,
     ensure_incident_tables,
-    stored_revisions,
     write_extract,
 )
 from pipelines.ingest.errors import FileRejected
@@ -50,12 +50,15 @@ def judge_extract(
     name: str,
     *,
     organisations: pl.DataFrame,
-    revisions: pl.DataFrame,
+    revisions: StoredRevisions,
     today: date,
     now: datetime,
     max_unzipped_bytes: int,
+    stored: list[pl.DataFrame] | None = None,
 ) -> Judged:
-    """Read, type and check one extract; raises FileRejected for a file refused whole."""
+    """Read, type and check one extract; raises FileRejected for a file refused whole.
+    ``stored``, if given, receives the records the extract's ``write`` stores (for
+    :meth:`StoredRevisions.add` once its transaction has committed)."""
     submitter = submitter_from_name(name)
     known = set(organisations["org_code"].to_list())
     if submitter is None or submitter not in known:
@@ -68,8 +71,9 @@ def judge_extract(
     icbs = set(organisations.filter(pl.col("org_code") == pl.col("icb_code"))["org_code"])
     extract = read_extract(data, name, max_unzipped_bytes=max_unzipped_bytes)
     contract = extract.contract
-    typed = type_extract(extract.frame, contract, submitter=submitter).join(
-        revisions, on="event_key", how="left"
+    typed = type_extract(extract.frame, contract, submitter=submitter)
+    typed = typed.join(
+        revisions.of(typed["org_code"].unique().to_list()), on="event_key", how="left"
     )
     rules = incident_rules(
         contract,
@@ -93,6 +97,8 @@ def judge_extract(
             sha256=digest,
             now=now,
         )
+        if stored is not None:
+            stored.append(good.select("org_code", "event_key", "revision"))
 
     warnings = None
     if extract.columns_dropped:
@@ -156,11 +162,12 @@ def ingest_incidents(
     )
     todo = list(files) if files is not None else pending_incident_files(con, landing, settings)
     outcomes = []
+    # Revisions stored so far, the files before each one included.
+    revisions = StoredRevisions(con)
     for path, source_path in todo:
-        # Revisions stored so far, the files before this one included.
-        revisions = stored_revisions(con)
+        stored: list[pl.DataFrame] = []
 
-        def read(data: bytes, name: str, revisions: pl.DataFrame = revisions) -> Judged:
+        def read(data: bytes, name: str, stored: list[pl.DataFrame] = stored) -> Judged:
             return judge_extract(
                 data,
                 name,
@@ -169,23 +176,26 @@ def ingest_incidents(
                 today=today,
                 now=now,
                 max_unzipped_bytes=settings.max_xlsx_inflated_bytes,
+                stored=stored,
             )
 
-        outcomes.append(
-            take_in(
-                con,
-                path,
-                source_path,
-                landing,
-                layout_prefix=INCIDENT_LAYOUT_PREFIX,
-                read=read,
-                max_file_bytes=settings.max_file_bytes,
-                known=known,
-                now=now,
-                run_id=run_id,
-                unreadable_rule="unreadable_extract",
-            )
+        outcome = take_in(
+            con,
+            path,
+            source_path,
+            landing,
+            layout_prefix=INCIDENT_LAYOUT_PREFIX,
+            read=read,
+            max_file_bytes=settings.max_file_bytes,
+            known=known,
+            now=now,
+            run_id=run_id,
+            unreadable_rule="unreadable_extract",
         )
+        if outcome.status == "loaded":
+            for records in stored:
+                revisions.add(records)
+        outcomes.append(outcome)
     return outcomes
 
 

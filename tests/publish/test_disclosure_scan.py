@@ -16,6 +16,7 @@ import pytest
 from pipelines.publish.disclosure import (
     DisclosureRules,
     OrganisationFacts,
+    _Identifiers,
     is_count_column,
     is_forbidden_column,
     neutralise_csv_cell,
@@ -472,6 +473,22 @@ def test_a_safe_site_passes(tmp_path):
 def test_each_site_rule_names_its_problem(tmp_path, n, extra, expected):
     problems = scan_site(_site(tmp_path, n, extra), rules=RULES, organisations=SITE_ORGANISATIONS)
     assert any(expected in p for p in problems), problems
+
+
+def test_names_sharing_their_first_words_are_each_found_whole_and_only_whole():
+    """A national register has thousands of names starting with the same words ("CARE
+    HOME ...", "THE SURGERY ..."): each is found in any case and punctuation, a name that
+    begins another is found on its own, and a near miss or a one-word name is not."""
+    register = [(f"VN{i:04}", f"CARE HOME {i:04}") for i in range(3000)]
+    register += [("RX1", "THE SURGERY"), ("RX2", "The Surgery, North Road"), ("RX3", "CARE")]
+    finder = _Identifiers(register)
+    text = (
+        "Figures for Care Home 0042 and the surgery; then Care-Home 12, "
+        "The Surgery (North Road) and care."
+    )
+    assert finder.find(text) == {"care home 0042", "the surgery", "the surgery north road"}
+    assert finder.find("care home 2999 VN0007 #VN0008") == {"care home 2999", "VN0007"}
+    assert finder.find("care home") == set()
 
 
 def test_site_data_files_are_scanned_and_unreadable_files_reported(tmp_path):

@@ -227,15 +227,10 @@ def _withheld(field: str) -> pl.Expr:
     )
 
 
-def incident_rules(
-    contract: IncidentContract,
-    *,
-    submitter: str,
-    submitter_is_icb: bool,
-    known_orgs: set[str],
-    today: date,
-) -> list[Rule]:
-    """Every row rule, in the order reasons are listed."""
+def incident_rules(contract: IncidentContract, *, known_orgs: set[str], today: date) -> list[Rule]:
+    """Every row rule, in the order reasons are listed. What a rule needs to know of the
+    file a row came from is a column of the row (``submitter_code``, ``submitter_is_icb``),
+    not part of the rule, so one set of rules judges the rows of many extracts at once."""
     rules: list[Rule] = [
         Rule(
             "missing_reference",
@@ -324,15 +319,16 @@ def incident_rules(
             ),
         ),
     ]
-    if not submitter_is_icb and not contract.organisation_from_submitter:
+    if not contract.organisation_from_submitter:
         rules.append(
             Rule(
                 "organisation_not_submitter",
-                (pl.col("org_code") == pl.lit(submitter)).fill_null(True),
+                pl.col("submitter_is_icb")
+                | (pl.col("org_code") == pl.col("submitter_code")).fill_null(True),
                 pl.format(
                     "the event occurred in {}, but {} is not an ICB: it sends its own events",
                     shown("org_code", set()),
-                    pl.lit(submitter),
+                    pl.col("submitter_code"),
                 ),
             )
         )
@@ -447,20 +443,24 @@ SCHEMA_COLUMNS = {
 }
 
 
-def split_incidents(
-    typed: pl.DataFrame, rules: list[Rule], *, file_name: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(good rows, quarantined rows with ``rules`` and ``reasons``). A row of an event
-    revision whose other row (another patient) was quarantined goes too: an event is kept
-    whole or not at all, so its worst harm is never understated. Reasons name the file,
-    the line and each rule."""
+# What a row's file is within a batch of extracts judged together: every rule about other
+# rows of "the same file" (a repeated row, an event kept whole) is partitioned by it.
+FILE = "file_index"
+
+
+def split_incidents(typed: pl.DataFrame, rules: list[Rule]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(good rows, quarantined rows with ``rules`` and ``reasons``) of the rows of one or
+    many extracts (``file_index``, ``source_file``). A row of an event revision whose
+    other row (another patient) in the same extract was quarantined goes too: an event is
+    kept whole or not at all, so its worst harm is never understated. Reasons name the
+    file, the line and each rule."""
     keyed = typed.with_columns(
-        (pl.int_range(pl.len()).over("event_key", "revision", "patient_no") == 0)
+        (pl.int_range(pl.len()).over(FILE, "event_key", "revision", "patient_no") == 0)
         .or_(pl.col("event_key").is_null())
         .alias("first_of_key"),
         pl.col("source_line")
         .first()
-        .over("event_key", "revision", "patient_no")
+        .over(FILE, "event_key", "revision", "patient_no")
         .alias("first_line"),
     )
     schema = pa.DataFrameSchema(SCHEMA_COLUMNS, checks=rule_checks(rules), strict=False)
@@ -471,12 +471,12 @@ def split_incidents(
             bad.filter(
                 pl.col("event_key").is_not_null() & (pl.col("rules") != pl.lit(["duplicate_row"]))
             )
-            .group_by("event_key", "revision")
+            .group_by(FILE, "event_key", "revision")
             .agg(pl.col("source_line").min().alias("bad_line"))
         )
-        dragged = good.join(broken, on=["event_key", "revision"], how="inner")
+        dragged = good.join(broken, on=[FILE, "event_key", "revision"], how="inner")
         if dragged.height:
-            good = good.join(broken, on=["event_key", "revision"], how="anti")
+            good = good.join(broken, on=[FILE, "event_key", "revision"], how="anti")
             dragged = dragged.with_columns(
                 pl.lit(["event_incomplete"]).alias("rules"),
                 pl.format(
@@ -487,11 +487,63 @@ def split_incidents(
             ).drop("bad_line")
             bad = pl.concat([bad, dragged.select(bad.columns)], how="vertical_relaxed")
     bad = bad.with_columns(
-        pl.format(
-            "{} line {}: {}", pl.lit(file_name), pl.col("source_line"), pl.col("reasons")
-        ).alias("reasons")
-    ).sort("source_line")
+        pl.format("{} line {}: {}", "source_file", "source_line", "reasons").alias("reasons")
+    ).sort(FILE, "source_line")
     return good, bad
+
+
+def stored_as_of_file(typed: pl.DataFrame, rules: list[Rule], stored: pl.DataFrame) -> pl.DataFrame:
+    """``typed`` with ``stored_revision``: the latest revision of its event stored before
+    its extract, when the rows of many extracts (``file_index``, in the order they are
+    applied) are judged together, exactly as if each extract had been stored before the
+    next was judged. ``stored``: ``event_key``, ``stored_revision`` as stored before all
+    of them (:class:`pipelines.incidents.store.StoredRevisions`).
+
+    An extract stores the rows that break no rule and whose event revision is whole in it
+    (:func:`split_incidents`); so a row counts for the extracts after its own when it
+    keeps every rule but ``revision_backwards`` and no other row of its event revision in
+    its extract breaks one. A row refused only as going backwards may count as well: its
+    revision is below the one it was checked against, so it never raises the latest. A
+    row refused for any other reason must not count: nothing of it is stored.
+    """
+    typed = typed.join(stored, on="event_key", how="left", maintain_order="left")
+    others = [r for r in rules if r.name != "revision_backwards"]
+    if len(others) == len(rules) or typed[FILE].n_unique() < 2:
+        return typed
+    # A pandera check passes a row whose check is null (split_by_rules): fill_null(True).
+    keeps = pl.all_horizontal([r.ok.fill_null(True) for r in others])
+    breaks = ~pl.all_horizontal([r.ok.fill_null(True) for r in others if r.name != "duplicate_row"])
+    keyed = typed.with_columns(
+        first_of_key=(
+            pl.int_range(pl.len()).over(FILE, "event_key", "revision", "patient_no") == 0
+        ).or_(pl.col("event_key").is_null())
+    ).with_columns(
+        counts=keeps
+        & ~(pl.col("event_key").is_not_null() & breaks).any().over(FILE, "event_key", "revision")
+    )
+    earlier = (
+        keyed.filter(pl.col("event_key").is_not_null())
+        .group_by("event_key", FILE)
+        .agg(pl.col("revision").filter(pl.col("counts")).max().alias("latest"))
+        .sort("event_key", FILE)
+        .select(
+            "event_key",
+            FILE,
+            # The latest of the extracts before this one (revisions that count are >= 0).
+            pl.col("latest")
+            .fill_null(-1)
+            .cum_max()
+            .shift(1)
+            .over("event_key")
+            .replace(-1, None)
+            .alias("earlier"),
+        )
+    )
+    return (
+        typed.join(earlier, on=["event_key", FILE], how="left", maintain_order="left")
+        .with_columns(pl.max_horizontal("stored_revision", "earlier").alias("stored_revision"))
+        .drop("earlier")
+    )
 
 
 def safe_record(bad: pl.DataFrame, contract: IncidentContract) -> pl.Series:

@@ -166,53 +166,43 @@ class StoredRevisions:
             )
 
 
-def write_extract(
+LINEAGE = ("submission_id", "layout", "source_file", "sha256")
+
+
+def write_extracts(
     con: duckdb.DuckDBPyConnection,
     *,
-    submission_id: int,
-    layout: str,
     good: pl.DataFrame,
     quarantined: pl.DataFrame,
-    source_file: str,
-    sha256: str,
     now: datetime,
 ) -> None:
-    """Records, coverage and quarantined rows of one extract, inside the caller's
-    transaction. Only the named columns are selected: nothing else can reach a table."""
-    lineage = [
-        pl.lit(submission_id, pl.Int64).alias("submission_id"),
-        pl.lit(layout).alias("layout"),
-    ]
+    """Records, coverage and quarantined rows of one extract or many (each row carries its
+    extract's ``submission_id``, ``layout``, ``source_file`` and ``sha256``), one insert
+    per table, inside the caller's transaction. Only the named columns are selected:
+    nothing else can reach a table."""
     records = good.select(
-        *lineage,
+        "submission_id",
+        "layout",
         *RECORD_COLUMNS,
-        pl.lit(source_file).alias("source_file"),
-        pl.lit(sha256).alias("sha256"),
+        "source_file",
+        "sha256",
         pl.lit(now).alias("loaded_at"),
     )
     insert_frame(con, "raw.incident_records", records)
-    if good.height:
-        coverage = (
-            good.group_by("org_code")
-            .agg(
-                pl.col("event_date").min().dt.month_start().alias("covers_from"),
-                pl.col("event_date").max().dt.month_end().alias("covers_to"),
-                pl.col("event_key").n_unique().alias("events"),
-            )
-            .select(
-                *lineage,
-                "org_code",
-                "covers_from",
-                "covers_to",
-                "events",
-                pl.lit(now).alias("loaded_at"),
-            )
+    coverage = (
+        good.group_by("submission_id", "layout", "org_code")
+        .agg(
+            pl.col("event_date").min().dt.month_start().alias("covers_from"),
+            pl.col("event_date").max().dt.month_end().alias("covers_to"),
+            pl.col("event_key").n_unique().alias("events"),
         )
-        insert_frame(con, "raw.incident_extracts", coverage)
+        .with_columns(pl.lit(now).alias("loaded_at"))
+    )
+    insert_frame(con, "raw.incident_extracts", coverage)
     rows = quarantined.select(
-        lineage[0],
-        pl.lit(source_file).alias("source_file"),
-        pl.lit(sha256).alias("sha256"),
+        "submission_id",
+        "source_file",
+        "sha256",
         "source_line",
         "raw_record",
         "rules",

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 import polars as pl
@@ -30,6 +31,7 @@ from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.files import Screening, content_digest, landed_files, screen, sha256_of
 from pipelines.warehouse import insert_frame
 
+T = TypeVar("T")
 _SUBMITTER = re.compile(r"^([A-Za-z0-9]+)[_\-. ]")
 
 # raw.submission_log's columns (pipelines/warehouse.py), typed as DuckDB stores them; a row
@@ -202,9 +204,57 @@ def take_in(
     files of this source to their submission id and is updated. A failure no file rule
     foresaw refuses the file as ``unreadable_rule``, naming only the exception's type and
     what was being read (``unreadable_what``)."""
+    arrival = arrive(
+        path,
+        source_path,
+        landing,
+        layout_prefix=layout_prefix,
+        read=read,
+        max_file_bytes=max_file_bytes,
+        known=known,
+        now=now,
+        run_id=run_id,
+        unreadable_rule=unreadable_rule,
+        unreadable_what=unreadable_what,
+    )
+    return record(con, [arrival], known)[0]
+
+
+@dataclass
+class Arrival(Generic[T]):
+    """A landed file screened, hashed and read, not yet logged: ``base`` holds the log
+    row's columns every status has, ``read`` what the source's reader made of it (None when
+    it is refused whole, ``rejection``, or identical to a loaded file)."""
+
+    base: dict
+    read: T | None
+    rejection: FileRejected | None
+
+    @property
+    def digest(self) -> str:
+        return self.base["sha256"]
+
+
+def arrive(
+    path: Path,
+    source_path: str,
+    landing: Path,
+    *,
+    layout_prefix: str,
+    read: Callable[[bytes, str], T],
+    max_file_bytes: int,
+    known: dict[str, int],
+    now: datetime,
+    run_id: str | None,
+    unreadable_rule: str = "unreadable_file",
+    unreadable_what: str = "file",
+) -> Arrival[T]:
+    """The first half of :func:`take_in`, writing nothing: the file rules, the hash, the
+    duplicate check against ``known`` and ``read``. A source that judges many files
+    together reads each with this and logs them with :func:`record`."""
     name = logged_name(path.name)
     screening: Screening = screen(path, landing, max_file_bytes)
-    digest, judged, rejection = _judge(
+    digest, result, rejection = _judge(
         path, name, screening, read, known, (unreadable_rule, unreadable_what)
     )
     base = {
@@ -217,27 +267,58 @@ def take_in(
         "sha256": digest,
         "layout": layout_prefix,
     }
-    earlier = known.get(digest) if digest else None
+    return Arrival(base, result, rejection)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    arrivals: Sequence[Arrival[Judged]],
+    known: dict[str, int],
+    *,
+    write_all: Callable[[duckdb.DuckDBPyConnection, list[int]], None] | None = None,
+) -> list[IntakeOutcome]:
+    """The second half of :func:`take_in` for one file or many, in ONE transaction: ids
+    reserved in order, every log row with one insert, each loaded file's ``write``, then
+    ``write_all(con, ids)`` (a source writing the rows of many files with one statement per
+    table), or nothing at all if anything fails. ``known`` is updated once it commits. A
+    file identical to an earlier one of ``arrivals`` must not have been read (its rows
+    would be stored twice): the caller cuts its batch before it."""
+    seen = dict(known)
     con.execute("begin")
     try:
-        outcome = _record(con, base, earlier, judged, rejection)
+        ids = reserve_submission_ids(con, len(arrivals))
+        rows, outcomes = [], []
+        for sid, arrival in zip(ids, arrivals, strict=True):
+            earlier = seen.get(arrival.digest) if arrival.digest else None
+            if earlier is not None and arrival.read is not None:
+                raise ValueError(f"{arrival.base['file_name']} read although a duplicate")
+            row, outcome = _entry(sid, arrival, earlier)
+            rows.append(row)
+            outcomes.append(outcome)
+            if outcome.status == "loaded":
+                seen[arrival.digest] = sid
+        log_submissions(con, rows, ids=ids)
+        for sid, arrival, outcome in zip(ids, arrivals, outcomes, strict=True):
+            if outcome.status == "loaded" and arrival.read is not None:
+                arrival.read.write(con, sid, arrival.digest)
+        if write_all is not None:
+            write_all(con, ids)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    if outcome.status == "loaded":
-        known[digest] = outcome.submission_id
-    return outcome
+    known.update(seen)
+    return outcomes
 
 
 def _judge(
     path: Path,
     name: str,
     screening: Screening,
-    read: Callable[[bytes, str], Judged],
+    read: Callable[[bytes, str], T],
     known: dict[str, int],
     unreadable: tuple[str, str],
-) -> tuple[str, Judged | None, FileRejected | None]:
+) -> tuple[str, T | None, FileRejected | None]:
     """(digest, the file judged, why it is refused). A file the shared rules refuse is
     never opened, not even to hash it (digest ""); a file identical to one loaded is not
     read again (a duplicate). Any failure of ``read`` refuses this file alone: a reader's
@@ -262,28 +343,21 @@ def _judge(
         )
 
 
-def _record(
-    con: duckdb.DuckDBPyConnection,
-    base: dict,
-    earlier: int | None,
-    judged: Judged | None,
-    rejection: FileRejected | None,
-) -> IntakeOutcome:
-    """The file's submission-log row and, if it loads, its rows (``judged.write``), inside
-    the caller's transaction: a duplicate of submission ``earlier``, else refused, else
-    loaded. ``base``: the log row's columns every status has (``layout`` the source's
-    prefix, replaced by the judged layout when it loads)."""
+def _entry(sid: int, arrival: Arrival[Judged], earlier: int | None) -> tuple[dict, IntakeOutcome]:
+    """The file's submission-log row and outcome: a duplicate of submission ``earlier``,
+    else refused, else loaded (``layout`` the source's prefix in ``base``, replaced by the
+    judged layout when it loads)."""
+    base, judged, rejection = arrival.base, arrival.read, arrival.rejection
     name = base["file_name"]
     if earlier is not None:
         reason = f"identical to submission {earlier}"
         row = {**base, **ZERO_COUNTS, "status": "duplicate"}
-        sid = log_submissions(con, [{**row, "reason": reason, "duplicate_of": earlier}])[0]
-        return IntakeOutcome(sid, name, "duplicate", 0, 0, 0, None, reason)
+        row = {**row, "reason": reason, "duplicate_of": earlier}
+        return row, IntakeOutcome(sid, name, "duplicate", 0, 0, 0, None, reason)
     if judged is None:
         reason = f"{rejection.rule}: {rejection.detail}" if rejection else "unreadable"
-        row = {**base, **ZERO_COUNTS, "status": "rejected"}
-        sid = log_submissions(con, [{**row, "reason": reason}])[0]
-        return IntakeOutcome(sid, name, "rejected", 0, 0, 0, None, reason)
+        row = {**base, **ZERO_COUNTS, "status": "rejected", "reason": reason}
+        return row, IntakeOutcome(sid, name, "rejected", 0, 0, 0, None, reason)
     row = {
         **base,
         **judged.log_extra,
@@ -293,9 +367,7 @@ def _record(
         "rows_quarantined": judged.rows_quarantined,
         "status": "loaded",
     }
-    sid = log_submissions(con, [row])[0]
-    judged.write(con, sid, base["sha256"])
-    return IntakeOutcome(
+    return row, IntakeOutcome(
         sid,
         name,
         "loaded",

@@ -80,9 +80,10 @@ CHUNK_ROWS = 250_000
 
 
 @dataclass(frozen=True)
-class TypedExtract:
-    """One extract read and typed, not yet judged: its rows carry their file's name
-    (``source_file``) and submitter (``submitter_code``, ``submitter_is_icb``)."""
+class ReadExtract:
+    """One extract read, not yet typed nor judged (both done with the other extracts of
+    its chunk): its allow-listed text, each row with its file's name (``source_file``) and
+    submitter (``submitter_code``, ``submitter_is_icb``)."""
 
     contract: IncidentContract
     frame: pl.DataFrame
@@ -102,10 +103,11 @@ class Register:
         return cls(frozenset(organisations["org_code"].to_list()), frozenset(icbs.to_list()))
 
 
-def read_typed(
+def read_kept(
     data: bytes, name: str, *, register: Register, max_unzipped_bytes: int
-) -> TypedExtract:
-    """Read and type one extract; raises FileRejected for a file refused whole."""
+) -> ReadExtract:
+    """Read one extract (its submitter checked first); raises FileRejected for a file
+    refused whole."""
     submitter = submitter_from_name(name)
     if submitter is None or submitter not in register.known:
         raise FileRejected(
@@ -115,12 +117,12 @@ def read_typed(
             f"'{submitter}' is not in the organisation register",
         )
     extract = read_extract(data, name, max_unzipped_bytes=max_unzipped_bytes)
-    typed = type_extract(extract.frame, extract.contract, submitter=submitter).with_columns(
+    frame = extract.frame.with_columns(
         pl.lit(name).alias("source_file"),
         pl.lit(submitter).alias("submitter_code"),
         pl.lit(submitter in register.icbs).alias("submitter_is_icb"),
     )
-    return TypedExtract(extract.contract, typed, extract.columns_dropped)
+    return ReadExtract(extract.contract, frame, extract.columns_dropped)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class JudgedExtracts:
     good: pl.DataFrame
     quarantined: pl.DataFrame
 
-    def judged(self, index: int, extract: TypedExtract) -> Judged:
+    def judged(self, index: int, extract: ReadExtract) -> Judged:
         """Extract ``index``'s counts and log row; its rows are written with the others'
         (:meth:`write`)."""
         good = self.good.filter(pl.col(FILE) == index)
@@ -194,7 +196,7 @@ def _written_with_the_others(con: duckdb.DuckDBPyConnection, sid: int, digest: s
 
 
 def judge_extracts(
-    extracts: list[TypedExtract],
+    extracts: list[ReadExtract],
     *,
     revisions: StoredRevisions,
     known_orgs: frozenset[str],
@@ -209,10 +211,11 @@ def judge_extracts(
         by_contract.setdefault(extract.contract.name, []).append(index)
     for indexes in by_contract.values():
         contract = extracts[indexes[0]].contract
-        typed = pl.concat(
+        rows = pl.concat(
             [extracts[i].frame.with_columns(pl.lit(i, pl.Int64).alias(FILE)) for i in indexes],
             how="vertical_relaxed",
         )
+        typed = type_extract(rows, contract)
         rules = incident_rules(contract, known_orgs=set(known_orgs), today=today)
         stored = revisions.of(typed["org_code"].unique().to_list())
         good, bad = split_incidents(stored_as_of_file(typed, rules, stored), rules)
@@ -242,7 +245,7 @@ def judge_extract(
     FileRejected for a file refused whole. ``stored``, if given, receives the records the
     extract's ``write`` stores (for :meth:`StoredRevisions.add` once its transaction has
     committed)."""
-    extract = read_typed(data, name, register=register, max_unzipped_bytes=max_unzipped_bytes)
+    extract = read_kept(data, name, register=register, max_unzipped_bytes=max_unzipped_bytes)
     judged = judge_extracts([extract], revisions=revisions, known_orgs=register.known, today=today)
     layout = extract.contract.layout
 
@@ -308,7 +311,7 @@ def ingest_incidents(
 class _Landed:
     path: Path
     source_path: str
-    arrival: Arrival[TypedExtract]
+    arrival: Arrival[ReadExtract]
 
 
 class _Intake:
@@ -346,9 +349,9 @@ class _Intake:
             "unreadable_rule": "unreadable_extract",
         }
 
-    def arrive(self, path: Path, source_path: str) -> Arrival[TypedExtract]:
+    def arrive(self, path: Path, source_path: str) -> Arrival[ReadExtract]:
         read = partial(
-            read_typed,
+            read_kept,
             register=self.register,
             max_unzipped_bytes=self.settings.max_xlsx_inflated_bytes,
         )

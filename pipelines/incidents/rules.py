@@ -88,10 +88,10 @@ def event_key(layout: str, org: str | None, reference: str | None) -> str | None
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-def type_extract(
-    frame: pl.DataFrame, contract: IncidentContract, *, submitter: str
-) -> pl.DataFrame:
-    """Typed columns beside the raw text: mapped codes, dates, integers, agents, event key."""
+def type_extract(frame: pl.DataFrame, contract: IncidentContract) -> pl.DataFrame:
+    """Typed columns beside the raw text: mapped codes, dates, integers, agents, event key.
+    ``frame`` holds the rows of one extract or many of ``contract``, each row with its
+    file's ``submitter_code`` (a layout naming no organisation gives the submitter's)."""
     maps = contract.values
     out = frame.with_columns(
         *[_text(f).alias(f"txt_{f}") for f in contract.keep],
@@ -107,7 +107,7 @@ def type_extract(
         return text
 
     org = (
-        pl.lit(submitter)
+        pl.col("submitter_code")
         if contract.organisation_from_submitter
         else pl.col("txt_org_code").str.to_uppercase()
     )
@@ -511,15 +511,20 @@ def stored_as_of_file(typed: pl.DataFrame, rules: list[Rule], stored: pl.DataFra
     if len(others) == len(rules) or typed[FILE].n_unique() < 2:
         return typed
     # A pandera check passes a row whose check is null (split_by_rules): fill_null(True).
-    keeps = pl.all_horizontal([r.ok.fill_null(True) for r in others])
-    breaks = ~pl.all_horizontal([r.ok.fill_null(True) for r in others if r.name != "duplicate_row"])
+    keeps = pl.all_horizontal(
+        [r.ok.fill_null(True) for r in others if r.name != "duplicate_row"]
+    ).alias("keeps")
+    repeat = [r.ok.fill_null(True) for r in others if r.name == "duplicate_row"]
     keyed = typed.with_columns(
+        keeps,
         first_of_key=(
             pl.int_range(pl.len()).over(FILE, "event_key", "revision", "patient_no") == 0
-        ).or_(pl.col("event_key").is_null())
+        ).or_(pl.col("event_key").is_null()),
     ).with_columns(
-        counts=keeps
-        & ~(pl.col("event_key").is_not_null() & breaks).any().over(FILE, "event_key", "revision")
+        counts=pl.all_horizontal("keeps", *repeat)
+        & ~(pl.col("event_key").is_not_null() & ~pl.col("keeps"))
+        .any()
+        .over(FILE, "event_key", "revision")
     )
     earlier = (
         keyed.filter(pl.col("event_key").is_not_null())

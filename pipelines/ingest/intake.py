@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import polars as pl
@@ -187,36 +187,19 @@ def take_in(
     source_path: str,
     landing: Path,
     *,
-    layout_prefix: str,
     read: Callable[[bytes, str], Judged],
-    max_file_bytes: int,
     known: dict[str, int],
-    now: datetime,
-    run_id: str | None,
-    unreadable_rule: str = "unreadable_file",
-    unreadable_what: str = "file",
+    **how: Any,
 ) -> IntakeOutcome:
     """One landed file through the intake, in one transaction: the shared file rules
     (:func:`pipelines.ingest.files.screen`, never opened if refused), the submitter from
     its name, hashed once, an identical loaded file logged as a duplicate, ``read(bytes,
     name)`` (raises :class:`FileRejected` for a file refused whole), then its log row and
     its rows, or nothing at all if anything fails. ``known`` maps the digests of loaded
-    files of this source to their submission id and is updated. A failure no file rule
-    foresaw refuses the file as ``unreadable_rule``, naming only the exception's type and
-    what was being read (``unreadable_what``)."""
-    arrival = arrive(
-        path,
-        source_path,
-        landing,
-        layout_prefix=layout_prefix,
-        read=read,
-        max_file_bytes=max_file_bytes,
-        known=known,
-        now=now,
-        run_id=run_id,
-        unreadable_rule=unreadable_rule,
-        unreadable_what=unreadable_what,
-    )
+    files of this source to their submission id and is updated. ``how``: the other
+    keyword arguments of :func:`arrive` (``layout_prefix``, ``max_file_bytes``, ``now``,
+    ``run_id``, ``unreadable_rule``, ``unreadable_what``)."""
+    arrival = arrive(path, source_path, landing, read=read, known=known, **how)
     return record(con, [arrival], known)[0]
 
 
@@ -251,7 +234,9 @@ def arrive(
 ) -> Arrival[T]:
     """The first half of :func:`take_in`, writing nothing: the file rules, the hash, the
     duplicate check against ``known`` and ``read``. A source that judges many files
-    together reads each with this and logs them with :func:`record`."""
+    together reads each with this and logs them with :func:`record`. A failure no file
+    rule foresaw refuses the file as ``unreadable_rule``, naming only the exception's type
+    and what was being read (``unreadable_what``)."""
     name = logged_name(path.name)
     screening: Screening = screen(path, landing, max_file_bytes)
     digest, result, rejection = _judge(

@@ -1,3 +1,8 @@
+-- A table, not a view like the other intermediate models: fct_incident,
+-- mart_incident_extracts and two tests read it, and as a view each computed it again over
+-- every stored record (SCALE=1, 5.7 million records: about 100 s each, four times a run).
+{{ config(materialized='table') }}
+
 -- One row per event (hashed key), as its latest revision says, with whether a later
 -- extract deleted it (docs/incidents.md):
 -- - latest revision: the highest revision, then the latest submission holding it (a local

@@ -25,7 +25,7 @@ from pipelines.settings import (
     load_settings,
     validated_settings,
 )
-from pipelines.warehouse import claim_build, working_connection, writer_lock
+from pipelines.warehouse import claim_build, open_duckdb, working_connection, writer_lock
 
 EXAMPLE_QUERY = """select m.programme_name, f.measure_code, f.period, f.numerator, f.denominator,
        round(f.value, 2) as value, m.unit
@@ -282,7 +282,7 @@ def summary(settings: Settings) -> str:
         return f"Nothing is published yet under {settings.published_dir}."
     current = settings.published_current
     warehouse = current / "warehouse.duckdb"
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_duckdb(warehouse, read_only=True)
     try:
         facts = fact_rows_by_source(con)
         example = con.sql(EXAMPLE_QUERY)

@@ -8,12 +8,17 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 
 def quarantine_table(table: str) -> str:
@@ -270,18 +275,53 @@ def build_owner(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
+def open_duckdb(
+    path: Path | str | None = None,
+    *,
+    read_only: bool = False,
+    settings: Settings | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file the pipeline uses (``path`` None: an in-memory database), with
+    DuckDB's memory capped at the setting ``duckdb_memory_limit`` and its spill files under
+    ``<var_dir>/tmp/duckdb``.
+
+    Left alone, DuckDB takes up to 80% of the machine's memory before it spills, in every
+    process and for every file: a publication opens the working file, the snapshot's tier
+    files, the published files the site and reports are built from and in-memory scans,
+    and each would grow to that. Spill files go under ``var_dir`` because DuckDB's default
+    is a folder beside the file (inside a published snapshot, for a read-only one) or in
+    the current folder (in-memory). Each database gets a folder of its own (DuckDB names
+    its spill files alike in every database), which DuckDB creates on its first spill and
+    removes when the database closes; a second connection to a database already open in
+    this process keeps the folder it has (DuckDB cannot switch once it has spilled).
+    ``settings``: read with :func:`pipelines.settings.load_settings` when not given."""
+    if settings is None:
+        from pipelines.settings import load_settings  # settings never import this module
+
+        settings = load_settings()
+    if path is not None and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only)
+    try:
+        con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+        spill_root = settings.var_dir / "tmp" / "duckdb"
+        [(current,)] = con.execute("select current_setting('temp_directory')").fetchall()
+        if not Path(current or ".").is_relative_to(spill_root):
+            spill_root.mkdir(parents=True, exist_ok=True)
+            spill = str(spill_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}")
+            # Opened bare earlier in this process and spilled already: it keeps its folder.
+            with suppress(duckdb.NotImplementedException):
+                con.execute("set temp_directory = '" + spill.replace("'", "''") + "'")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the working file, creating its folder and the raw layer on first use.
-
-    DuckDB's memory is capped at the setting ``duckdb_memory_limit`` (dbt gets the same
-    through its profile): left alone, DuckDB takes up to 80% of the machine's memory before
-    it spills to disk, which at national scale is far beyond what the pipeline needs."""
-    from pipelines.settings import load_settings  # settings never import this module
-
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute(f"set memory_limit = '{load_settings().duckdb_memory_limit}'")
+    """Open the working file (:func:`open_duckdb`), creating its folder and the raw layer
+    on first use."""
+    con = open_duckdb(path, read_only=read_only)
     if not read_only:
         from pipelines.incidents.store import INCIDENT_RAW_DDL
         from pipelines.surveys.store import SURVEY_RAW_DDL

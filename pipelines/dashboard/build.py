@@ -78,6 +78,7 @@ from pipelines.dashboard.sources import (
 from pipelines.months import month_index, month_label
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
 from pipelines.spc.constants import catalogue_direction
+from pipelines.warehouse import open_duckdb
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -879,7 +880,7 @@ def built_beside(out_dir: Path, marker: str, what: str) -> Iterator[Path]:
 def tier_warehouse(warehouse: Path, tier: str, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """``warehouse`` opened read-only, once :func:`tier_problems` finds it fit to build the
     ``tier``'s ``what`` (site, reports) from; otherwise a ValueError naming the problems."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with open_duckdb(warehouse, read_only=True) as con:
         problems = tier_problems(con, tier)
         if problems:
             raise ValueError(

@@ -21,6 +21,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from pipelines.warehouse import open_duckdb
+
 #: Failing rows shown in a failed check's metadata at most.
 FAILING_ROWS_SHOWN = 5
 
@@ -148,7 +150,7 @@ def failing_rows(database: Path, sql: str, limit: int = FAILING_ROWS_SHOWN) -> s
     read-only), as a markdown table; None when they cannot be read (the reason is then in
     dbt's own message)."""
     try:
-        with duckdb.connect(str(database), read_only=True) as con:
+        with open_duckdb(database, read_only=True) as con:
             cursor = con.execute(f"select * from ({sql.strip().rstrip(';')}) limit {int(limit)}")
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from pipelines.dashboard import build_site
 from pipelines.defs import DUCKDB_WRITER_POOL
@@ -53,7 +52,7 @@ from pipelines.publish.snapshot import (
 from pipelines.report import build_reports
 from pipelines.report.build import previous_reports, render_pdfs
 from pipelines.settings import load_settings
-from pipelines.warehouse import build_owner, working_connection, writer_lock
+from pipelines.warehouse import build_owner, open_duckdb, working_connection, writer_lock
 
 AUDITED_KEYS = [
     *RETURNS_KEYS,
@@ -174,7 +173,7 @@ def tier_tables() -> dict[str, dict[str, str]]:
 def scanned_organisations(snapshot: Path) -> list[tuple[str, str | None]]:
     """Every provider's code and name from the snapshot's internal register (ICBs aside:
     they are what the public tier is reported by): what the public files must not name."""
-    with duckdb.connect(str(snapshot / WAREHOUSE_FILE), read_only=True) as con:
+    with open_duckdb(snapshot / WAREHOUSE_FILE, read_only=True) as con:
         return con.execute(
             "select org_code, org_name from dim_organisation"
             " where sector_code is distinct from 'icb'"
@@ -200,7 +199,7 @@ def disclosure_audit(
     public = snapshot / "public"
     internal = snapshot / WAREHOUSE_FILE
     facts = OrganisationFacts(database=internal, schema="main")
-    with duckdb.connect(str(public / WAREHOUSE_FILE), read_only=True) as con:
+    with open_duckdb(public / WAREHOUSE_FILE, read_only=True) as con:
         problems = scan_public_tier(con, facts=facts)
     problems += scan_csv_and_parquet(public, facts=facts)
     organisations = scanned_organisations(snapshot)

@@ -50,6 +50,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.settings import PUBLIC_MIN_COUNT, Settings, load_settings
+from pipelines.warehouse import open_duckdb
 
 PUBLIC_SCHEMA = "public"
 PUBLIC_PREFIX = "pub_"
@@ -799,7 +800,7 @@ def scan_csv_and_parquet(
             groups.setdefault((path.parent, suffix), []).append(path)
     problems: list[str] = []
     for (_, suffix), paths in sorted(groups.items()):
-        con = duckdb.connect()
+        con = open_duckdb()
         try:
             tables = []
             for path in paths:

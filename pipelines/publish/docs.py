@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.settings import Settings
+from pipelines.warehouse import open_duckdb
 
 #: Where the dbt docs site goes in a snapshot (the internal tier's folder).
 DBT_DOCS_DIR = "dbt_docs"
@@ -81,7 +82,7 @@ def comment_tables(database: Path, docs: dict[str, TableDocs]) -> int:
     """Write ``docs`` as table and column comments into every table of ``database``'s
     ``main`` schema that ``docs`` describes. Returns the comments written."""
     written = 0
-    with duckdb.connect(str(database)) as con:
+    with open_duckdb(database) as con:
         # One transaction: one catalogue write instead of one per comment.
         con.execute("begin transaction")
         tables = con.execute(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
+from pipelines.warehouse import open_duckdb
 
 # The organisation-grained fact: an organisation that disappears from it is named.
 ORGANISATION_FACT = "fct_measure_monthly"
@@ -21,7 +21,7 @@ GUARDED_PREFIXES = ("fct_", "pub_", "mart_")
 
 
 def _counts(warehouse: Path) -> dict[str, int]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with open_duckdb(warehouse, read_only=True) as con:
         tables = [
             name
             for (name,) in con.execute(
@@ -33,7 +33,7 @@ def _counts(warehouse: Path) -> dict[str, int]:
 
 
 def _organisations(warehouse: Path) -> set[str]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with open_duckdb(warehouse, read_only=True) as con:
         exists = con.execute(
             "select count(*) from duckdb_tables() where table_name = ?", [ORGANISATION_FACT]
         ).fetchone()[0]

@@ -35,6 +35,7 @@ import duckdb
 
 from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START, file_sha256
 from pipelines.settings import PROJECT_ROOT
+from pipelines.warehouse import open_duckdb
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 MANIFEST_FILE = "manifest.json"
@@ -239,7 +240,7 @@ def build_tier(
     if csv:
         (tier_dir / "csv").mkdir()
     built = TierBuild()
-    con = duckdb.connect(str(tier_dir / WAREHOUSE_FILE))
+    con = open_duckdb(tier_dir / WAREHOUSE_FILE)
     try:
         # Sorted rows stay in their order from the table to the files (DuckDB's default,
         # set here because byte-identical exports depend on it).

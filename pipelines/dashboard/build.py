@@ -28,11 +28,10 @@ import json
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,7 @@ from pipelines.dashboard.model import (
     DIRECTION_LABELS,
     POINT_TYPE_LABELS,
     Point,
+    RecordedChange,
     Series,
     ValueFormat,
     assurance_reading,
@@ -149,22 +149,20 @@ class SiteMeasure:
         found = self.series.get("region") or []
         return found[0] if found else None
 
-    # Cached: every chart of the measure asks, and the series are complete once loaded.
-    @cached_property
-    def _span(self) -> tuple[date, date] | None:
-        firsts = [s.points[0].period for group in self.series.values() for s in group if s.points]
-        lasts = [s.points[-1].period for group in self.series.values() for s in group if s.points]
-        return (min(firsts), max(lasts)) if firsts else None
+    #: First and last month of the measure's points at the site's levels (:func:`load_site`,
+    #: from SQL): every chart of the measure shares this x axis, whichever of its charts are
+    #: loaded at the time (the organisations are loaded one ICB at a time).
+    span: tuple[date, date] | None = None
 
     @property
     def months(self) -> tuple[int, int] | None:
         """First and last month index over all the measure's charts (a shared x axis)."""
-        span = self._span
+        span = self.span
         return (month_index(span[0]), month_index(span[1])) if span else None
 
     @property
     def last_period(self) -> date | None:
-        return self._span[1] if self._span else None
+        return self.span[1] if self.span else None
 
 
 @dataclass
@@ -181,11 +179,27 @@ class SiteData:
     last_period: date | None
     #: The segment columns' select-list (defaults where the SPC rows predate them).
     segment_columns: str = DEFAULT_SEGMENT_SELECT
+    _changes: dict[str, dict[tuple[str, str], list[RecordedChange]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def series_source(self) -> str:
         """The relation this site's charts are read from (its tier's own SPC rows)."""
         return SERIES_SOURCES[self.tier]
+
+    def series_changes(
+        self, con: duckdb.DuckDBPyConnection, measure_code: str
+    ) -> dict[tuple[str, str], list[RecordedChange]]:
+        """The recorded changes of ``measure_code``'s charts by (level, series key), read
+        once per measure (its organisations are loaded one ICB at a time);
+        :meth:`forget_changes` lets them go once the measure is written."""
+        if measure_code not in self._changes:
+            self._changes[measure_code] = read_series_changes(con, self.tier, measure_code)
+        return self._changes[measure_code]
+
+    def forget_changes(self, measure_code: str) -> None:
+        self._changes.pop(measure_code, None)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
@@ -255,10 +269,17 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
         else "select icb_code as code, icb_name as name from dim_icb"
     )
     names = {r["code"]: display_name(r["name"], r["code"]) for r in _rows(con, names_sql)}
-    [(last_period,)] = con.execute(
-        f"select max(period) from {SERIES_SOURCES[tier]} where list_contains(?, level)",
+    # Each measure's months at the site's levels: the shared x axis of its charts, known
+    # before any chart is loaded (organisations are loaded one ICB at a time).
+    spans = con.execute(
+        f"""select measure_code, min(period), max(period) from {SERIES_SOURCES[tier]}
+            where list_contains(?, level) group by measure_code""",
         [list(levels)],
     ).fetchall()
+    for code, first, last in spans:
+        if code in measures:
+            measures[code].span = (first, last)
+    last_period = max((last for _, _, last in spans), default=None)
     return SiteData(
         tier=tier,
         levels=levels,
@@ -272,92 +293,205 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
     )
 
 
-def load_series(con: duckdb.DuckDBPyConnection, site: SiteData, measure: SiteMeasure) -> None:
-    """Fill ``measure.series`` with its charts at the site's levels, from ``fct_spc``.
+#: The columns of a chart's points, in the order :func:`_read_series` unpacks them.
+_SERIES_COLUMNS = """spc.measure_code, spc.level, spc.series_key, spc.org_code, spc.sector_code,
+    spc.icb_code, spc.period, spc.value, spc.numerator, spc.denominator, spc.centre, spc.lpl,
+    spc.upl, spc.point_type, spc.trial_limits, spc.organisations_reporting, spc.variation_icon,
+    spc.assurance_type, spc.improvement_direction, spc.is_suppressed"""
+#: A chart's rows together, by period, in the order the charts of a level are read.
+_BY_SERIES = "spc.level, spc.series_key, spc.period"
+#: A query of :func:`_read_series`: the condition on ``spc`` (the site's SPC rows), a join
+#: and the parameters of both (the join's first).
+Query = tuple[str, str, list]
 
-    One measure at a time keeps memory bounded by the largest measure, not the warehouse
-    (a national internal site has ~20M points).
-    """
-    # The target is the catalogue's (dim_measure, in both tiers' files), as SPC used it.
-    cursor = con.execute(
+
+def _read_series(
+    con: duckdb.DuckDBPyConnection, site: SiteData, query: Query, order: str
+) -> Iterator[tuple[SiteMeasure, Series, bool]]:
+    """Each chart (with its measure) of ``site``'s SPC rows at its levels that ``query``
+    selects, complete, as the rows of the next one begin; ``order`` keeps a chart's rows
+    together, by period. Rows are fetched in batches, so what this holds is the chart
+    being read and one batch, however many rows the query covers. The flag says whether
+    the next chart has another ICB (or there is none), before that chart is made: rows in
+    ICB order can then be let go ICB by ICB (:func:`organisations_by_icb`)."""
+    where, join, params = query
+    # A cursor of its own: the caller may query ``con`` while the charts stream.
+    cursor = con.cursor()
+    cursor.execute(
         f"""
-        select level, series_key, org_code, sector_code, icb_code, period, value,
-               numerator, denominator, centre, lpl, upl, point_type, trial_limits,
-               organisations_reporting, variation_icon, assurance_type, ?,
-               improvement_direction, is_suppressed, {site.segment_columns}
-        from {site.series_source}
-        where measure_code = ? and list_contains(?, level)
-        order by level, series_key, period
+        select {_SERIES_COLUMNS}, {site.segment_columns}
+        from {site.series_source} as spc {join}
+        where {where} and list_contains(?, spc.level)
+        order by {order}
         """,
-        [measure.target, measure.code, list(site.levels)],
+        [*params, list(site.levels)],
     )
-    names, sector_names = site.names, site.sector_names
-    current: Series | None = None
-    current_id: tuple[str, str] | None = None
-    previous_start = None
-    while rows := cursor.fetchmany(50_000):
-        for row in rows:
-            (level, key, org, sector, icb, period, value, num, den, centre, lpl, upl,
-             point_type, trial, reporting, icon, assurance, target, direction,
-             suppressed, segment, segment_start, in_baseline, basis) = row  # fmt: skip
-            if (level, key) != current_id:
-                current_id = (level, key)
-                current = Series(
-                    level=level,
-                    series_key=key,
-                    title=_series_title(level, org, sector, icb, names, sector_names),
-                    points=[],
-                    variation_icon=icon,
-                    assurance_type=assurance,
-                    target=target,
-                    improvement_direction=direction,
-                    org_code=org,
-                    sector_code=sector,
-                    icb_code=icb,
-                    anchor=f"{level}-{slug(key)}",
+    try:
+        names, sector_names = site.names, site.sector_names
+        current: Series | None = None
+        measure: SiteMeasure | None = None
+        current_id: tuple[str, str, str] | None = None
+        previous_start = None
+        while rows := cursor.fetchmany(50_000):
+            for row in rows:
+                (code, level, key, org, sector, icb, period, value, num, den, centre, lpl, upl,
+                 point_type, trial, reporting, icon, assurance, direction,
+                 suppressed, segment, segment_start, in_baseline, basis) = row  # fmt: skip
+                if (code, level, key) != current_id:
+                    if current is not None and measure is not None:
+                        yield measure, current, icb != current.icb_code
+                    current_id = (code, level, key)
+                    measure = site.measures[code]
+                    current = Series(
+                        level=level,
+                        series_key=key,
+                        title=_series_title(level, org, sector, icb, names, sector_names),
+                        points=[],
+                        variation_icon=icon,
+                        assurance_type=assurance,
+                        # The catalogue's (dim_measure, in both tiers' files), as SPC used it.
+                        target=measure.target,
+                        improvement_direction=direction,
+                        org_code=org,
+                        sector_code=sector,
+                        icb_code=icb,
+                        anchor=f"{level}-{slug(key)}",
+                        changes=site.series_changes(con, code).get((level, key), []),
+                    )
+                    if level == "organisation":
+                        current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
+                assert current is not None
+                if segment is None:
+                    # A month with no segment (withheld in the public tier): the one before,
+                    # or the next one when its segment_start says a segment begins with it.
+                    before = current.points[-1].segment if current.points else 0
+                    opens = current.points and segment_start == period != previous_start
+                    segment = before + 1 if opens else before
+                previous_start = segment_start
+                current.points.append(
+                    Point(
+                        period,
+                        value,
+                        num,
+                        den,
+                        centre,
+                        lpl,
+                        upl,
+                        point_type,
+                        bool(trial),
+                        reporting,
+                        bool(suppressed),
+                        int(segment),
+                        bool(in_baseline),
+                    )
                 )
-                if level == "organisation":
-                    current.subtitle = f"{org} · {sector_names.get(sector or '', sector or '')}"
-                measure.series[level].append(current)
-            assert current is not None
-            if segment is None:
-                # A month with no segment (withheld in the public tier): the one before,
-                # or the next one when its segment_start says a segment begins with it.
-                before = current.points[-1].segment if current.points else 0
-                opens = current.points and segment_start == period != previous_start
-                segment = before + 1 if opens else before
-            previous_start = segment_start
-            current.points.append(
-                Point(
-                    period,
-                    value,
-                    num,
-                    den,
-                    centre,
-                    lpl,
-                    upl,
-                    point_type,
-                    bool(trial),
-                    reporting,
-                    bool(suppressed),
-                    int(segment),
-                    bool(in_baseline),
-                )
+                if basis is not None and not segment:
+                    current.limits_basis = basis  # segment 0's: the one with the named baseline
+        if current is not None and measure is not None:
+            yield measure, current, True
+    finally:
+        cursor.close()
+
+
+def _organisations_of(site: SiteData, icb: str | None, measure: SiteMeasure | None) -> Query:
+    """The query of the organisation charts of ``icb`` (None: every ICB) of ``measure``
+    (None: every measure). A chart's ICB (``owners.owner``) is that of its first month, as
+    :func:`_read_series` takes a chart's ``icb_code`` from its first row: an organisation
+    that moved ICB keeps one chart, on one ICB's page."""
+    which, params = ("measure_code = ?", [measure.code]) if measure else ("true", [])
+    join = f"""join (select measure_code, series_key,
+               arg_min_null(icb_code, period) as owner
+        from {site.series_source} where level = 'organisation' and {which} group by all
+        ) as owners on owners.measure_code = spc.measure_code
+                   and owners.series_key = spc.series_key"""
+    where = "spc.level = 'organisation'" + (" and spc.measure_code = ?" if measure else "")
+    if icb is not None:
+        where += " and owners.owner = ?"
+    return where, join, params + params + ([icb] if icb is not None else [])
+
+
+def organisation_order(site: SiteData, series: Series) -> tuple[int, str, str]:
+    """Where an organisation's chart comes among its measure's: by sector, then name."""
+    return (site.sector_order.get(series.sector_code or "", 99), series.title, series.series_key)
+
+
+def _add(
+    site: SiteData,
+    measures: Iterable[SiteMeasure],
+    charts: Iterable[tuple[SiteMeasure, Series, bool]],
+) -> None:
+    """Put ``charts`` in their measures' ``series``, then each level's list of each of
+    ``measures`` in the order the pages and reports show it."""
+    for measure, series, _ in charts:
+        measure.series[series.level].append(series)
+    names, order = site.names, site.sector_order
+    for measure in measures:
+        measure.series["icb"].sort(key=lambda s: (s.title, s.series_key))
+        measure.series["sector"].sort(
+            key=lambda s: (
+                names.get(s.icb_code or "", ""),
+                order.get(s.sector_code or "", 99),
+                s.title,
             )
-            if basis is not None and not segment:
-                current.limits_basis = basis  # segment 0's: the one with the named baseline
-    changes = read_series_changes(con, site.tier, measure.code)
-    for group in measure.series.values():
-        for series in group:
-            series.changes = changes.get((series.level, series.series_key), [])
-    order = site.sector_order
-    measure.series["icb"].sort(key=lambda s: (s.title, s.series_key))
-    measure.series["sector"].sort(
-        key=lambda s: (names.get(s.icb_code or "", ""), order.get(s.sector_code or "", 99), s.title)
-    )
-    measure.series["organisation"].sort(
-        key=lambda s: (order.get(s.sector_code or "", 99), s.title, s.series_key)
-    )
+        )
+        measure.series["organisation"].sort(key=lambda s: organisation_order(site, s))
+
+
+def load_series(
+    con: duckdb.DuckDBPyConnection,
+    site: SiteData,
+    measure: SiteMeasure,
+    *,
+    levels: Sequence[str] | None = None,
+    icb: str | None = None,
+) -> None:
+    """Add ``measure``'s charts at ``levels`` (default: all the site's) to
+    ``measure.series``, each level's in the order the pages show them; given ``icb``, the
+    organisation charts of that ICB only (an organisation that moved ICB is its first
+    month's ICB's).
+
+    One measure at a time bounds memory by the largest measure, not the warehouse (a
+    national internal site has ~20M points), but a measure's organisations grow with the
+    nation (a care-home measure at SCALE=5: ~60,000 charts). The site and the board
+    reports therefore load the aggregate levels here (``levels``, 42 ICBs' worth) and the
+    organisations one ICB at a time (:func:`organisations_by_icb`,
+    :func:`load_icb_organisations`): their memory follows the largest ICB, not the nation.
+    """
+    if icb is None:
+        wanted = list(site.levels if levels is None else levels)
+        query: Query = ("spc.measure_code = ? and list_contains(?, spc.level)", "",
+                        [measure.code, wanted])  # fmt: skip
+    else:
+        query = _organisations_of(site, icb, measure)
+    _add(site, [measure], _read_series(con, site, query, _BY_SERIES))
+
+
+def load_icb_organisations(con: duckdb.DuckDBPyConnection, site: SiteData, icb: str) -> None:
+    """Add every measure's organisation charts of ``icb`` to the measures' ``series``, in
+    one query: what an internal ICB board report shows besides the aggregate levels.
+    The caller clears them once the report is written (memory: one ICB's charts)."""
+    query = _organisations_of(site, icb, None)
+    order = f"spc.measure_code, {_BY_SERIES}"
+    _add(site, site.measures.values(), _read_series(con, site, query, order))
+
+
+def organisations_by_icb(
+    con: duckdb.DuckDBPyConnection, site: SiteData, measure: SiteMeasure
+) -> Iterator[tuple[str | None, list[Series]]]:
+    """``measure``'s organisation charts one ICB at a time: the ICB's code (None: no ICB)
+    and its charts in the order the pages show them. One query ordered by ICB, so the
+    measure is read once and only one ICB's charts are held at a time; ICBs come in code
+    order (no ICB last), not the pages' order."""
+    group: list[Series] = []
+    order = f"owners.owner nulls last, {_BY_SERIES}"
+    query = _organisations_of(site, None, measure)
+    for _, series, ends_icb in _read_series(con, site, query, order):
+        group.append(series)
+        if ends_icb:
+            group.sort(key=lambda s: organisation_order(site, s))
+            icb, members, group = series.icb_code, group, []
+            yield icb, members
+            del members  # held by the caller only, until it lets them go
 
 
 def _series_title(
@@ -625,10 +759,92 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _organisation_page(
+    env: Environment,
+    common: dict[str, Any],
+    site: SiteData,
+    measure: SiteMeasure,
+    icb: str,
+    members: list[Series],
+    out_dir: Path,
+) -> tuple[dict[str, Any], Path]:
+    """Write the organisation page of ``measure`` in ``icb`` from its charts ``members``,
+    with its chart data file and CSV; returns the measure page's entry for it and its path."""
+    href = f"{slug(measure.code)}/{slug(icb)}.html"
+    icb_name = site.names.get(icb, icb)
+    entry = {"href": href, "name": icb_name, "count": len(members), "icons": _icon_counts(members)}
+    org_page = out_dir / "measures" / href
+    csv_dir = out_dir / "measures" / slug(measure.code)
+    data_name = f"{slug(icb)}{DATA_FILE_SUFFIX}"
+    # The charts are drawn by the browser from the data file (docs/dashboard.md): the page
+    # carries the summary table and an empty place for each sector's charts, so its size
+    # follows the organisations, not their months.
+    members_periods = sorted({month_index(p.period) for s in members for p in s.points})
+    periods = {m: n for n, m in enumerate(members_periods)}
+    months = measure.months or (0, 0)
+    entries = []
+    by_sector: dict[str, list[dict]] = defaultdict(list)
+    # One CSV of every organisation chart of the page (charts.series_csv).
+    csv_name = f"{slug(icb)}.csv"
+    _write(csv_dir / csv_name, series_csv(members))
+    for s in members:
+        chart = organisation_chart(s, measure, periods, csv_name)
+        chart["sector"] = s.sector_code or "-"
+        entries.append(chart)
+        by_sector[s.sector_code or "-"].append(
+            {
+                "summary": summary_context(s, measure),
+                "series": s,
+                "csv_href": csv_name,
+                "show_baseline": s.baseline_span is not None,
+                "has_changes": any(
+                    months[0] <= month_index(c.month) <= months[1] for c in s.changes
+                ),
+            }
+        )
+    data = {
+        "version": 1,
+        "measure": measure.code,
+        "icb": icb,
+        **chart_data_file(measure.fmt, measure.target, months),
+        "periods": members_periods,
+        "series": entries,
+    }
+    _write(csv_dir / data_name, organisation_data_text(data))
+    sectors = sorted(by_sector.items(), key=lambda kv: site.sector_order.get(kv[0], 99))
+    _write(
+        org_page,
+        env.get_template("organisations.html.j2").render(
+            **common,
+            **_measure_context(measure),
+            root="../../",
+            measure_href=f"../{slug(measure.code)}.html",
+            icb_name=icb_name,
+            data_href=data_name,
+            sectors=[
+                {"code": code, "name": site.sector_names.get(code, code), "items": items}
+                for code, items in sectors
+            ],
+            page_title=f"{measure.name}: organisations in {icb_name}",
+        ),
+    )
+    return entry, org_page
+
+
 def _render_measure(
-    env: Environment, common: dict[str, Any], site: SiteData, measure: SiteMeasure, out_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    env: Environment,
+    common: dict[str, Any],
+    site: SiteData,
+    measure: SiteMeasure,
+    out_dir: Path,
 ) -> list[Path]:
-    """The measure page and (internal tier) its per-ICB organisation pages."""
+    """The measure page and (internal tier) its per-ICB organisation pages.
+
+    ``measure.series`` holds the aggregate levels; the organisations are read one ICB at a
+    time (:func:`organisations_by_icb`), each ICB's page written from them and let go, so
+    memory follows the largest ICB, not the nation. The measure page's list of ICB pages
+    is gathered on the way and put in name order."""
     pages: list[Path] = []
     context = _measure_context(measure)
     counter = iter(range(1_000_000))
@@ -641,78 +857,15 @@ def _render_measure(
     region = measure.region
     icb_series = measure.series.get("icb", [])
     sector_series = measure.series.get("sector", [])
-    orgs = measure.series.get("organisation", [])
-    org_pages = []
-    if site.tier == "internal" and orgs:
-        by_icb: dict[str, list[Series]] = defaultdict(list)
-        for s in orgs:
-            by_icb[s.icb_code or "-"].append(s)
-        for icb, members in sorted(by_icb.items(), key=lambda kv: site.names.get(kv[0], kv[0])):
-            href = f"{slug(measure.code)}/{slug(icb)}.html"
-            icb_name = site.names.get(icb, icb)
+    org_pages: list[tuple[dict[str, Any], Path]] = []
+    if site.tier == "internal":
+        for icb, members in organisations_by_icb(con, site, measure):
             org_pages.append(
-                {
-                    "href": href,
-                    "name": icb_name,
-                    "count": len(members),
-                    "icons": _icon_counts(members),
-                }
+                _organisation_page(env, common, site, measure, icb or "-", members, out_dir)
             )
-            org_page = out_dir / "measures" / href
-            data_name = f"{slug(icb)}{DATA_FILE_SUFFIX}"
-            # The charts are drawn by the browser from the data file (docs/dashboard.md):
-            # the page carries the summary table and an empty place for each sector's
-            # charts, so its size follows the organisations, not their months.
-            members_periods = sorted({month_index(p.period) for s in members for p in s.points})
-            periods = {m: n for n, m in enumerate(members_periods)}
-            months = measure.months or (0, 0)
-            entries = []
-            by_sector: dict[str, list[dict]] = defaultdict(list)
-            # One CSV of every organisation chart of the page (charts.series_csv).
-            csv_name = f"{slug(icb)}.csv"
-            _write(csv_dir / csv_name, series_csv(members))
-            for s in members:
-                entry = organisation_chart(s, measure, periods, csv_name)
-                entry["sector"] = s.sector_code or "-"
-                entries.append(entry)
-                by_sector[s.sector_code or "-"].append(
-                    {
-                        "summary": summary_context(s, measure),
-                        "series": s,
-                        "csv_href": csv_name,
-                        "show_baseline": s.baseline_span is not None,
-                        "has_changes": any(
-                            months[0] <= month_index(c.month) <= months[1] for c in s.changes
-                        ),
-                    }
-                )
-            data = {
-                "version": 1,
-                "measure": measure.code,
-                "icb": icb,
-                **chart_data_file(measure.fmt, measure.target, months),
-                "periods": members_periods,
-                "series": entries,
-            }
-            _write(csv_dir / data_name, organisation_data_text(data))
-            sectors = sorted(by_sector.items(), key=lambda kv: site.sector_order.get(kv[0], 99))
-            _write(
-                org_page,
-                env.get_template("organisations.html.j2").render(
-                    **common,
-                    **context,
-                    root="../../",
-                    measure_href=f"../{slug(measure.code)}.html",
-                    icb_name=icb_name,
-                    data_href=data_name,
-                    sectors=[
-                        {"code": code, "name": site.sector_names.get(code, code), "items": items}
-                        for code, items in sectors
-                    ],
-                    page_title=f"{measure.name}: organisations in {icb_name}",
-                ),
-            )
-            pages.append(org_page)
+            del members  # let the ICB's charts go before the next ICB's are read
+    org_pages.sort(key=lambda page: page[0]["name"])
+    pages += [path for _, path in org_pages]
     page = out_dir / "measures" / f"{slug(measure.code)}.html"
     drawn = ([region] if region else []) + icb_series + sector_series
     if drawn:
@@ -727,7 +880,7 @@ def _render_measure(
             completeness=_completeness(region, measure.last_period) if region else "",
             icbs=[card(s, f"{slug(measure.code)}/") for s in icb_series],
             sectors=[card(s, f"{slug(measure.code)}/") for s in sector_series],
-            org_pages=org_pages,
+            org_pages=[entry for entry, _ in org_pages],
             page_title=measure.name,
         ),
     )
@@ -743,8 +896,9 @@ def render_site(
 ) -> list[Path]:
     """Write every page of ``site`` under ``out_dir``; returns the pages written.
 
-    SiteMeasure by measure (read, render, let go), keeping only each region series for the
-    home page, which is written last. ``rules`` are the disclosure thresholds the public
+    Measure by measure (read, render, let go), keeping only each region series for the
+    home page, which is written last; a measure's organisations one ICB at a time
+    (:func:`_render_measure`). ``rules`` are the disclosure thresholds the public
     pages describe (default: this deployment's, the ones its public tier was built with).
     """
     rules = rules or rules_from_settings()
@@ -771,13 +925,15 @@ def render_site(
     # The icons the impact page repeats, for its levels only (region and ICB).
     shown: dict[tuple[str, str, str], Series] = {}
     for measure in site.measures.values():
-        load_series(con, site, measure)
-        pages.extend(_render_measure(env, common, site, measure, out_dir))
+        # The aggregate levels; the organisations are read ICB by ICB while rendering.
+        load_series(con, site, measure, levels=AGGREGATE_LEVELS)
+        pages.extend(_render_measure(con, env, common, site, measure, out_dir))
         for level in ("region", "icb"):
             for s in measure.series.get(level, []):
                 shown[(measure.code, level, s.series_key)] = s
         region = measure.region
         measure.series.clear()
+        site.forget_changes(measure.code)
         if region is not None:
             measure.series["region"].append(region)
 

@@ -34,6 +34,7 @@ import re
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -45,18 +46,20 @@ from markupsafe import Markup, escape
 
 from pipelines.dashboard import icon_svg
 from pipelines.dashboard.build import (
-    STATIC as DASHBOARD_STATIC,
-)
-from pipelines.dashboard.build import (
+    AGGREGATE_LEVELS,
     SiteData,
     SiteMeasure,
     built_beside,
     card_text,
     chart_context,
+    load_icb_organisations,
     load_series,
     load_site,
     slug,
     tier_warehouse,
+)
+from pipelines.dashboard.build import (
+    STATIC as DASHBOARD_STATIC,
 )
 from pipelines.dashboard.model import (
     CHART_LABELS,
@@ -66,7 +69,7 @@ from pipelines.dashboard.model import (
 )
 from pipelines.months import financial_year, month_text, short_month
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
-from pipelines.report.reads import ProgrammeData, read_programme_data
+from pipelines.report.reads import ProgrammeData, read_organisation_impact, read_programme_data
 from pipelines.spc.constants import COUNT_CHARTS, direction_sign
 
 log = logging.getLogger(__name__)
@@ -517,51 +520,67 @@ def report_context(
         else:
             empty.append(programme["programme_name"])
 
-    organisations = []
-    if site.tier == "internal" and spec.scope == "icb":
-        by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        org_series: dict[str, Series] = {}
-        for measure in site.measures.values():
-            for s in measure.series.get("organisation", []):
-                if s.icb_code != spec.code or not s.org_code:
-                    continue
-                org_series.setdefault(s.org_code, s)
-                block = _block(s, measure, site, data, counts, counter, draw=False)
-                by_org[s.org_code].append(
-                    {
-                        **_measure_head(measure),
-                        "block": block,
-                        "variation_short": icon_svg.VARIATION_SHORT.get(
-                            s.variation_icon or "", "–"
-                        ),
-                    }
-                )
-        order = site.sector_order
-        for code in sorted(
-            by_org,
-            key=lambda c: (
-                order.get(org_series[c].sector_code or "", 99),
-                site.names.get(c, c),
-                c,
-            ),
-        ):
-            first = org_series[code]
-            organisations.append(
-                {
-                    "code": code,
-                    "name": site.names.get(code, code),
-                    "sector": site.sector_names.get(first.sector_code or "", first.sector_code),
-                    "measures": by_org[code],
-                }
-            )
     period = _span(min(periods), max(periods)) if periods else "no data yet"
     return {
         "spec": spec,
         "programmes": programmes,
         "empty_programmes": empty,
         "glance": glance,
+        **organisations_context(spec, site, data, counts),
+        "period": period,
+        "main_level": main_level,
+        "sub_level": sub_level,
+    }
+
+
+def organisations_context(
+    spec: ReportSpec, site: SiteData, data: ProgrammeData, counts: CountPolicy
+) -> dict[str, Any]:
+    """The organisations part of a report: for an internal ICB report, a summary row per
+    organisation and measure of the ICB (its ``organisations``), from the organisation
+    charts in ``site``'s measures (:func:`load_icb_organisations` loads one ICB's), and
+    ``organisation_measures``, the measures with organisation charts in the ICB (one
+    dashboard data file each). Empty for any other report, or with none loaded."""
+    organisations: list[dict[str, Any]] = []
+    if site.tier != "internal" or spec.scope != "icb":
+        return {"organisations": organisations, "organisation_measures": []}
+    # The blocks are not drawn (the browser draws them): no chart numbers are taken.
+    counter = iter(range(1_000_000))
+    by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    org_series: dict[str, Series] = {}
+    for measure in site.measures.values():
+        for s in measure.series.get("organisation", []):
+            if s.icb_code != spec.code or not s.org_code:
+                continue
+            org_series.setdefault(s.org_code, s)
+            block = _block(s, measure, site, data, counts, counter, draw=False)
+            by_org[s.org_code].append(
+                {
+                    **_measure_head(measure),
+                    "block": block,
+                    "variation_short": icon_svg.VARIATION_SHORT.get(s.variation_icon or "", "–"),
+                }
+            )
+    order = site.sector_order
+    for code in sorted(
+        by_org,
+        key=lambda c: (
+            order.get(org_series[c].sector_code or "", 99),
+            site.names.get(c, c),
+            c,
+        ),
+    ):
+        first = org_series[code]
+        organisations.append(
+            {
+                "code": code,
+                "name": site.names.get(code, code),
+                "sector": site.sector_names.get(first.sector_code or "", first.sector_code),
+                "measures": by_org[code],
+            }
+        )
+    return {
         "organisations": organisations,
-        # The measures with organisation charts in this ICB: one dashboard data file each.
         "organisation_measures": [
             code
             for code, measure in site.measures.items()
@@ -572,9 +591,6 @@ def report_context(
         ]
         if organisations
         else [],
-        "period": period,
-        "main_level": main_level,
-        "sub_level": sub_level,
     }
 
 
@@ -713,11 +729,14 @@ def render_reports(
     render after its swap (``pipelines/publish/pdfs.py``): each report's HTML still links
     to its PDF, and a carried report carries its PDF as before."""
     site = load_site(con, tier)
-    data = read_programme_data(con, tier)
+    data = read_programme_data(con, tier, levels=AGGREGATE_LEVELS)
     if data.missing:
         log.warning("board reports (%s): no %s table yet", tier, ", ".join(data.missing))
+    # The aggregate levels of every measure now (42 ICBs' worth whatever the scale); an
+    # ICB's organisations only while its report is written (below), so memory follows the
+    # largest ICB, not the nation's organisations.
     for measure in site.measures.values():
-        load_series(con, site, measure)
+        load_series(con, site, measure, levels=AGGREGATE_LEVELS)
     counts = CountPolicy(tier, rules)
     env = _environment()
     contexts = []
@@ -725,6 +744,8 @@ def render_reports(
         if spec.scope == "region":
             spec.name = region_name
         contexts.append(report_context(spec, site, data, counts))
+    # The organisations' blocks are not drawn (the browser draws them), so the charts that
+    # style the reports are all here before any organisation is read.
     svgs = [
         b["svg"] for ctx in contexts for block in _blocks(ctx) for b in (block,) if b and b["svg"]
     ]
@@ -753,56 +774,34 @@ def render_reports(
         )
 
     built, jobs = [], []
+    with_organisations = False
     for ctx in contexts:
         spec = ctx["spec"]
-        html_file = out_dir / f"{spec.stem}.html"
-        org_file = out_dir / f"{spec.stem}-organisations.html"
-        report = BuiltReport(spec, html_file, None)
-        main_html = env.get_template("report.html.j2").render(
-            **common,
-            **ctx,
-            appendix=False,
-            organisations_href=org_file.name if ctx["organisations"] else None,
-            pdf_name=f"{spec.stem}.pdf" if pdf else None,
-        )
-        org_html = (
-            env.get_template("report.html.j2").render(
-                **common,
-                **ctx,
-                appendix=True,
-                pdf_name=None,
-                dashboard_css=Markup((DASHBOARD_STATIC / "dashboard.css").read_text()),
-                sprite=icon_svg.sprite(),
+        if tier == "internal" and spec.scope == "icb" and spec.code:
+            load_icb_organisations(con, site, spec.code)
+            read_organisation_impact(
+                con,
+                data,
+                (s.series_key for m in site.measures.values() for s in m.series["organisation"]),
             )
-            if ctx["organisations"]
-            else ""
-        )
-        fingerprint = report_fingerprint(main_html + "\x00" + org_html, pdf)
-        report.extra["fingerprint"] = fingerprint
-        names = [html_file.name]
-        if org_html:
-            names.append(org_file.name)
-            report.extra["organisations_html"] = org_file
-        if pdf:
-            report.pdf = out_dir / f"{spec.stem}.pdf"
-            names.append(report.pdf.name)
-        if (
-            previous is not None
-            and previous.fingerprints.get(spec.stem) == fingerprint
-            and all(previous.carry(name, out_dir / name) for name in names)
-        ):
-            report.extra["carried"] = True
-            log.info("board report %s: inputs unchanged, carried", spec.stem)
-            built.append(report)
-            continue
-        for name in names:  # a part carried before another could not be: render all
-            (out_dir / name).unlink(missing_ok=True)
-        html_file.write_text(stamped(main_html), encoding="utf-8")
-        if org_html:
-            org_file.write_text(stamped(org_html), encoding="utf-8")
-        if report.pdf is not None:
-            jobs.append((report, html_file, report.pdf))
+            ctx.update(organisations_context(spec, site, data, counts))
+            for organisation in ctx["organisations"]:
+                for item in organisation["measures"]:
+                    item["block"]["svg"] = _with_style(item["block"]["svg"], css)
+            with_organisations |= bool(ctx["organisations"])
+        try:
+            report, job = _write_report(
+                ctx, env, common, out_dir, pdf=pdf, previous=previous, stamped=stamped
+            )
+        finally:
+            # Written (or carried): the ICB's organisations are let go.
+            ctx["organisations"] = []
+            for measure in site.measures.values():
+                measure.series.pop("organisation", None)
+            read_organisation_impact(con, data, [])
         built.append(report)
+        if job is not None:
+            jobs.append(job)
     if pending_pdfs is not None:
         pending_pdfs.extend(pdf_file for _, _, pdf_file in jobs)
         jobs = []
@@ -817,7 +816,7 @@ def render_reports(
         sum(not r.extra.get("carried") for r in built),
         sum(bool(r.extra.get("carried")) for r in built),
     )
-    if any(ctx["organisations"] for ctx in contexts):
+    if with_organisations:
         # The dashboard's script, bundled beside the pages that draw with it.
         shutil.copyfile(DASHBOARD_STATIC / "dashboard.js", out_dir / "dashboard.js")
     (out_dir / "index.html").write_text(
@@ -826,6 +825,67 @@ def render_reports(
     )
     (out_dir / MARKER).write_text(f"tier={tier}\n")
     return built
+
+
+def _write_report(
+    ctx: dict[str, Any],
+    env: Environment,
+    common: dict[str, Any],
+    out_dir: Path,
+    *,
+    pdf: bool,
+    previous: ReportCarry | None,
+    stamped: Callable[[str], str],
+) -> tuple[BuiltReport, tuple[BuiltReport, Path, Path] | None]:
+    """Write one report's HTML (and its organisations page) from its context ``ctx``, or
+    carry its files from the ``previous`` snapshot when its fingerprint is the same there.
+    Returns the report and, when its PDF is to be rendered, the (report, HTML, PDF) job."""
+    spec = ctx["spec"]
+    html_file = out_dir / f"{spec.stem}.html"
+    org_file = out_dir / f"{spec.stem}-organisations.html"
+    report = BuiltReport(spec, html_file, None)
+    main_html = env.get_template("report.html.j2").render(
+        **common,
+        **ctx,
+        appendix=False,
+        organisations_href=org_file.name if ctx["organisations"] else None,
+        pdf_name=f"{spec.stem}.pdf" if pdf else None,
+    )
+    org_html = (
+        env.get_template("report.html.j2").render(
+            **common,
+            **ctx,
+            appendix=True,
+            pdf_name=None,
+            dashboard_css=Markup((DASHBOARD_STATIC / "dashboard.css").read_text()),
+            sprite=icon_svg.sprite(),
+        )
+        if ctx["organisations"]
+        else ""
+    )
+    fingerprint = report_fingerprint(main_html + "\x00" + org_html, pdf)
+    report.extra["fingerprint"] = fingerprint
+    names = [html_file.name]
+    if org_html:
+        names.append(org_file.name)
+        report.extra["organisations_html"] = org_file
+    if pdf:
+        report.pdf = out_dir / f"{spec.stem}.pdf"
+        names.append(report.pdf.name)
+    if (
+        previous is not None
+        and previous.fingerprints.get(spec.stem) == fingerprint
+        and all(previous.carry(name, out_dir / name) for name in names)
+    ):
+        report.extra["carried"] = True
+        log.info("board report %s: inputs unchanged, carried", spec.stem)
+        return report, None
+    for name in names:  # a part carried before another could not be: render all
+        (out_dir / name).unlink(missing_ok=True)
+    html_file.write_text(stamped(main_html), encoding="utf-8")
+    if org_html:
+        org_file.write_text(stamped(org_html), encoding="utf-8")
+    return report, (report, html_file, report.pdf) if report.pdf is not None else None
 
 
 def _blocks(ctx: dict[str, Any]):

@@ -12,6 +12,7 @@ A missing table is not an error: the report says the figures are not available y
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,8 @@ class ProgrammeData:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     series_changes: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    #: Where the impact rows are (None: no table), for :func:`read_organisation_impact`.
+    impact_table: str | None = None
 
 
 def _find(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
@@ -72,10 +75,15 @@ def _find(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
 
 
 def _select(
-    con: duckdb.DuckDBPyConnection, table: str, wanted: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    wanted: tuple[str, ...],
+    where: str = "true",
+    params: list | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of ``table`` with the ``wanted`` columns; a column the table lacks reads as null
-    (an older or newer table still gives a report, with blanks where it differs)."""
+    """Rows of ``table`` with the ``wanted`` columns (those matching ``where``); a column
+    the table lacks reads as null (an older or newer table still gives a report, with
+    blanks where it differs)."""
     schema, _, bare = table.partition(".")
     have = {
         name
@@ -86,13 +94,20 @@ def _select(
         ).fetchall()
     }
     columns = ", ".join(f'"{c}"' if c in have else f'null as "{c}"' for c in wanted)
-    cursor = con.execute(f"select {columns} from {table}")
+    cursor = con.execute(f"select {columns} from {table} where {where}", params or [])
     return [dict(zip(wanted, row, strict=True)) for row in cursor.fetchall()]
 
 
-def read_programme_data(con: duckdb.DuckDBPyConnection, tier: str) -> ProgrammeData:
+def read_programme_data(
+    con: duckdb.DuckDBPyConnection, tier: str, *, levels: Sequence[str] | None = None
+) -> ProgrammeData:
     """The impact rows, the change register and the changes applying to each series, from
-    the tier's own tables (the public tier reads ``pub_*`` tables only)."""
+    the tier's own tables (the public tier reads ``pub_*`` tables only).
+
+    ``levels``: the impact rows of those levels only (default: every level). An
+    organisation's impact row is one per organisation and measure (hundreds of thousands
+    nationally), so the board reports read the aggregate levels here and each ICB's
+    organisations with :func:`read_organisation_impact` while its report is written."""
     index = 0 if tier == "internal" else 1
     data = ProgrammeData()
     names = {role: pair[index] for role, pair in TABLES.items()}
@@ -100,8 +115,9 @@ def read_programme_data(con: duckdb.DuckDBPyConnection, tier: str) -> ProgrammeD
     if impact is None:
         data.missing.append(names["impact"])
     else:
-        for row in _select(con, impact, IMPACT_COLUMNS):
-            data.impact[(row["level"], row["series_key"], row["measure_code"])] = row
+        data.impact_table = impact
+        where, params = ("list_contains(?, level)", [list(levels)]) if levels else ("true", [])
+        _add_impact(data, _select(con, impact, IMPACT_COLUMNS, where, params))
     change = _find(con, names["change"])
     if change is None:
         data.missing.append(names["change"])
@@ -121,3 +137,22 @@ def read_programme_data(con: duckdb.DuckDBPyConnection, tier: str) -> ProgrammeD
             key = (row["level"], row["series_key"], row["measure_code"])
             data.series_changes.setdefault(key, []).append(row)
     return data
+
+
+def _add_impact(data: ProgrammeData, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        data.impact[(row["level"], row["series_key"], row["measure_code"])] = row
+
+
+def read_organisation_impact(
+    con: duckdb.DuckDBPyConnection, data: ProgrammeData, series_keys: Iterable[str]
+) -> None:
+    """Make ``data``'s organisation-level impact rows those of the organisation charts
+    ``series_keys`` (an ICB's, as its report is written), dropping any read before: what
+    the reports hold follows the largest ICB, not the nation's organisations."""
+    data.impact = {key: row for key, row in data.impact.items() if key[0] != "organisation"}
+    keys = sorted(set(series_keys))
+    if data.impact_table is None or not keys:
+        return
+    where = "level = 'organisation' and list_contains(?, series_key)"
+    _add_impact(data, _select(con, data.impact_table, IMPACT_COLUMNS, where, [keys]))

@@ -398,16 +398,32 @@ def _organisations_of(site: SiteData, icb: str | None, measure: SiteMeasure | No
     (None: every measure). A chart's ICB (``owners.owner``) is that of its first month, as
     :func:`_read_series` takes a chart's ``icb_code`` from its first row: an organisation
     that moved ICB keeps one chart, on one ICB's page."""
-    which, params = ("measure_code = ?", [measure.code]) if measure else ("true", [])
+    source = site.series_source
+    which, params = ["level = 'organisation'"], []
+    if measure is not None:
+        which.append("measure_code = ?")
+        params.append(measure.code)
+    if icb is not None:
+        # Only a chart with a row in the ICB can be the ICB's: the first month is looked
+        # for among those alone (a fifth of the time of every chart's, at SCALE=1).
+        which.append(
+            f"series_key in (select series_key from {source}"
+            " where level = 'organisation' and icb_code = ?)"
+        )
+        params.append(icb)
     join = f"""join (select measure_code, series_key,
                arg_min_null(icb_code, period) as owner
-        from {site.series_source} where level = 'organisation' and {which} group by all
+        from {source} where {" and ".join(which)} group by all
         ) as owners on owners.measure_code = spc.measure_code
                    and owners.series_key = spc.series_key"""
-    where = "spc.level = 'organisation'" + (" and spc.measure_code = ?" if measure else "")
+    where = "spc.level = 'organisation'"
+    if measure is not None:
+        where += " and spc.measure_code = ?"
+        params.append(measure.code)
     if icb is not None:
         where += " and owners.owner = ?"
-    return where, join, params + params + ([icb] if icb is not None else [])
+        params.append(icb)
+    return where, join, params
 
 
 def organisation_order(site: SiteData, series: Series) -> tuple[int, str, str]:

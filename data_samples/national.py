@@ -24,8 +24,10 @@ Writes, under ``--out`` (never into the repository; the benchmark uses ``var/ben
                                  the benchmark drops it in to time "one new file to published"
   incident_landing/<received month>/<org>_lfpse_<YYYY-MM>.csv
                                  each trust's monthly LFPSE-style extract of the events
-                                 submitted that month, for the last 24 months only (about
-                                 2.5 million events a year at scale 1)
+                                 of that month (event date), for the last 24 months only
+                                 (about 2.5 million events a year at scale 1); extracts of
+                                 one trust never overlap (docs/incidents.md: an extract
+                                 replaces the previous one for the months it covers)
   NATIONAL_MANIFEST.json         what the pipeline must find (files, rows, quarantined rows,
                                  fct_measure_monthly rows before and after the holdback)
 
@@ -565,45 +567,50 @@ def write_incidents(
     landing: Path, rng: np.random.Generator, register: Register, periods: list[date], scale: float
 ) -> dict:
     """Every open trust's events for the last ``INCIDENT_MONTHS`` of ``periods``, one
-    LFPSE-style extract per trust and month of submission, received the month after
+    LFPSE-style extract per trust and month of EVENT, received the month after
     (``<received>/<org>_lfpse_<YYYY-MM>.csv``); rows built by the sample's incident
     generator (one row per patient of an event revision; about one event in ten revised,
     with both revisions in the extract). Events submitted after the last period are not
     reported yet and are not written, as in a real extract (a date in the future is
-    quarantined). A submission month is written once its last event month is drawn, so at
-    most three months of events are held. Returns the manifest's incident counts: files,
-    rows, events (one per reference: the latest revision) and organisation-months (month of
-    the event) with events."""
+    quarantined).
+
+    Why per event month, not per month of submission: an extract replaces the previous one
+    for what it covers, the months from its earliest to its latest event (docs/incidents.md),
+    and the events an earlier extract held there and this one does not are deleted. Extracts
+    by submission month hold up to three event months each and overlap, so the pipeline
+    would delete most events; extracts by event month never overlap. Each trust's month is
+    written as soon as it is drawn, so one trust-month of events is held at a time. Returns
+    the manifest's incident counts: files, rows, events (one per reference: the latest
+    revision) and organisation-months (month of the event) with events."""
     months = periods[-INCIDENT_MONTHS:]
     a_month = INCIDENT_EVENTS_A_YEAR * scale / 12
     counts = {"incident_files": 0, "incident_rows": 0, "incident_events": 0}
     counts |= {"incident_org_months": 0, "incident_first_period": f"{months[0]:%Y-%m}"}
-    pending: dict[date, dict[str, list]] = {}
-    org_months: set[tuple[str, date]] = set()
     seq = 1_000_000
     for index, month in enumerate(months):
         trusts = [o for o in register.trusts if is_open(o, month)]
         weight = sum(INCIDENT_WEIGHT[o.sector] for o in trusts)
+        received = sample.month_add(month, 1)
         for org in trusts:
             base = round(a_month * INCIDENT_WEIGHT[org.sector] / weight)
             n = incidents.volume(rng, base, index)
-            for event in incidents.month_events(rng, org.code, month, n, "lfpse", seq):
-                submitted = event.submitted.replace(day=1)
-                if submitted <= months[-1]:
-                    pending.setdefault(submitted, {}).setdefault(org.code, []).append(event)
-                    org_months.add((org.code, month))
-                    counts["incident_events"] += 1
+            events = [
+                event
+                for event in incidents.month_events(rng, org.code, month, n, "lfpse", seq)
+                if event.submitted.replace(day=1) <= months[-1]
+            ]
             seq += n
-        for org_code, events in sorted(pending.pop(month, {}).items()):
+            if not events:
+                continue
             # A revised event's first revision is in the extract too: the latest counts.
             first = [replace(e, revision=1) for e in events if e.revision > 1]
             rows = incidents.lfpse_rows(first + events, rng)
-            received = sample.month_add(month, 1)
-            path = landing / f"{received:%Y-%m}" / f"{org_code}_lfpse_{month:%Y-%m}.csv"
+            path = landing / f"{received:%Y-%m}" / f"{org.code}_lfpse_{month:%Y-%m}.csv"
             incidents.write_csv(path, incidents.LFPSE_HEADER, rows)
             counts["incident_files"] += 1
             counts["incident_rows"] += len(rows)
-    counts["incident_org_months"] = len(org_months)
+            counts["incident_events"] += len(events)
+            counts["incident_org_months"] += 1
     return counts
 
 

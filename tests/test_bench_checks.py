@@ -36,6 +36,7 @@ PIPELINE = {
     "rows_quarantined": 2,
     "fct_measure_monthly_rows": 998,
     "files_rejected": 0,
+    "fct_incident_events": 400,
 }
 
 
@@ -91,6 +92,25 @@ def test_one_lost_row_on_one_side_fails_its_count():
     assert count_failures(counts) == [
         "count rows: generator 1000, baseline_before 1000, pipeline 999"
     ]
+
+
+def test_events_the_pipeline_deleted_fail_the_incident_event_count():
+    """fct_incident short of the generator's events (extracts read as deleting each other's
+    events, docs/incidents.md): the bench fails on incident_events, naming the pipeline."""
+    sides = {"baseline_before": BASELINE, "pipeline": {**PIPELINE, "fct_incident_events": 40}}
+    counts = compare_counts(MANIFEST, sides)
+    assert counts["incident_events"] == {
+        "generator": 400,
+        "baseline_before": 400,
+        "pipeline": 40,
+        "match": False,
+    }
+    assert count_failures(counts) == [
+        "count incident_events: generator 400, baseline_before 400, pipeline 40"
+    ]
+    # No fct_incident in the published warehouse states no events: not a match either.
+    missing = {"pipeline": {**PIPELINE, "fct_incident_events": None}}
+    assert not compare_counts(MANIFEST, missing)["incident_events"]["match"]
 
 
 def test_a_count_the_side_cannot_state_fails():

@@ -49,6 +49,34 @@ def test_incidents_only_for_the_last_24_months_at_the_stated_rate(generated):
     assert 0.9 * expected < manifest["incident_events"] < 1.1 * expected
 
 
+def test_extracts_of_one_trust_never_overlap(generated):
+    """An extract replaces the previous one for the months it covers, from its earliest to
+    its latest event (docs/incidents.md): each extract holds one event month, the one it is
+    named for, received the month after, so the pipeline deletes none of its events."""
+    data, manifest = generated
+    with duckdb.connect() as con:
+        extracts = con.execute(
+            f"""
+            select regexp_extract(filename, '([^/]+)_lfpse_(\\d{{4}}-\\d{{2}})', 1) as org,
+                   regexp_extract(filename, '_lfpse_(\\d{{4}}-\\d{{2}})', 1) as named,
+                   regexp_extract(filename, '/(\\d{{4}}-\\d{{2}})/[^/]+$', 1) as received,
+                   strftime(min(T005::date), '%Y-%m') as first_month,
+                   strftime(max(T005::date), '%Y-%m') as last_month
+            from read_csv('{data / "incident_landing"}/*/*.csv', filename = true,
+                          all_varchar = true)
+            group by filename
+            """
+        ).fetchall()
+    assert len(extracts) == manifest["incident_files"] == manifest["incident_org_months"]
+    covered: set[tuple[str, str]] = set()
+    for org, named, received, first_month, last_month in extracts:
+        assert first_month == last_month == named, (org, named, first_month, last_month)
+        after = national.sample.month_add(date.fromisoformat(named + "-01"), 1)
+        assert received == f"{after:%Y-%m}", (org, named, received)
+        assert (org, named) not in covered
+        covered.add((org, named))
+
+
 def test_baseline_counts_what_the_generator_wrote(generated, tmp_path):
     data, manifest = generated
     detail = run_baseline(data, tmp_path / "a.duckdb")

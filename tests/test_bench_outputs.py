@@ -181,6 +181,8 @@ def test_counts_match_what_the_generator_wrote(bench):
         sides = ("pipeline", "baseline_before", "baseline_after")
         assert {counts[count][side] for side in sides} == {manifest[count]}, count
     assert counts["fct_measure_monthly_rows"]["pipeline"] == manifest["fct_measure_monthly_rows"]
+    # Every event the generator wrote is in fct_incident: its extracts delete none.
+    assert counts["incident_events"]["pipeline"] == manifest["incident_events"] > 0
     assert (
         counts["fct_measure_monthly_rows_after_new_file"]["pipeline"]
         == manifest["fct_measure_monthly_rows_with_holdback"]

@@ -372,15 +372,24 @@ class Benchmark:
             ).fetchall()[0]
             keys = ("files_loaded", "files_rejected", "files_duplicate", "rows_read")
             counts |= dict(zip((*keys, "rows_loaded", "rows_quarantined"), row, strict=True))
+        counts["fct_measure_monthly_rows"] = self._published_count(
+            "select count(*) from fct_measure_monthly"
+            f" where measure_code not in ({incident_measures()})"
+        )
+        # The events the pipeline keeps (no later extract deleted them): every event the
+        # generator wrote, since its extracts never overlap (docs/benchmark.md).
+        counts["fct_incident_events"] = self._published_count("select count(*) from fct_incident")
+        return counts
+
+    def _published_count(self, sql: str) -> int | None:
+        """One count from the published internal warehouse; None if it cannot state it (no
+        warehouse, no table), which fails the count check."""
         try:
             with duckdb.connect(str(self.paths.published_warehouse), read_only=True) as con:
-                counts["fct_measure_monthly_rows"] = con.execute(
-                    "select count(*) from fct_measure_monthly"
-                    f" where measure_code not in ({incident_measures()})"
-                ).fetchone()[0]
+                row = con.execute(sql).fetchone()
         except duckdb.Error:
-            counts["fct_measure_monthly_rows"] = None
-        return counts
+            return None
+        return None if row is None else int(row[0])
 
     def rollup_check(self) -> dict:
         """The baseline's roll-up against the published fct_measure_by_sector_monthly: the
@@ -582,7 +591,8 @@ def ratios(stages: dict) -> dict:
 # (count, the manifest's key or a fixed expected value, side, the side's key).
 # What the baseline counts of the incident extracts, as the generator's manifest names them:
 # files, rows (one per patient of an event revision), events (latest revision per
-# reference) and organisation-months with events.
+# reference) and organisation-months with events. The pipeline's events are the ones its
+# fct_incident keeps: an extract the pipeline read as deleting events would show here.
 INCIDENT_COUNTS = ("incident_files", "incident_rows", "incident_events", "incident_org_months")
 COUNT_CHECKS: tuple[tuple[str, str | int, str, str], ...] = (
     ("files", "files", "baseline_before", "files_loaded"),
@@ -600,6 +610,7 @@ COUNT_CHECKS: tuple[tuple[str, str | int, str, str], ...] = (
     ("files", "files", "baseline_after", "files_loaded"),
     ("rows", "rows", "baseline_after", "rows_loaded"),
     *((name, name, side, name) for side in BASELINES for name in INCIDENT_COUNTS),
+    ("incident_events", "incident_events", "pipeline", "fct_incident_events"),
     (
         "fct_measure_monthly_rows_after_new_file",
         "fct_measure_monthly_rows_with_holdback",

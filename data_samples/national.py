@@ -586,6 +586,8 @@ def write_incidents(
     a_month = INCIDENT_EVENTS_A_YEAR * scale / 12
     counts = {"incident_files": 0, "incident_rows": 0, "incident_events": 0}
     counts |= {"incident_org_months": 0, "incident_first_period": f"{months[0]:%Y-%m}"}
+    # Says the extracts are by event month: the bench regenerates data without it.
+    counts |= {"incident_extracts": "by_event_month"}
     seq = 1_000_000
     for index, month in enumerate(months):
         trusts = [o for o in register.trusts if is_open(o, month)]

@@ -5,6 +5,7 @@ check (docs/benchmark.md, "Incident extracts")."""
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import SAMPLES
 from pipelines.bench.baseline import run_baseline
-from pipelines.bench.run import INCIDENT_COUNTS, compare_counts, count_failures
+from pipelines.bench.run import INCIDENT_COUNTS, Benchmark, compare_counts, count_failures
 
 sys.path.insert(0, str(SAMPLES))
 import national
@@ -75,6 +76,24 @@ def test_extracts_of_one_trust_never_overlap(generated):
         assert received == f"{after:%Y-%m}", (org, named, received)
         assert (org, named) not in covered
         covered.add((org, named))
+
+
+def test_the_bench_regenerates_data_with_overlapping_extracts(generated, tmp_path):
+    """Data written before the extracts were by event month (no ``incident_extracts`` in its
+    manifest) would fail the pipeline's incident_events count: the bench writes it again."""
+    _, manifest = generated
+    bench = Benchmark(scale=SCALE, out=tmp_path, months=MONTHS, last_period=LAST, log=print)
+    bench.paths.data.mkdir(parents=True)
+    manifest_path = bench.paths.data / "NATIONAL_MANIFEST.json"
+    manifest_path.write_text(json.dumps(manifest))
+    assert bench.generate()["reused"] is True
+
+    stale = {k: v for k, v in manifest.items() if k != "incident_extracts"}
+    manifest_path.write_text(json.dumps(stale))
+    bench.loads = {}
+    bench.paths.logs.mkdir(parents=True)
+    assert bench.generate()["reused"] is False
+    assert bench.manifest == manifest == json.loads(manifest_path.read_text())
 
 
 def test_baseline_counts_what_the_generator_wrote(generated, tmp_path):

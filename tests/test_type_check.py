@@ -6,6 +6,7 @@ is one), so they take seconds rather than a minute."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def test_a_mistyped_call_fails(clean: tuple[Path, subprocess.CompletedProcess]) 
     root, _ = clean
     module = root / "pipelines" / "cli.py"
     text = module.read_text()
-    assert "import claim_build, working_connection" in text
+    # MISTYPED calls working_connection, which cli.py must import from pipelines.warehouse.
+    imported = re.search(r"^from pipelines\.warehouse import (.+)$", text, re.MULTILINE)
+    assert imported and "working_connection" in imported.group(1).split(", ")
     module.write_text(text + MISTYPED)
     line = len((text + MISTYPED).splitlines()) - 1
     try:

@@ -28,7 +28,7 @@ import json
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +38,13 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from pipelines.dashboard.carry import (
+    PageCarry,
+    context_digest,
+    measure_digest,
+    organisation_page_digests,
+    render_digest,
+)
 from pipelines.dashboard.charts import (
     chart_data,
     chart_data_file,
@@ -92,6 +99,12 @@ SERIES_SOURCES: dict[str, str] = {
         "(select *, cast(null as varchar) as org_code,"
         " cast(null as bigint) as organisations_reporting from pub_spc)"
     ),
+}
+#: Where each tier's names come from (organisations internally; the public tier names ICBs
+#: only, from its own dim_icb): code and name.
+NAMES_SOURCES: dict[str, str] = {
+    "internal": "(select org_code as code, org_name as name from dim_organisation)",
+    "public": "(select icb_code as code, icb_name as name from dim_icb)",
 }
 #: Tables a public build needs, and tables that mark a file as internal (never read).
 PUBLIC_REQUIRED = ("pub_spc", "dim_icb", "dim_measure", "dim_programme", "dim_sector")
@@ -263,12 +276,10 @@ def load_site(con: duckdb.DuckDBPyConnection, tier: str) -> SiteData:
         )
     # Organisation names only where organisation pages are built (the internal tier);
     # the public tier names ICBs only, from its own dim_icb.
-    names_sql = (
-        "select org_code as code, org_name as name from dim_organisation"
-        if tier == "internal"
-        else "select icb_code as code, icb_name as name from dim_icb"
-    )
-    names = {r["code"]: display_name(r["name"], r["code"]) for r in _rows(con, names_sql)}
+    names = {
+        r["code"]: display_name(r["name"], r["code"])
+        for r in _rows(con, f"select code, name from {NAMES_SOURCES[tier]}")
+    }
     # Each measure's months at the site's levels: the shared x axis of its charts, known
     # before any chart is loaded (organisations are loaded one ICB at a time).
     spans = con.execute(
@@ -393,13 +404,20 @@ def _read_series(
         cursor.close()
 
 
-def _organisations_of(site: SiteData, icb: str | None, measure: SiteMeasure | None) -> Query:
-    """The query of the organisation charts of ``icb`` (None: every ICB) of ``measure``
-    (None: every measure). A chart's ICB (``owners.owner``) is that of its first month, as
-    :func:`_read_series` takes a chart's ``icb_code`` from its first row: an organisation
-    that moved ICB keeps one chart, on one ICB's page."""
+def _organisations_of(
+    site: SiteData,
+    icb: str | None,
+    measure: SiteMeasure | None,
+    owners_in: Sequence[str | None] | None = None,
+) -> Query:
+    """The query of the organisation charts of ``icb`` (None: every ICB; or those of
+    ``owners_in``, None in it meaning no ICB) of ``measure`` (None: every measure). A
+    chart's ICB (``owners.owner``) is that of its first month, as :func:`_read_series`
+    takes a chart's ``icb_code`` from its first row: an organisation that moved ICB keeps
+    one chart, on one ICB's page."""
     source = site.series_source
-    which, params = ["level = 'organisation'"], []
+    which: list[str] = ["level = 'organisation'"]
+    params: list[Any] = []
     if measure is not None:
         which.append("measure_code = ?")
         params.append(measure.code)
@@ -423,6 +441,9 @@ def _organisations_of(site: SiteData, icb: str | None, measure: SiteMeasure | No
     if icb is not None:
         where += " and owners.owner = ?"
         params.append(icb)
+    if owners_in is not None:
+        where += " and (list_contains(?, owners.owner) or (owners.owner is null and ?))"
+        params += [[c for c in owners_in if c is not None], None in owners_in]
     return where, join, params
 
 
@@ -492,15 +513,18 @@ def load_icb_organisations(con: duckdb.DuckDBPyConnection, site: SiteData, icb: 
 
 
 def organisations_by_icb(
-    con: duckdb.DuckDBPyConnection, site: SiteData, measure: SiteMeasure
+    con: duckdb.DuckDBPyConnection,
+    site: SiteData,
+    measure: SiteMeasure,
+    icbs: Sequence[str | None] | None = None,
 ) -> Iterator[tuple[str | None, list[Series]]]:
-    """``measure``'s organisation charts one ICB at a time: the ICB's code (None: no ICB)
-    and its charts in the order the pages show them. One query ordered by ICB, so the
-    measure is read once and only one ICB's charts are held at a time; ICBs come in code
-    order (no ICB last), not the pages' order."""
+    """``measure``'s organisation charts one ICB at a time (those of ``icbs`` only, if
+    given): the ICB's code (None: no ICB) and its charts in the order the pages show them.
+    One query ordered by ICB, so the measure is read once and only one ICB's charts are
+    held at a time; ICBs come in code order (no ICB last), not the pages' order."""
     group: list[Series] = []
     order = f"owners.owner nulls last, {_BY_SERIES}"
-    query = _organisations_of(site, None, measure)
+    query = _organisations_of(site, None, measure, icbs)
     for _, series, ends_icb in _read_series(con, site, query, order):
         group.append(series)
         if ends_icb:
@@ -771,8 +795,21 @@ def _environment() -> Environment:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write ``text`` to a new file at ``path``: a file already there may be a carried
+    page's hard link to a published snapshot's file, which must never be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def organisation_files(measure_code: str, icb: str) -> tuple[str, list[str]]:
+    """The organisation page of ``measure_code`` in ``icb`` and its other files (its
+    charts' CSV and data file), relative to the site."""
+    folder = f"measures/{slug(measure_code)}"
+    return f"{folder}/{slug(icb)}.html", [
+        f"{folder}/{slug(icb)}.csv",
+        f"{folder}/{slug(icb)}{DATA_FILE_SUFFIX}",
+    ]
 
 
 def _organisation_page(
@@ -847,6 +884,43 @@ def _organisation_page(
     return entry, org_page
 
 
+def _organisation_pages(
+    con: duckdb.DuckDBPyConnection,
+    site: SiteData,
+    measure: SiteMeasure,
+    out_dir: Path,
+    carrying: tuple[PageCarry, dict[str | None, str]] | None,
+    write: Callable[[str, list[Series]], tuple[dict[str, Any], Path]],
+) -> list[tuple[dict[str, Any], Path]]:
+    """``measure``'s organisation pages, one per ICB (``write(icb, charts)`` renders one:
+    :func:`_organisation_page`): the measure page's entry for each and its path. With
+    ``carrying`` (the :class:`PageCarry` and each page's fingerprint by ICB),
+    a page the previous snapshot recorded with the same fingerprint is linked from it, and
+    only the other ICBs' organisations are read and rendered (still one ICB at a time)."""
+    pages: list[tuple[dict[str, Any], Path]] = []
+    carry, fingerprints = carrying if carrying is not None else (None, {})
+    render: list[str | None] | None = None
+    if carry is not None:
+        render = []
+        for icb, fingerprint in sorted(fingerprints.items(), key=lambda kv: kv[0] or ""):
+            page, files = organisation_files(measure.code, icb or "-")
+            entry = carry.take(page, files, fingerprint, out_dir)
+            if entry is None:
+                render.append(icb)
+            else:
+                carry.record(page, fingerprint, entry)
+                pages.append((entry, out_dir / page))
+        if not render:
+            return pages
+    for icb, members in organisations_by_icb(con, site, measure, render):
+        entry, path = write(icb or "-", members)
+        del members  # let the ICB's charts go before the next ICB's are read
+        pages.append((entry, path))
+        if carry is not None and icb in fingerprints:
+            carry.record(organisation_files(measure.code, icb or "-")[0], fingerprints[icb], entry)
+    return pages
+
+
 def _render_measure(
     con: duckdb.DuckDBPyConnection,
     env: Environment,
@@ -854,13 +928,16 @@ def _render_measure(
     site: SiteData,
     measure: SiteMeasure,
     out_dir: Path,
+    carrying: tuple[PageCarry, dict[str | None, str]] | None = None,
 ) -> list[Path]:
     """The measure page and (internal tier) its per-ICB organisation pages.
 
     ``measure.series`` holds the aggregate levels; the organisations are read one ICB at a
     time (:func:`organisations_by_icb`), each ICB's page written from them and let go, so
     memory follows the largest ICB, not the nation. The measure page's list of ICB pages
-    is gathered on the way and put in name order."""
+    is gathered on the way and put in name order. ``carrying``: the site's
+    :class:`PageCarry` and the fingerprint of each of the measure's organisation pages by
+    ICB (:func:`_organisation_pages`)."""
     pages: list[Path] = []
     context = _measure_context(measure)
     counter = iter(range(1_000_000))
@@ -875,11 +952,16 @@ def _render_measure(
     sector_series = measure.series.get("sector", [])
     org_pages: list[tuple[dict[str, Any], Path]] = []
     if site.tier == "internal":
-        for icb, members in organisations_by_icb(con, site, measure):
-            org_pages.append(
-                _organisation_page(env, common, site, measure, icb or "-", members, out_dir)
-            )
-            del members  # let the ICB's charts go before the next ICB's are read
+        org_pages = _organisation_pages(
+            con,
+            site,
+            measure,
+            out_dir,
+            carrying,
+            lambda icb, members: _organisation_page(
+                env, common, site, measure, icb, members, out_dir
+            ),
+        )
     org_pages.sort(key=lambda page: page[0]["name"])
     pages += [path for _, path in org_pages]
     page = out_dir / "measures" / f"{slug(measure.code)}.html"
@@ -904,11 +986,47 @@ def _render_measure(
     return pages
 
 
+def _organisation_page_digests(
+    con: duckdb.DuckDBPyConnection, site: SiteData, common: dict[str, Any]
+) -> Callable[[SiteMeasure], dict[str | None, str]]:
+    """A function giving a measure's organisation page fingerprints by ICB: the render
+    digest, the site-wide context (``common``, sectors, levels), the measure's own
+    (:func:`~pipelines.dashboard.carry.measure_digest`), the ICB's name and the data digest
+    of the page's rows, read for every page at once before anything is rendered."""
+    site_wide = context_digest(
+        render_digest(TEMPLATES, STATIC),
+        common,
+        site.sector_names,
+        site.sector_order,
+        site.levels,
+    )
+    data = organisation_page_digests(
+        con,
+        site.series_source,
+        f"{_SERIES_COLUMNS}, {site.segment_columns}",
+        NAMES_SOURCES[site.tier],
+        site.tier,
+    )
+    by_measure: dict[str, dict[str | None, str]] = defaultdict(dict)
+    for (code, icb), digest in data.items():
+        by_measure[code][icb] = digest
+
+    def fingerprints(measure: SiteMeasure) -> dict[str | None, str]:
+        own = measure_digest(measure)
+        return {
+            icb: context_digest(site_wide, own, site.names.get(icb or "-", icb or "-"), digest)
+            for icb, digest in by_measure.get(measure.code, {}).items()
+        }
+
+    return fingerprints
+
+
 def render_site(
     con: duckdb.DuckDBPyConnection,
     site: SiteData,
     out_dir: Path,
     rules: DisclosureRules | None = None,
+    carry: PageCarry | None = None,
 ) -> list[Path]:
     """Write every page of ``site`` under ``out_dir``; returns the pages written.
 
@@ -916,6 +1034,9 @@ def render_site(
     home page, which is written last; a measure's organisations one ICB at a time
     (:func:`_render_measure`). ``rules`` are the disclosure thresholds the public
     pages describe (default: this deployment's, the ones its public tier was built with).
+    With ``carry`` (internal tier), every organisation page gets a fingerprint of its
+    inputs (``pipelines/dashboard/carry.py``), recorded in ``carry.recorded``, and one the
+    previous snapshot recorded alike is linked from it rather than rendered.
     """
     rules = rules or rules_from_settings()
     env = _environment()
@@ -938,12 +1059,20 @@ def render_site(
         else None,
     }
     pages: list[Path] = []
+    page_digests = (
+        _organisation_page_digests(con, site, common)
+        if carry is not None and site.tier == "internal"
+        else None
+    )
     # The icons the impact page repeats, for its levels only (region and ICB).
     shown: dict[tuple[str, str, str], Series] = {}
     for measure in site.measures.values():
+        carrying = None
+        if carry is not None and page_digests is not None:
+            carrying = (carry, page_digests(measure))
         # The aggregate levels; the organisations are read ICB by ICB while rendering.
         load_series(con, site, measure, levels=AGGREGATE_LEVELS)
-        pages.extend(_render_measure(con, env, common, site, measure, out_dir))
+        pages.extend(_render_measure(con, env, common, site, measure, out_dir, carrying))
         for level in ("region", "icb"):
             for s in measure.series.get(level, []):
                 shown[(measure.code, level, s.series_key)] = s
@@ -1006,7 +1135,9 @@ def render_site(
     return pages
 
 
-def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
+def build_site(
+    warehouse: Path, out_dir: Path, tier: str = "internal", carry: PageCarry | None = None
+) -> Path:
     """Build the dashboard for ``tier`` from the published ``warehouse`` into ``out_dir``.
 
     ``warehouse`` is the tier's own published file: ``warehouse.duckdb`` of a snapshot for
@@ -1014,7 +1145,9 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
     refused, see :func:`tier_problems`). The site is written beside ``out_dir`` and
     swapped in whole, so a reader never sees a half-built site and stale pages from an
     earlier build never linger. An existing non-empty ``out_dir`` that is not a site built
-    here is refused rather than deleted. Returns the path of ``index.html``.
+    here is refused rather than deleted. Returns the path of ``index.html``. ``carry``:
+    organisation pages carried from a previous snapshot, and their fingerprints recorded
+    (:func:`render_site`).
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
@@ -1023,7 +1156,7 @@ def build_site(warehouse: Path, out_dir: Path, tier: str = "internal") -> Path:
         built_beside(out_dir, MARKER, "a dashboard site") as building,
         tier_warehouse(warehouse, tier, "site") as con,
     ):
-        render_site(con, load_site(con, tier), building)
+        render_site(con, load_site(con, tier), building, carry=carry)
     return out_dir / "index.html"
 
 

@@ -76,16 +76,16 @@ def _tier_filter(con: duckdb.DuckDBPyConnection, table: str, tier: str, alias: s
     return "true"
 
 
-def read_series_changes(
-    con: duckdb.DuckDBPyConnection, tier: str, measure_code: str
-) -> dict[tuple[str, str], list[RecordedChange]]:
-    """Recorded changes per (level, series_key) of one measure, in month order.
-
-    From ``fct_series_change`` joined to ``dim_change`` for the description (public:
-    ``pub_series_change`` and ``pub_change``). Empty when the tables are missing."""
+def series_changes_relation(con: duckdb.DuckDBPyConnection, tier: str) -> str | None:
+    """The recorded changes of ``tier`` as a ``(select …)``: measure_code, level,
+    series_key, change_id, change_month, kind, rebases, description. From
+    ``fct_series_change`` joined to ``dim_change`` for the description (public:
+    ``pub_series_change`` and ``pub_change``); None when the tables are missing. What the
+    charts show (:func:`read_series_changes`) and what an organisation page's fingerprint
+    covers (``pipelines/dashboard/carry.py``) are read through this one relation."""
     link = find_table(con, SERIES_CHANGE_TABLE[tier])
     if link is None:
-        return {}
+        return None
     register = find_table(con, CHANGE_TABLE[tier])
     link_columns = columns_of(con, link)
     rebases = "coalesce(s.rebases, false)" if "rebases" in link_columns else "false"
@@ -95,13 +95,27 @@ def read_series_changes(
     else:
         description, join = "s.change_id", ""
     kind = "s.kind" if "kind" in link_columns else "'intervention'"
+    return f"""(
+        select s.measure_code, s.level, s.series_key, s.change_id, s.change_month,
+               {kind} as kind, {rebases} as rebases, {description} as description
+        from {link} s {join}
+        where {_tier_filter(con, link, tier, "s.")})"""
+
+
+def read_series_changes(
+    con: duckdb.DuckDBPyConnection, tier: str, measure_code: str
+) -> dict[tuple[str, str], list[RecordedChange]]:
+    """Recorded changes per (level, series_key) of one measure, in month order
+    (:func:`series_changes_relation`). Empty when the tables are missing."""
+    relation = series_changes_relation(con, tier)
+    if relation is None:
+        return {}
     rows = con.execute(
         f"""
-        select s.level, s.series_key, s.change_id, s.change_month, {kind}, {rebases},
-               {description}
-        from {link} s {join}
-        where s.measure_code = ? and {_tier_filter(con, link, tier, "s.")}
-        order by s.level, s.series_key, s.change_month, s.change_id
+        select level, series_key, change_id, change_month, kind, rebases, description
+        from {relation}
+        where measure_code = ?
+        order by level, series_key, change_month, change_id
         """,
         [measure_code],
     ).fetchall()

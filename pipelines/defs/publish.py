@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.dashboard import build_site
+from pipelines.dashboard.carry import RENDERED_FROM_KEY, PageCarry
 from pipelines.defs import DUCKDB_WRITER_POOL
 from pipelines.defs.automation import full_pipeline
 from pipelines.defs.dbt import IMPACT_MART_KEYS, IMPACT_PUBLIC_KEYS, MART_KEYS, PUBLIC_KEYS
@@ -274,8 +275,13 @@ def derived_outputs(run_id: str, *, defer_pdfs: bool = False):
                 ("public", snapshot / "public", "public/reports"),
             )
         }
+        # Organisation pages whose inputs are the current snapshot's are carried from it
+        # (pipelines/dashboard/carry.py); every page's fingerprint goes into the manifest.
+        pages = carried_pages(previous, "site")
         sites = {
-            "internal": build_site(snapshot / WAREHOUSE_FILE, snapshot / "site", "internal"),
+            "internal": build_site(
+                snapshot / WAREHOUSE_FILE, snapshot / "site", "internal", carry=pages
+            ),
             "public": build_site(
                 snapshot / "public" / WAREHOUSE_FILE, snapshot / "public" / "site", "public"
             ),
@@ -286,11 +292,32 @@ def derived_outputs(run_id: str, *, defer_pdfs: bool = False):
             "comments": comments,
             "dashboards": {t: p.relative_to(snapshot).as_posix() for t, p in sites.items()},
             "board_reports": {t: p.relative_to(snapshot).as_posix() for t, p in reports.items()},
+            RENDERED_FROM_KEY: {f"site/{n}": e for n, e in sorted(pages.recorded.items())},
+            "carried_pages": sorted(f"site/{n}" for n in pages.carried),
             "expectations": quality,
             PENDING_KEY: sorted(p.relative_to(snapshot).as_posix() for p in pending or []),
         }
 
     return build
+
+
+def carried_pages(previous: PreviousSnapshot | None, folder: str) -> PageCarry:
+    """What the site in ``folder`` of the snapshot may carry from ``previous``: the pages it
+    recorded with their fingerprints (``rendered_from``, by name within the site) and a
+    carry that links them with their checksums; nothing to carry without a previous
+    snapshot or fingerprints in its manifest."""
+    if previous is None:
+        return PageCarry()
+    recorded = previous.manifest.get(RENDERED_FROM_KEY)
+    prefix = f"{folder}/"
+    return PageCarry(
+        previous={
+            name.removeprefix(prefix): entry
+            for name, entry in (recorded.items() if isinstance(recorded, dict) else ())
+            if name.startswith(prefix)
+        },
+        carry=lambda name, target: previous.carry(prefix + name, target) is not None,
+    )
 
 
 def publish_report_pdfs(snapshot_dir: Path, *, workers: int = 1) -> PdfOutcome:

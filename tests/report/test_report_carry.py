@@ -76,6 +76,18 @@ def first_publication(tmp_path, monkeypatch, publish_once=None) -> dict:
     return {"working": working, "tiers": tiers, "first": first, "dir": tmp_path / "published"}
 
 
+def change_riverside_falls(working: Path) -> None:
+    """One organisation of QYY (RYY01) reports a different latest FALLS value (an ICB's
+    changed file)."""
+    with duckdb.connect(str(working)) as con:
+        updated = con.execute(
+            "update marts.fct_spc set value = value * 1.5 where level = 'organisation'"
+            " and series_key = 'RYY01' and measure_code = 'FALLS'"
+            " and period = (select max(period) from marts.fct_spc where series_key = 'RYY01')"
+        ).fetchone()[0]
+        assert updated == 1
+
+
 @pytest.fixture
 def published(tmp_path, monkeypatch):
     return first_publication(tmp_path, monkeypatch)
@@ -86,14 +98,7 @@ def test_only_the_changed_icbs_report_is_rendered_again(published):
     before = _files(first)
     # Internal: three reports, two ICBs' organisation pages, three PDFs; public: three of each.
     assert len(before) == 8 + 6
-    # One organisation of QYY reports a different latest value (an ICB's changed file).
-    with duckdb.connect(str(published["working"])) as con:
-        updated = con.execute(
-            "update marts.fct_spc set value = value * 1.5 where level = 'organisation'"
-            " and series_key = 'RYY01' and measure_code = 'FALLS'"
-            " and period = (select max(period) from marts.fct_spc where series_key = 'RYY01')"
-        ).fetchone()[0]
-        assert updated == 1
+    change_riverside_falls(published["working"])
     second = _publish(published["working"], published["dir"], published["tiers"], "run-two-bbbb")
     after = _files(second.snapshot_dir)
     assert sorted(after) == sorted(before)

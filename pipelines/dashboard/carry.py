@@ -42,18 +42,28 @@ RENDER_LIBRARIES = ("jinja2", "markupsafe")
 RENDERED_FROM_KEY = "rendered_from"
 
 
-def render_digest(templates: Path, static: Path) -> str:
-    """SHA-256 over the dashboard package's Python files, ``templates``, ``static``, the
-    other modules that write page text (:data:`RENDER_MODULES`), the versions of
-    :data:`RENDER_LIBRARIES` and Python's: any change to how a page is written changes
-    every fingerprint, so nothing rendered by other code is carried."""
+def _files_digest(paths: Iterable[Path]) -> str:
     digest = hashlib.sha256()
-    sources = [*sorted(HERE.glob("*.py")), *RENDER_MODULES]
-    for root in (templates, static):
-        sources += sorted(p for p in Path(root).rglob("*") if p.is_file())
-    for path in sources:
+    for path in paths:
         digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+#: The dashboard package's Python files and :data:`RENDER_MODULES` as this process loaded
+#: them (taken at import: a file edited while a process runs is not the code it runs).
+CODE_DIGEST = _files_digest([*sorted(HERE.glob("*.py")), *RENDER_MODULES])
+
+
+def render_digest(templates: Path, static: Path) -> str:
+    """SHA-256 over the code (:data:`CODE_DIGEST`), ``templates`` and ``static`` as they
+    are now (Jinja reads templates when it first renders them), the versions of
+    :data:`RENDER_LIBRARIES` and Python's: any change to how a page is written changes
+    every fingerprint, so nothing rendered by other code is carried."""
+    files = [
+        p for root in (templates, static) for p in sorted(Path(root).rglob("*")) if p.is_file()
+    ]
+    digest = hashlib.sha256(f"{CODE_DIGEST}\0{_files_digest(files)}\0".encode())
     for library in RENDER_LIBRARIES:
         digest.update(f"{library} {metadata.version(library)}\0".encode())
     digest.update(f"python {sys.version_info[:3]}".encode())

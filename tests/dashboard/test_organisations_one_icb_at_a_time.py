@@ -24,11 +24,14 @@ from dashboard_fixtures import MONTHS, make_published_warehouse, public_warehous
 
 from pipelines.dashboard import build as site_build
 from pipelines.dashboard.build import (
+    _SERIES_COLUMNS,
     AGGREGATE_LEVELS,
+    NAMES_SOURCES,
     load_series,
     load_site,
     organisations_by_icb,
 )
+from pipelines.dashboard.carry import organisation_page_digests
 from pipelines.dashboard.model import Series
 from pipelines.months import month_index
 from pipelines.report import build as report_build
@@ -84,6 +87,9 @@ def test_one_icbs_organisations_are_the_full_loads_with_the_same_points(request,
         icbs = sorted({s.icb_code for m in full.measures.values() for s in m.series["icb"]})
         assert icbs == ["QYY", "QZZ"]
         counts = _spc_counts(con)
+        digests = organisation_page_digests(
+            con, full.series_source, _SERIES_COLUMNS, NAMES_SOURCES["internal"], "internal"
+        )
         for code, measure in full.measures.items():
             whole = measure.series["organisation"]
             for icb in icbs:
@@ -100,6 +106,14 @@ def test_one_icbs_organisations_are_the_full_loads_with_the_same_points(request,
             assert [icb for icb, _ in groups] == sorted({s.icb_code for s in whole})
             for icb, members in groups:
                 assert _charts(members) == _charts([s for s in whole if s.icb_code == icb])
+                # The pages left to render after others were carried: that ICB's alone.
+                site = load_site(con, "internal")
+                only = list(organisations_by_icb(con, site, site.measures[code], [icb]))
+                assert [(i, _charts(m)) for i, m in only] == [(icb, _charts(members))]
+            # Nothing without an ICB here; and a page's fingerprint is taken over the rows of
+            # exactly the charts it shows (each chart on its first month's ICB's page).
+            assert list(organisations_by_icb(con, site, site.measures[code], [None])) == []
+            assert sorted(icb for c, icb in digests if c == code) == [i for i, _ in groups]
             # The aggregate levels alone: the full load's, and no organisation.
             site = load_site(con, "internal")
             load_series(con, site, site.measures[code], levels=AGGREGATE_LEVELS)

@@ -26,10 +26,12 @@ def dbt_build(
     *,
     dbt_vars: dict | None = None,
     timeout: float | None = None,
+    args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess:
     """``dbt build --select <select>`` into ``working_db`` only; the log is
     ``scratch/dbt_logs/dbt.log``. ``dbt_vars``: the vars passed (default: the deployment's
-    settings as the pipeline passes them, ``Settings.dbt_vars()``: dbt has no defaults)."""
+    settings as the pipeline passes them, ``Settings.dbt_vars()``: dbt has no defaults).
+    ``args``: more dbt options (``--full-refresh``)."""
     dbt = Path(sys.executable).parent / "dbt"
     project = PROJECT_ROOT / "dbt_project"
     env = {
@@ -55,6 +57,7 @@ def dbt_build(
             str(scratch / "dbt_logs"),
             "--vars",
             json.dumps(load_settings().dbt_vars() if dbt_vars is None else dbt_vars),
+            *args,
         ],
         env=env,
         capture_output=True,

@@ -1,5 +1,18 @@
 -- One row per patient safety event (internal tier): codes and dates only, the latest
 -- revision of every event no later extract deleted (int_incident__events).
+-- Incremental by organisation (macros/incident_incremental.sql, docs/incidents.md): an
+-- organisation is rebuilt when the latest extract behind its events upstream differs from
+-- the one behind its rows here (max(submission_id) of its events no extract deleted, on
+-- both sides: its latest extract's events are never deleted and carry that extract's id,
+-- so a new extract of the organisation always moves it).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_stale_organisations(ref('int_incident__events'),
+        'max(submission_id)', 'max(submission_id)', 'not is_deleted') }}"
+) }}
+
 select
     event_key,
     org_code,
@@ -33,4 +46,6 @@ select
     end as harm_level,
     submission_id
 from {{ ref('int_incident__events') }}
-where not is_deleted
+where
+    not is_deleted
+    and {{ organisations_to_build(ref('int_incident__events')) }}

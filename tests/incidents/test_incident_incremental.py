@@ -1,0 +1,240 @@
+"""The incident models are incremental by organisation (docs/incidents.md, "Incremental by
+organisation"): runs that bring a revision, a deletion by a replacement extract, a register
+change and no extract at all leave every incident table as a full refresh of the same raw
+data builds it, and a run recomputes the events of the organisations it brought extracts
+for, no others."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from incident_inputs import DATIX_HEADER, LFPSE_HEADER, datix_row, lfpse_row
+from support.warehouse import dbt_build
+
+from pipelines.incidents.ingest import ingest_incidents
+from pipelines.incidents.rules import event_key
+from pipelines.ingest.measure_returns import ingest_landing
+from pipelines.ingest.organisations import load_register
+from pipelines.settings import PROJECT_ROOT, load_settings
+from pipelines.warehouse import connect
+
+SAMPLES = PROJECT_ROOT / "data_samples"
+SELECT = [
+    "+path:models/marts/incidents",
+    "+path:models/public/incidents",
+    "+int_incident__measure_values",
+]
+# The two models built incrementally, whose rows a run without the organisation's extract
+# must leave in place.
+INCREMENTAL = ("intermediate.int_incident__events", "marts.fct_incident")
+
+
+def _build(db: Path, scratch: Path, *args: str) -> None:
+    done = dbt_build(db, scratch, SELECT, args=args, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def _incident_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables"
+        " where table_name like '%incident%' and table_schema not in ('raw', 'main')"
+        " order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def assert_equals_full_refresh(db: Path, scratch: Path) -> None:
+    """A copy of ``db`` built with ``--full-refresh`` holds the same rows in every incident
+    table and view as ``db`` (EXCEPT ALL both ways, so duplicates count too)."""
+    # dbt names the catalog after the file (the views name it): the copy keeps the name,
+    # in a folder of its own, and each side is read through its own connection.
+    full = scratch / "full" / db.name
+    full.parent.mkdir(exist_ok=True)
+    shutil.copy(db, full)
+    _build(full, scratch / "full_dbt", "--full-refresh")
+    with (
+        duckdb.connect(str(db), read_only=True) as con,
+        duckdb.connect(str(full), read_only=True) as rebuilt,
+    ):
+        relations = _incident_relations(con)
+        assert relations == _incident_relations(rebuilt)
+        assert {
+            "intermediate.int_incident__events",
+            "marts.fct_incident_by_geography_monthly",
+            "public.pub_incident_reporting_lag",
+        } <= set(relations)
+        for rel in relations:
+            con.register("full_refresh", rebuilt.execute(f"select * from {rel}").arrow())
+            for a, b in ((rel, "full_refresh"), ("full_refresh", rel)):
+                extra = con.execute(
+                    f"select count(*) from (select * from {a} except all select * from {b})"
+                ).fetchone()[0]
+                assert extra == 0, f"{rel}: {extra} rows of {a} not in {b}"
+            con.unregister("full_refresh")
+        assert con.execute("select count(*) from marts.fct_incident").fetchone()[0] > 0
+    full.unlink()
+
+
+def _mark(db: Path) -> None:
+    """Mark every row of the incremental models (``patients`` made negative, reversibly:
+    nothing downstream reads it), so a rebuilt row shows as unmarked."""
+    with duckdb.connect(str(db)) as con:
+        for rel in INCREMENTAL:
+            con.execute(f"update {rel} set patients = -patients - 1")
+
+
+def _unmark(db: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per model and organisation: (rows still marked, rows rebuilt); marks undone."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    with duckdb.connect(str(db)) as con:
+        for rel in INCREMENTAL:
+            rows = con.execute(
+                f"select org_code, count(*) filter (where patients < 0),"
+                f" count(*) filter (where patients >= 0) from {rel} group by 1"
+            ).fetchall()
+            found[rel] = {org: (marked, rebuilt) for org, marked, rebuilt in rows}
+            con.execute(f"update {rel} set patients = -patients - 1 where patients < 0")
+    return found
+
+
+@pytest.fixture
+def region(tmp_path, monkeypatch):
+    """A working file with the sample register and one return, and an incident landing
+    folder the test fills run by run."""
+    monkeypatch.setenv("SAFETY_OBS_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("SAFETY_OBS_VAR_DIR", str(tmp_path / "var"))
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "incidents").mkdir()
+    db = tmp_path / "working.duckdb"
+    with connect(db) as con:
+        load_register(con, SAMPLES / "ods", SAMPLES / "local_register.csv")
+    return db
+
+
+def _run(db: Path, *, extracts: dict[str, list[str]] | None = None, returns: str = "") -> None:
+    """One run's intake: the named extracts dropped and ingested, a return if given."""
+    root = db.parent
+    settings = load_settings()
+    with connect(db) as con:
+        if returns:
+            (root / "landing" / returns).write_text(
+                "org_code,period,measure_code,numerator,denominator\n"
+                f"{returns[:3]},{returns[4:11]},INCIDENT_REPORTING,3,41000\n"
+            )
+            ingest_landing(con, settings)
+        for name, lines in (extracts or {}).items():
+            (root / "incidents" / name).write_text("\n".join(lines))
+        if extracts:
+            outcomes = ingest_incidents(con, settings, landing_dir=root / "incidents")
+            assert [o.status for o in outcomes] == ["loaded"] * len(extracts)
+            assert sum(o.rows_quarantined for o in outcomes) == 0
+
+
+def lfpse(ref: str, org: str = "RTD", **changes: str) -> str:
+    return lfpse_row(Reference=ref, OccurredOrganisationCode=org, **changes)
+
+
+def test_incremental_builds_equal_a_full_refresh_and_touch_only_what_changed(region):
+    db, scratch = region, region.parent
+    # Run 1: the ICB's March extract for RTD (one event with two patients) and RR7, and
+    # RTD's local export; the first build.
+    _run(
+        db,
+        returns="RTD_2024-03.csv",
+        extracts={
+            "QHM_lfpse_2024-03.csv": [
+                LFPSE_HEADER,
+                lfpse("7000001", OT001="4"),
+                lfpse("7000002", T005="2024-03-09", SubmissionDate="2024-03-20"),
+                lfpse("7000003", EntityId="1"),
+                lfpse("7000003", EntityId="2", OT001="2"),
+                lfpse("7100001", "RR7", OT001="3"),
+                lfpse("7100002", "RR7", T005="2024-03-02"),
+            ],
+            "RTD_datix_2024-03.csv": [
+                DATIX_HEADER,
+                datix_row(recordid="56001"),
+                datix_row(recordid="56002", inc_severity="MODERATE"),
+            ],
+        },
+    )
+    _build(db, scratch / "dbt")
+
+    # Run 2: the ICB re-extracts RTD's March (only RTD): 7000001 revised and re-graded,
+    # 7000002 deleted at source (missing from the range it covered), 7000004 new.
+    _run(
+        db,
+        extracts={
+            "QHM_lfpse_2024-03_rtd_again.csv": [
+                LFPSE_HEADER,
+                lfpse("7000001", Revision="2", OT001="3", SubmissionDate="2024-03-25"),
+                lfpse("7000003", EntityId="1", SubmissionDate="2024-03-25"),
+                lfpse("7000003", EntityId="2", OT001="2", SubmissionDate="2024-03-25"),
+                lfpse("7000004", T005="2024-03-20", SubmissionDate="2024-03-25"),
+            ]
+        },
+    )
+    _mark(db)
+    _build(db, scratch / "dbt")
+    touched = _unmark(db)
+    for rel in INCREMENTAL:
+        assert touched[rel]["RR7"] == (2, 0), rel  # RR7 brought nothing: kept as built
+        assert touched[rel]["RTD"][0] == 0, rel  # RTD: every event recomputed
+    with duckdb.connect(str(db), read_only=True) as con:
+        regraded = con.execute(
+            "select harm_code, revision from marts.fct_incident where event_key = ?",
+            [event_key("incidents_lfpse", "RTD", "7000001")],
+        ).fetchall()
+        assert regraded == [(3, 2)]  # revision 2, re-graded to moderate
+        assert con.execute(
+            "select events_deleted from marts.mart_incident_extracts"
+            " where file_name = 'QHM_lfpse_2024-03_rtd_again.csv'"
+        ).fetchall() == [(1,)]
+    assert_equals_full_refresh(db, scratch)
+
+    # Run 3: a return and a register change (RR7 now a community trust: its sector's
+    # roll-ups change), no incident extract: no event is recomputed.
+    local = scratch / "local_register.csv"
+    local.write_text(
+        (SAMPLES / "local_register.csv").read_text().rstrip("\n") + "\nRR7,,community_trust,,,,\n"
+    )
+    with connect(db) as con:
+        load_register(con, SAMPLES / "ods", local)
+    _run(db, returns="RR7_2024-03.csv")
+    _mark(db)
+    _build(db, scratch / "dbt")
+    touched = _unmark(db)
+    for rel in INCREMENTAL:
+        assert all(rebuilt == 0 for _, rebuilt in touched[rel].values()), (rel, touched[rel])
+    with duckdb.connect(str(db), read_only=True) as con:
+        sectors = con.execute(
+            "select distinct sector_code from marts.fct_incident_reporting_lag"
+            " where level = 'organisation' and group_code = 'RR7'"
+        ).fetchall()
+        assert sectors == [("community_trust",)]
+    assert_equals_full_refresh(db, scratch)
+
+    # Run 4: RR7's own extract for April (RTD's events untouched).
+    _run(
+        db,
+        extracts={
+            "RR7_lfpse_2024-04.csv": [
+                LFPSE_HEADER,
+                lfpse("7100003", "RR7", T005="2024-04-02", SubmissionDate="2024-04-05"),
+            ]
+        },
+    )
+    _mark(db)
+    _build(db, scratch / "dbt")
+    touched = _unmark(db)
+    for rel in INCREMENTAL:
+        assert touched[rel]["RR7"] == (0, 3), rel
+        assert touched[rel]["RTD"][1] == 0, rel
+    assert_equals_full_refresh(db, scratch)

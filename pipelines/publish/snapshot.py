@@ -108,9 +108,14 @@ def _csv_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
 # so the order is total whatever the key): identical data then gives byte-identical Parquet
 # and CSV, which is what lets an unchanged table be carried from the previous snapshot.
 # Tables not named here are ordered by all their columns, in their column order.
+# The facts and the completeness mart go by month first: analysts filter on one month
+# (a league table, who has not submitted), and DuckDB then reads the row groups of that
+# month only (its min/max per row group). SCALE=1, 4.1 million rows, median of 9: the
+# league table of one measure and month 96.1 ms ordered by organisation, 26.1 ms by
+# month; one organisation's year 2.8 ms -> 20.4 ms (both well under the 100 ms target).
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
-    "fct_measure_monthly": ("org_code", "measure_code", "period"),
-    "mart_submission_completeness": ("org_code", "measure_code", "period"),
+    "fct_measure_monthly": ("period", "measure_code", "org_code"),
+    "mart_submission_completeness": ("period", "measure_code", "org_code"),
     "fct_spc": ("level", "tier", "series_key", "period"),
     "pub_spc": ("level", "series_key", "period"),
     "fct_programme_impact": ("level", "series_key"),

@@ -64,9 +64,11 @@ backfill: prepare
 # plain DuckDB baseline (before and after) vs the full pipeline, one new file to
 # publication, analyst queries; fails, printing no ratio, when a count does not match the
 # generator (docs/benchmark.md).
+# BENCH_FLAGS=--no-pdfs publishes the board reports as HTML only (docs/benchmark.md).
 SCALE ?= 0.05
+BENCH_FLAGS ?=
 bench: prepare
-	$(PY) -m pipelines.bench --scale $(SCALE) --out var/bench
+	$(PY) -m pipelines.bench --scale $(SCALE) --out var/bench $(BENCH_FLAGS)
 
 # make test: lint first (so CI lints), then everything, the 15 slowest tests listed at the
 # end. make test-fast: the inner loop, without the tests marked e2e (docs/development.md).

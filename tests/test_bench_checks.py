@@ -4,6 +4,8 @@ report carrying no ratio (tests/test_bench_outputs.py runs the real thing)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pipelines.bench import report
@@ -199,9 +201,11 @@ def test_targets_say_whether_this_is_their_scale(scale, ratios_stated, memory_st
     assert verdicts["analyst_query_ms"]["at_stated_scale"] is True
 
 
-def _report(stages: dict, *, failures: list[str]) -> str:
+def _report(stages: dict, *, failures: list[str], finished: bool = True, pdfs: bool = True) -> str:
     results = _results(stages) if not failures else {"stages": stages, "scale": 1.0}
     results |= {
+        "finished": finished,
+        "options": {"board_report_pdfs": pdfs},
         "started_at": "2026-12-01T21:00:00+00:00",
         "machine": {"cpus": 2, "memory_gib": 23.0},
         "data": {
@@ -240,3 +244,46 @@ def test_a_failed_report_names_the_failure_and_has_no_ratio():
     assert "count rows: generator 1000" in text
     assert "Ratio (" not in text and "target" not in text
     assert "| (b) pipeline: full rebuild, whole process | | | | | not run |" in text
+
+
+def test_a_run_stopped_part_way_reports_what_it_measured_and_no_more():
+    """A SCALE=5 run takes hours: the results are written after every stage, so a run
+    stopped during (c) still states (a), (b) and the memory of (b), and says what it did
+    not measure instead of failing or passing it."""
+    stages = {k: v for k, v in _stages().items() if k in ("baseline_before", "pipeline")}
+    r = ratios(stages)
+    assert r["baseline_mean"] == {"wall_s": 8.0, "cpu_s": 6.0}
+    assert r["pipeline_to_baseline"]["wall"] == 5.0
+    assert "new_file_to_baseline" not in r
+    verdicts = targets(_results(stages, scale=5.0))
+    assert verdicts["peak_memory_mib"]["measured"] == 100.0
+    assert verdicts["peak_memory_mib"]["met"] and verdicts["peak_memory_mib"]["stage"] == "pipeline"
+    assert verdicts["new_file_wall_ratio"]["measured"] is None
+    assert not verdicts["new_file_wall_ratio"]["met"]
+    assert verdicts["analyst_query_ms"]["measured"] is None
+    text = _report(stages, failures=[], finished=False)
+    assert "**Partial results" in text
+    assert "(a) is the mean of its run so far: 8.0 s wall" in text
+    assert "Ratio (c) / (a): not measured." in text
+    assert text.count("| not measured |") == 2  # (c) and (d)
+    assert "| (c) one new trust file -> published, whole process | | | | | not run |" in text
+    assert "**Partial results" not in _report(_stages(), failures=[])
+
+
+def test_no_pdfs_reaches_the_pipeline_settings_and_the_report(tmp_path, monkeypatch):
+    """--no-pdfs is a setting every pipeline process reads (not a flag the bench alone
+    knows), and the report says the PDFs were off."""
+    from pipelines.bench.run import Benchmark
+    from pipelines.settings import load_settings
+
+    with_pdfs = Benchmark(scale=0.01, out=tmp_path, log=lambda _: None)
+    without = Benchmark(scale=0.01, out=tmp_path, board_report_pdfs=False, log=lambda _: None)
+    for bench, expected in ((with_pdfs, True), (without, False)):
+        for key in [k for k in os.environ if k.startswith("SAFETY_OBS_")]:
+            monkeypatch.delenv(key)
+        for key, value in bench.env.items():
+            if key.startswith("SAFETY_OBS_"):
+                monkeypatch.setenv(key, value)
+        assert load_settings().board_report_pdf is expected
+    assert "PDFs were **off**" in _report(_stages(), failures=[], pdfs=False)
+    assert "PDFs were **off**" not in _report(_stages(), failures=[])

@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--regenerate", action="store_true", help="rewrite the data even if present"
     )
+    parser.add_argument(
+        "--no-pdfs",
+        action="store_true",
+        help="publish the board reports as HTML only (the PDFs come after the data is "
+        "published; at SCALE=5 they take hours)",
+    )
     args = parser.parse_args(argv)
     bench = Benchmark(
         scale=args.scale,
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         last_period=args.last_period,
         query_runs=args.query_runs,
         regenerate=args.regenerate,
+        board_report_pdfs=not args.no_pdfs,
     )
     results = bench.run()
     print()

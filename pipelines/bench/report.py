@@ -77,29 +77,29 @@ def _by_run(by_run: dict[str, float | None]) -> str:
 def _ratio_lines(results: dict) -> list[str]:
     r, stages = results["ratios"], results["stages"]
     base = r["baseline_mean"]
-    b, c = r["pipeline_to_baseline"], r["new_file_to_baseline"]
-    walls = ", ".join(
-        f"{stages[n]['wall_s']:.1f} s {n.removeprefix('baseline_')}"
-        for n in b["wall_by_baseline_run"]
-    )
+    runs = [n for n in ("baseline_before", "baseline_after") if n in stages]
+    walls = ", ".join(f"{stages[n]['wall_s']:.1f} s {n.removeprefix('baseline_')}" for n in runs)
+    lines = [
+        "",
+        f"(a) is the mean of its {'two runs' if len(runs) == 2 else 'run so far'}: "
+        f"{base['wall_s']:.1f} s wall ({walls} (b)), {base['cpu_s']:.1f} s CPU.",
+    ]
+    for label, key in (("(b)", "pipeline_to_baseline"), ("(c)", "new_file_to_baseline")):
+        if key not in r:
+            lines += ["", f"Ratio {label} / (a): not measured."]
+            continue
+        ratio = r[key]
+        lines += [
+            "",
+            f"Ratio {label} / (a): **{_x(ratio['wall'])}** by wall time, "
+            f"**{_x(ratio['cpu'])}** by CPU time (by wall against each run of (a): "
+            + _by_run(ratio["wall_by_baseline_run"])
+            + ")"
+            + _with_pdfs(ratio)
+            + ".",
+        ]
     return [
-        "",
-        f"(a) is the mean of its two runs: {base['wall_s']:.1f} s wall ({walls} (b)), "
-        f"{base['cpu_s']:.1f} s CPU.",
-        "",
-        f"Ratio (b) / (a): **{_x(b['wall'])}** by wall time, **{_x(b['cpu'])}** by CPU time "
-        f"(by wall against each run of (a): "
-        + _by_run(b["wall_by_baseline_run"])
-        + ")"
-        + _with_pdfs(b)
-        + ".",
-        "",
-        f"Ratio (c) / (a): **{_x(c['wall'])}** by wall time, **{_x(c['cpu'])}** by CPU time "
-        f"(by wall against each run of (a): "
-        + _by_run(c["wall_by_baseline_run"])
-        + ")"
-        + _with_pdfs(c)
-        + ".",
+        *lines,
         "",
         "Ratios are to the data published (the end of `published_snapshot`); the board-report "
         "PDFs are published after the swap (`board_report_pdfs`), shown as 'with the PDFs'.",
@@ -130,7 +130,9 @@ def _target_lines(results: dict) -> list[str]:
             figure += " ms"
         stated = target["stated_at_scale"]
         verdict = "pass" if target["met"] else "**FAIL**"
-        if not target["at_stated_scale"]:
+        if measured is None:
+            verdict = "not measured"
+        elif not target["at_stated_scale"]:
             verdict += " (trend only: not the stated scale)"
         lines.append(
             f"| {target['target']} | {'any scale' if stated is None else f'SCALE={stated:g}'} "
@@ -153,6 +155,18 @@ def markdown(results: dict) -> str:
         f"{data.get('incident_first_period', '-')}; machine: {results['machine']['cpus']} CPUs, "
         f"{results['machine']['memory_gib']} GiB. Started {results['started_at'][:19]}Z.",
     ]
+    if not results.get("options", {}).get("board_report_pdfs", True):
+        lines += [
+            "",
+            "Board-report PDFs were **off** (`--no-pdfs`): each publication wrote the reports' "
+            "HTML only. The ratios end at the data published, before the PDFs, either way.",
+        ]
+    if results.get("finished") is False:
+        lines += [
+            "",
+            "**Partial results: the benchmark was still running, or was stopped, after the "
+            "last stage shown; stages marked 'not run' were not measured.**",
+        ]
     if results["failures"]:
         lines += ["", "**The benchmark FAILED; no ratio is reported.**", ""]
         lines += [f"- {reason}" for reason in results["failures"]]

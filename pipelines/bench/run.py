@@ -206,6 +206,7 @@ class Benchmark:
         last_period: date | None = None,
         query_runs: int = 7,
         regenerate: bool = False,
+        board_report_pdfs: bool = True,
         log: Callable[[str], None] = print,
     ) -> None:
         self.scale = scale
@@ -223,7 +224,13 @@ class Benchmark:
         self.log = log
         self.python = sys.executable
         self.dagster = str(Path(sys.executable).parent / "dagster")
+        self.board_report_pdfs = board_report_pdfs
         self.env = pipeline_env(self.paths)
+        if not board_report_pdfs:
+            # --no-pdfs: the publications write the board reports' HTML only. The PDFs are
+            # published after the swap, so the ratios (to the data published) are the same
+            # measure; the whole process is shorter, and the results say the PDFs were off.
+            self.env["SAFETY_OBS_BOARD_REPORT_PDF"] = "false"
 
     # -- stages ------------------------------------------------------------------------
 
@@ -428,6 +435,7 @@ class Benchmark:
         if failures:
             self.failures = [f"after {after}: {reason}" for reason in failures]
             raise BenchmarkFailed("; ".join(self.failures))
+        self._results(stages, finished=False)
 
     # -- the run -----------------------------------------------------------------------
 
@@ -446,11 +454,11 @@ class Benchmark:
         self.failures = []
         stages: dict[str, dict] = {}
         sides: dict[str, dict] = {}
-        started = datetime.now(UTC)
+        self.started = datetime.now(UTC)
         stages["generate"] = self.generate()
-        linked = _link_tree(self.paths.data / "landing", self.paths.landing)
+        self.linked = _link_tree(self.paths.data / "landing", self.paths.landing)
         self.paths.incident_landing.mkdir()
-        incidents_linked = _link_tree(
+        self.incidents_linked = _link_tree(
             self.paths.data / "incident_landing", self.paths.incident_landing
         )
         try:
@@ -474,14 +482,22 @@ class Benchmark:
             self._checkpoint(stages, sides, "(d)")
         except BenchmarkFailed as failed:
             self.log(f"[bench] FAILED {failed}")
+        return self._results(stages, finished=True)
+
+    def _results(self, stages: dict, *, finished: bool) -> dict:
+        """The results so far, written at once: a run stopped part way (a SCALE=5 run is hours
+        long) leaves every stage it finished, with ``finished`` false."""
         for name, load in self.loads.items():
-            stages[name]["loadavg"] = load
+            if name in stages:
+                stages[name]["loadavg"] = load
         sound = not self.failures
         results = {
             "benchmark": "safety-observatory national (docs/design.md §10)",
             "scale": self.scale,
-            "started_at": started.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
+            "started_at": self.started.isoformat(),
+            "finished": finished,
+            "options": {"board_report_pdfs": self.board_report_pdfs},
+            "finished_at": datetime.now(UTC).isoformat() if finished else None,
             "machine": machine(),
             "data": {
                 k: self.manifest[k]
@@ -504,8 +520,8 @@ class Benchmark:
                     *INCIDENT_COUNTS,
                 )
             },
-            "files_linked_into_landing": linked,
-            "incident_files_linked": incidents_linked,
+            "files_linked_into_landing": self.linked,
+            "incident_files_linked": self.incidents_linked,
             "stages": stages,
             "failures": self.failures,
             "ratios": ratios(stages) if sound else None,
@@ -545,7 +561,8 @@ def stage_failures(stages: dict) -> list[str]:
 
 
 def _mean(stages: dict, figure: str) -> float:
-    return statistics.fmean(stages[name][figure] for name in BASELINES)
+    """Over the runs of (a) measured so far (both, once the run is past (b))."""
+    return statistics.fmean(stages[name][figure] for name in BASELINES if name in stages)
 
 
 def _ratio(value: float, base: float) -> float | None:
@@ -563,7 +580,10 @@ def ratios(stages: dict) -> dict:
     """(b) / (a) and (c) / (a), by wall and by CPU time, until the data was published
     (:func:`published`); the same with the PDFs (the whole process) as ``*_with_pdfs``.
     (a) is the mean of its two runs (before and after (b)); the ratio against each run is
-    kept too, so a noisy machine shows as a spread."""
+    kept too, so a noisy machine shows as a spread. A stage not measured (a run stopped part
+    way) has no ratio; with no run of (a) there is none at all."""
+    if not any(name in stages for name in BASELINES):
+        return {}
     base = {figure: _mean(stages, figure) for figure in ("wall_s", "cpu_s")}
     result: dict[str, dict] = {
         "baseline_mean": {k: round(v, 3) for k, v in base.items()},
@@ -572,6 +592,8 @@ def ratios(stages: dict) -> dict:
         ("pipeline_to_baseline", "pipeline"),
         ("new_file_to_baseline", "incremental"),
     ):
+        if stage not in stages:
+            continue
         figures = published(stages[stage])
         result[key] = {
             "wall": _ratio(figures["wall_s"], base["wall_s"]),
@@ -579,10 +601,14 @@ def ratios(stages: dict) -> dict:
             "wall_with_pdfs": _ratio(stages[stage]["wall_s"], base["wall_s"]),
             "cpu_with_pdfs": _ratio(stages[stage]["cpu_s"], base["cpu_s"]),
             "wall_by_baseline_run": {
-                name: _ratio(figures["wall_s"], stages[name]["wall_s"]) for name in BASELINES
+                name: _ratio(figures["wall_s"], stages[name]["wall_s"])
+                for name in BASELINES
+                if name in stages
             },
             "cpu_by_baseline_run": {
-                name: _ratio(figures["cpu_s"], stages[name]["cpu_s"]) for name in BASELINES
+                name: _ratio(figures["cpu_s"], stages[name]["cpu_s"])
+                for name in BASELINES
+                if name in stages
             },
         }
     return result
@@ -662,12 +688,15 @@ def _target(
 def targets(results: dict) -> dict:
     """docs/design.md §10, each target with what this run measured and whether it was met.
     A target is stated for one scale; at another the verdict shows the trend only."""
-    stages, scale, r = results["stages"], results["scale"], results["ratios"]
-    queries = stages["queries"].get("queries", {})
+    stages, scale, r = results["stages"], results["scale"], results["ratios"] or {}
+    queries = stages.get("queries", {}).get("queries", {})
     slowest = max((q["median_ms"] for q in queries.values()), default=None)
-    peak_stage = max(("pipeline", "incremental"), key=lambda s: stages[s]["peak_memory_mib"])
-    peak = stages[peak_stage]["peak_memory_mib"]
-    rebuild, new_file = r["pipeline_to_baseline"], r["new_file_to_baseline"]
+    runs = [name for name in ("pipeline", "incremental") if name in stages]
+    peak_stage = max(runs, key=lambda s: stages[s]["peak_memory_mib"], default=None)
+    peak = stages[peak_stage]["peak_memory_mib"] if peak_stage else None
+    unmeasured = {"wall": None, "cpu": None}
+    rebuild = r.get("pipeline_to_baseline", unmeasured)
+    new_file = r.get("new_file_to_baseline", unmeasured)
     ceiling = f"<= {TARGET_REBUILD_RATIO:g}x (a)"
     return {
         "rebuild_wall_ratio": _target(
@@ -696,7 +725,7 @@ def targets(results: dict) -> dict:
             **_target(
                 f"peak memory of (b) and (c) < {TARGET_PEAK_MIB:,.0f} MiB (6 GB)",
                 peak,
-                peak < TARGET_PEAK_MIB,
+                peak is not None and peak < TARGET_PEAK_MIB,
                 MEMORY_TARGET_SCALE,
                 scale,
             ),

@@ -986,6 +986,23 @@ def _render_measure(
     return pages
 
 
+def organisation_data_digests(
+    con: duckdb.DuckDBPyConnection, site: SiteData, extra: dict[str, str] | None = None
+) -> dict[tuple[str, str | None], str]:
+    """The data digest of every organisation chart set of ``site`` by (measure code, ICB):
+    :func:`~pipelines.dashboard.carry.organisation_page_digests` over the rows the charts
+    are read from (:func:`_read_series`'s select-list), with ``extra`` relations (the
+    board reports' impact and change rows)."""
+    return organisation_page_digests(
+        con,
+        site.series_source,
+        f"{_SERIES_COLUMNS}, {site.segment_columns}",
+        NAMES_SOURCES[site.tier],
+        site.tier,
+        extra,
+    )
+
+
 def _organisation_page_digests(
     con: duckdb.DuckDBPyConnection, site: SiteData, common: dict[str, Any]
 ) -> Callable[[SiteMeasure], dict[str | None, str]]:
@@ -1000,13 +1017,7 @@ def _organisation_page_digests(
         site.sector_order,
         site.levels,
     )
-    data = organisation_page_digests(
-        con,
-        site.series_source,
-        f"{_SERIES_COLUMNS}, {site.segment_columns}",
-        NAMES_SOURCES[site.tier],
-        site.tier,
-    )
+    data = organisation_data_digests(con, site)
     by_measure: dict[str, dict[str | None, str]] = defaultdict(dict)
     for (code, icb), digest in data.items():
         by_measure[code][icb] = digest

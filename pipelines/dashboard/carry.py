@@ -42,7 +42,8 @@ RENDER_LIBRARIES = ("jinja2", "markupsafe")
 RENDERED_FROM_KEY = "rendered_from"
 
 
-def _files_digest(paths: Iterable[Path]) -> str:
+def files_digest(paths: Iterable[Path]) -> str:
+    """SHA-256 over the names, sizes and bytes of ``paths``, in the order given."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
@@ -52,19 +53,20 @@ def _files_digest(paths: Iterable[Path]) -> str:
 
 #: The dashboard package's Python files and :data:`RENDER_MODULES` as this process loaded
 #: them (taken at import: a file edited while a process runs is not the code it runs).
-CODE_DIGEST = _files_digest([*sorted(HERE.glob("*.py")), *RENDER_MODULES])
+CODE_DIGEST = files_digest([*sorted(HERE.glob("*.py")), *RENDER_MODULES])
 
 
-def render_digest(templates: Path, static: Path) -> str:
-    """SHA-256 over the code (:data:`CODE_DIGEST`), ``templates`` and ``static`` as they
-    are now (Jinja reads templates when it first renders them), the versions of
-    :data:`RENDER_LIBRARIES` and Python's: any change to how a page is written changes
-    every fingerprint, so nothing rendered by other code is carried."""
-    files = [
-        p for root in (templates, static) for p in sorted(Path(root).rglob("*")) if p.is_file()
-    ]
-    digest = hashlib.sha256(f"{CODE_DIGEST}\0{_files_digest(files)}\0".encode())
-    for library in RENDER_LIBRARIES:
+def render_digest(
+    *roots: Path, code: str = CODE_DIGEST, libraries: Iterable[str] = RENDER_LIBRARIES
+) -> str:
+    """SHA-256 over the ``code`` (default :data:`CODE_DIGEST`), the files under ``roots``
+    (the templates and static files) as they are now (Jinja reads templates when it first
+    renders them), the versions of ``libraries`` and Python's: any change to how a page is
+    written changes every fingerprint, so nothing rendered by other code is carried. The
+    board reports use it with their own code and folders (``pipelines/report/carry.py``)."""
+    files = [p for root in roots for p in sorted(Path(root).rglob("*")) if p.is_file()]
+    digest = hashlib.sha256(f"{code}\0{files_digest(files)}\0".encode())
+    for library in libraries:
         digest.update(f"{library} {metadata.version(library)}\0".encode())
     digest.update(f"python {sys.version_info[:3]}".encode())
     return digest.hexdigest()
@@ -95,14 +97,21 @@ _ROWS_DIGEST = "count(*), sum(hash(r)::hugeint), bit_xor(hash(r, 'salt'))"
 
 
 def organisation_page_digests(
-    con: duckdb.DuckDBPyConnection, source: str, columns: str, names: str, tier: str
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: str,
+    names: str,
+    tier: str,
+    extra: dict[str, str] | None = None,
 ) -> dict[tuple[str, str | None], str]:
     """The data digest of every organisation page, by (measure code, ICB code; None: no
-    ICB), in two grouped queries: the rows of ``source`` (the site's SPC rows) at the
+    ICB), in grouped queries: the rows of ``source`` (the site's SPC rows) at the
     organisation level with ``columns`` (the select-list the charts are read with), each
     with its organisation's name from ``names`` (a relation of code and name), grouped by
-    the chart's ICB (its first month's, as the pages group them); and the recorded
-    changes of those charts (:func:`series_changes_relation`)."""
+    the chart's ICB (its first month's, as the pages group them); the recorded changes of
+    those charts (:func:`series_changes_relation`); and the rows of each relation of
+    ``extra`` (by label; with ``measure_code``, ``level`` and ``series_key`` columns) that
+    belong to those charts (the board reports add their impact and change rows)."""
     owners = f"""owners as (
         select measure_code, series_key, arg_min_null(icb_code, period) as owner
         from {source} where level = 'organisation' group by all)"""
@@ -122,14 +131,16 @@ def organisation_page_digests(
     ).fetchall()
     for code, icb, *digest in rows:
         found[(code, icb)] = ["rows", *digest]
-    changes = series_changes_relation(con, tier)
-    if changes is not None:
+    related = {"changes": series_changes_relation(con, tier), **(extra or {})}
+    for label, relation in related.items():
+        if relation is None:
+            continue
         rows = con.execute(
             f"""
             with {owners},
             r as (
                 select owners.owner as page_icb, c.*
-                from {changes} as c
+                from {relation} as c
                 join owners on owners.measure_code = c.measure_code
                            and owners.series_key = c.series_key
                 where c.level = 'organisation')
@@ -138,7 +149,7 @@ def organisation_page_digests(
         ).fetchall()
         for code, icb, *digest in rows:
             if (code, icb) in found:
-                found[(code, icb)] += ["changes", *digest]
+                found[(code, icb)] += [label, *digest]
     return {key: context_digest(value) for key, value in found.items()}
 
 

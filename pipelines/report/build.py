@@ -69,6 +69,14 @@ from pipelines.dashboard.model import (
 )
 from pipelines.months import financial_year, month_text, short_month
 from pipelines.publish.disclosure import DisclosureRules, rules_from_settings
+from pipelines.report.carry import (
+    ReportCarry,
+    context_fingerprint,
+    organisation_digests,
+    pdf_renderer,
+    read_previous,
+    shared_digest,
+)
 from pipelines.report.reads import ProgrammeData, read_organisation_impact, read_programme_data
 from pipelines.spc.constants import COUNT_CHARTS, direction_sign
 
@@ -76,11 +84,14 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
 TIERS = ("internal", "public")
 #: A file in every built reports folder; a non-empty folder without it is never replaced.
 MARKER = ".safety-observatory-reports"
-#: Each report's fingerprint (:func:`report_fingerprint`), by report stem: published with
-#: the reports, read by the next publication to carry the reports whose inputs are unchanged.
+#: Each report's fingerprints by report stem: of its rendered HTML
+#: (:func:`report_fingerprint`) and of its inputs (``pipelines/report/carry.py``), with its
+#: file names. Published with the reports, read by the next publication to carry the
+#: reports whose inputs are unchanged.
 INPUTS_FILE = "report-inputs.json"
 
 
@@ -680,25 +691,9 @@ def report_fingerprint(html_without_stamps: str, pdf: bool) -> str:
     """What a report's files are made from: the HTML as rendered from the rows it reads,
     the templates, the stylesheets and the chart code (everything but the run's time and
     id), whether a PDF is made, and the WeasyPrint that makes it."""
-    renderer = "none"
-    if pdf:
-        from importlib.metadata import version
-
-        renderer = f"weasyprint {version('weasyprint')}"
-    digest = hashlib.sha256(f"{renderer}\n".encode())
+    digest = hashlib.sha256(f"{pdf_renderer(pdf)}\n".encode())
     digest.update(html_without_stamps.encode("utf-8"))
     return digest.hexdigest()
-
-
-@dataclass
-class ReportCarry:
-    """The previous snapshot's reports of one tier, for carrying unchanged ones:
-    ``fingerprints`` by report stem (from its manifest), and ``carry(name, target)`` that
-    links a file of its reports folder to ``target`` and says whether it could (see
-    :meth:`pipelines.publish.snapshot.PreviousSnapshot.carry`)."""
-
-    fingerprints: dict[str, str]
-    carry: Any  # Callable[[str, Path], bool]
 
 
 def render_reports(
@@ -719,10 +714,13 @@ def render_reports(
     """Write every report of ``tier`` (HTML, and PDF unless ``pdf`` is false) and the
     index page under ``out_dir``.
 
-    A report whose fingerprint (:func:`report_fingerprint`) is the ``previous`` snapshot's
-    is carried from it (its HTML, organisation pages and PDF linked, not rendered); the
-    PDFs that are rendered are rendered by ``workers`` processes. Each report's fingerprint
-    is in ``BuiltReport.extra["fingerprint"]``. ``data_root``: the dashboard site's folder
+    A report whose input fingerprint (``pipelines/report/carry.py``) is the ``previous``
+    snapshot's is carried from it (its HTML, organisation pages and PDF linked) before its
+    organisations are read or anything of it is rendered; any other report is rendered,
+    and still carried if its rendered HTML's fingerprint (:func:`report_fingerprint`) is
+    the previous snapshot's. The PDFs that are rendered are rendered by ``workers``
+    processes. Each report's fingerprints are in ``BuiltReport.extra`` (``fingerprint``,
+    ``inputs``; its file names in ``files``). ``data_root``: the dashboard site's folder
     relative to ``out_dir``, whose organisation data files and script the organisation
     pages draw their charts from. ``pending_pdfs``: given, the PDFs to render are not
     rendered here but appended to it (their paths in ``out_dir``), for the publication to
@@ -753,7 +751,7 @@ def render_reports(
     for ctx in contexts:
         for block in _blocks(ctx):
             block["svg"] = _with_style(block["svg"], css)
-    report_css = (HERE / "static" / "report.css").read_text()
+    report_css = (STATIC / "report.css").read_text()
     if pdf and not pdf_renderer_available():
         pdf = False
     common = {
@@ -767,6 +765,11 @@ def render_reports(
         "data_root": data_root,
     }
     stamps = (published_at.strftime("%Y-%m-%d %H:%M UTC"), run_id)
+    # Every report's input fingerprint, before any organisation is read or anything is
+    # rendered (the contexts so far hold the aggregate levels only).
+    shared = shared_digest(site, data, common, pdf, TEMPLATES, STATIC)
+    organisations = organisation_digests(con, site, data) if tier == "internal" else {}
+    inputs = [_inputs_fingerprint(ctx, shared, organisations, tier) for ctx in contexts]
 
     def stamped(text: str) -> str:
         return text.replace(_STAMPS[0], str(escape(stamps[0]))).replace(
@@ -775,8 +778,19 @@ def render_reports(
 
     built, jobs = [], []
     with_organisations = False
-    for ctx in contexts:
+    for ctx, fingerprint in zip(contexts, inputs, strict=True):
         spec = ctx["spec"]
+        record = (
+            previous.take(spec.stem, fingerprint, out_dir)
+            if previous is not None and fingerprint is not None
+            else None
+        )
+        if record is not None:
+            report = _carried_report(spec, record, out_dir, pdf)
+            report.extra["inputs"] = fingerprint
+            with_organisations |= "organisations_html" in report.extra
+            built.append(report)
+            continue
         if tier == "internal" and spec.scope == "icb" and spec.code:
             load_icb_organisations(con, site, spec.code)
             read_organisation_impact(
@@ -799,6 +813,7 @@ def render_reports(
             for measure in site.measures.values():
                 measure.series.pop("organisation", None)
             read_organisation_impact(con, data, [])
+        report.extra["inputs"] = fingerprint
         built.append(report)
         if job is not None:
             jobs.append(job)
@@ -811,10 +826,12 @@ def render_reports(
         report.pages, report.seconds = pages, seconds
         log.info("board report %s: %s pages in %.1f s", pdf_file.name, pages, seconds)
     log.info(
-        "board reports (%s): %d rendered, %d carried from the current snapshot",
+        "board reports (%s): %d rendered, %d carried from the current snapshot (%d of them"
+        " on their inputs, not rendered)",
         tier,
         sum(not r.extra.get("carried") for r in built),
         sum(bool(r.extra.get("carried")) for r in built),
+        sum(r.extra.get("carried") == "inputs" for r in built),
     )
     if with_organisations:
         # The dashboard's script, bundled beside the pages that draw with it.
@@ -825,6 +842,36 @@ def render_reports(
     )
     (out_dir / MARKER).write_text(f"tier={tier}\n")
     return built
+
+
+def _inputs_fingerprint(
+    ctx: dict[str, Any], shared: str, organisations: dict[str, str], tier: str
+) -> str | None:
+    """A report's input fingerprint (``pipelines/report/carry.py``): what all reports
+    share, its own context as built so far, and for an internal ICB report the digest of
+    its organisations' rows. None: its context cannot be fingerprinted (never carried on
+    its inputs)."""
+    own = context_fingerprint(ctx)
+    if own is None:
+        return None
+    spec = ctx["spec"]
+    icb = tier == "internal" and spec.scope == "icb"
+    rows = organisations.get(spec.code or "") if icb else None
+    return hashlib.sha256(f"{shared}\0{own}\0{rows}".encode()).hexdigest()
+
+
+def _carried_report(spec: ReportSpec, record: dict, out_dir: Path, pdf: bool) -> BuiltReport:
+    """The report ``spec`` as carried on its inputs, from the previous folder's ``record``
+    of it (its files are linked already): what :func:`_write_report` would give."""
+    report = BuiltReport(spec, out_dir / f"{spec.stem}.html", None)
+    files = list(record["files"])
+    if f"{spec.stem}-organisations.html" in files:
+        report.extra["organisations_html"] = out_dir / f"{spec.stem}-organisations.html"
+    if pdf:
+        report.pdf = out_dir / f"{spec.stem}.pdf"
+    report.extra.update(fingerprint=record["fingerprint"], files=files, carried="inputs")
+    log.info("board report %s: inputs unchanged, carried without rendering", spec.stem)
+    return report
 
 
 def _write_report(
@@ -872,13 +919,14 @@ def _write_report(
     if pdf:
         report.pdf = out_dir / f"{spec.stem}.pdf"
         names.append(report.pdf.name)
+    report.extra["files"] = names
     if (
         previous is not None
         and previous.fingerprints.get(spec.stem) == fingerprint
         and all(previous.carry(name, out_dir / name) for name in names)
     ):
-        report.extra["carried"] = True
-        log.info("board report %s: inputs unchanged, carried", spec.stem)
+        report.extra["carried"] = "html"
+        log.info("board report %s: rendered HTML unchanged, carried", spec.stem)
         return report, None
     for name in names:  # a part carried before another could not be: render all
         (out_dir / name).unlink(missing_ok=True)
@@ -952,23 +1000,33 @@ def build_reports(
                 previous=previous,
                 pending_pdfs=deferred,
             )
-        (building / INPUTS_FILE).write_text(
-            json.dumps({r.spec.stem: r.extra["fingerprint"] for r in built}, indent=1) + "\n"
-        )
+        (building / INPUTS_FILE).write_text(json.dumps(_records(built), indent=1) + "\n")
     if pending_pdfs is not None and deferred:
         pending_pdfs.extend(out_dir / p.name for p in deferred)
     return out_dir / "index.html"
+
+
+def _records(built: list[BuiltReport]) -> dict[str, dict[str, Any]]:
+    """What :data:`INPUTS_FILE` records of each report: its rendered-HTML fingerprint, its
+    input fingerprint (when it has one) and its files' names."""
+    records: dict[str, dict[str, Any]] = {}
+    for report in built:
+        record = {"fingerprint": report.extra["fingerprint"]}
+        if report.extra.get("inputs") is not None:
+            record["inputs"] = report.extra["inputs"]
+        records[report.spec.stem] = {**record, "files": report.extra["files"]}
+    return records
 
 
 def previous_reports(folder: Path, carry: Any) -> ReportCarry | None:
     """The ``previous`` of :func:`build_reports` from a published reports ``folder``: its
     fingerprints (None without them: nothing is carried), and ``carry(name, target)``,
     which links ``name`` of that folder to ``target`` if it can be trusted and returns
-    whether it did (:meth:`pipelines.publish.snapshot.PreviousSnapshot.carry`)."""
+    whether it did (:meth:`pipelines.publish.snapshot.PreviousSnapshot.carry`). A folder
+    of the older format (rendered-HTML fingerprints alone) carries as before: every
+    report is rendered and compared (:func:`pipelines.report.carry.read_previous`)."""
     try:
-        fingerprints = json.loads((folder / INPUTS_FILE).read_text())
-    except (OSError, ValueError):
+        text = (folder / INPUTS_FILE).read_text()
+    except OSError:
         return None
-    if not isinstance(fingerprints, dict):
-        return None
-    return ReportCarry({str(k): str(v) for k, v in fingerprints.items()}, carry)
+    return read_previous(text, carry)

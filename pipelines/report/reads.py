@@ -55,6 +55,9 @@ class ProgrammeData:
     missing: list[str] = field(default_factory=list)
     #: Where the impact rows are (None: no table), for :func:`read_organisation_impact`.
     impact_table: str | None = None
+    #: Where the recorded changes of each series are (None: no table), for the reports'
+    #: input fingerprints (``pipelines/report/carry.py``).
+    series_change_table: str | None = None
 
 
 def _find(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
@@ -127,6 +130,7 @@ def read_programme_data(
     if series_change is None:
         data.missing.append(names["series_change"])
     else:
+        data.series_change_table = series_change
         # The internal table holds both tiers' series (column ``tier``): keep this tier's.
         rows = [
             r

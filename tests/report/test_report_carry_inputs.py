@@ -26,6 +26,7 @@ from pipelines.publish.disclosure import DisclosureRules
 from pipelines.publish.snapshot import link_or_copy
 from pipelines.report import build as report_build
 from pipelines.report.build import INPUTS_FILE, build_reports, previous_reports
+from pipelines.report.carry import read_previous
 
 PUBLISHED_AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 REPORTS = ["icb-QYY", "icb-QZZ", "region"]
@@ -316,3 +317,38 @@ def test_changed_disclosure_rules_render_every_report(tier, first, snapshot, tmp
     relinked = _relinked(carried, first[tier])
     assert len(relinked) == pages
     assert not any(relinked.values()) if tier == "public" else all(relinked.values())
+
+
+def test_records_that_do_not_name_the_reports_own_files_are_not_carried_on_inputs(tmp_path):
+    """``report-inputs.json`` is read from the previous snapshot: a record naming a file
+    that is not one of its report's (or not a list of names) is never used to link files;
+    its HTML fingerprint still counts. Not JSON, or not an object: nothing is carried."""
+    linked: list[str] = []
+
+    def carry(name: str, target: Path) -> bool:
+        linked.append(name)
+        return True
+
+    good = {"fingerprint": "h1", "inputs": "i1", "files": ["region.html", "region.pdf"]}
+    text = json.dumps(
+        {
+            "region": good,
+            "icb-QZZ": {"fingerprint": "h2", "inputs": "i2", "files": ["../site/index.html"]},
+            "icb-QYY": {"fingerprint": "h3", "inputs": "i3", "files": "icb-QYY.html"},
+            "icb-QXX": "h4",  # the older format
+            "icb-QWW": {"inputs": "i5", "files": ["icb-QWW.html"]},  # no HTML fingerprint
+        }
+    )
+    previous = read_previous(text, carry)
+    assert previous is not None
+    assert previous.fingerprints == {"region": "h1", "icb-QZZ": "h2", "icb-QYY": "h3",
+                                     "icb-QXX": "h4"}  # fmt: skip
+    for stem, inputs in (("icb-QZZ", "i2"), ("icb-QYY", "i3"), ("icb-QXX", "h4"),
+                         ("icb-QWW", "i5")):  # fmt: skip
+        assert previous.take(stem, inputs, tmp_path) is None, stem
+    assert linked == []
+    assert previous.take("region", "another", tmp_path) is None
+    assert previous.take("region", "i1", tmp_path) == good
+    assert linked == ["region.html", "region.pdf"]
+    assert read_previous("{not json", carry) is None
+    assert read_previous("[1, 2]", carry) is None

@@ -15,6 +15,7 @@ from report_fixtures import make_report_warehouse, public_warehouse
 
 from pipelines.defs.publish import derived_outputs
 from pipelines.publish.snapshot import publish, verify_snapshot
+from pipelines.report import build as report_build
 from pipelines.report.build import INPUTS_FILE
 
 INTERNAL_REPORTS = ["region", "icb-QZZ", "icb-QYY"]
@@ -93,12 +94,22 @@ def published(tmp_path, monkeypatch):
     return first_publication(tmp_path, monkeypatch)
 
 
-def test_only_the_changed_icbs_report_is_rendered_again(published):
+def test_only_the_changed_icbs_report_is_rendered_again(published, monkeypatch):
     first = published["first"].snapshot_dir
     before = _files(first)
     # Internal: three reports, two ICBs' organisation pages, three PDFs; public: three of each.
     assert len(before) == 8 + 6
     change_riverside_falls(published["working"])
+    # The unchanged reports are carried on their input fingerprints, before any of their
+    # organisations is read (pipelines/report/carry.py): only QYY's are.
+    loaded: list[str] = []
+    load = report_build.load_icb_organisations
+
+    def loading(con, site, icb):
+        loaded.append(icb)
+        return load(con, site, icb)
+
+    monkeypatch.setattr(report_build, "load_icb_organisations", loading)
     second = _publish(published["working"], published["dir"], published["tiers"], "run-two-bbbb")
     after = _files(second.snapshot_dir)
     assert sorted(after) == sorted(before)
@@ -118,6 +129,7 @@ def test_only_the_changed_icbs_report_is_rendered_again(published):
     assert [k for k in INTERNAL_REPORTS if old[k] != new[k]] == ["icb-QYY"]
     assert verify_snapshot(second.snapshot_dir) == []
     assert verify_snapshot(first) == []
+    assert loaded == ["QYY"]
     # Carried files kept their checksums (the manifest entry is the previous one's).
     for name in after:
         if name not in rendered:

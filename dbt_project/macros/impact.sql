@@ -83,6 +83,17 @@
 {%- endmacro %}
 
 
+{# The fct_spc columns the impact method reads of a point (the `spc` CTE of impact_ctes),
+   in one list: the internal series model selects them and its inputs fingerprint hashes
+   exactly them, so no column the method reads can change unseen. #}
+{% macro impact_point_columns() -%}
+    {{ return(['level', 'series_key', 'org_code', 'sector_code', 'icb_code', 'programme_code',
+        'measure_code', 'period', 'numerator', 'denominator', 'value', 'chart',
+        'improvement_direction', 'centre', 'lpl', 'upl', 'segment', 'segment_start',
+        'in_baseline']) }}
+{%- endmacro %}
+
+
 {#
   The CTEs every impact model shares, after the model's own:
     spc            one tier's SPC points (fct_spc columns, docs/programme-impact.md section 3:

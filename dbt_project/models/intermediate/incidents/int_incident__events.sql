@@ -1,7 +1,7 @@
 -- A table, not a view like the other intermediate models: fct_incident,
 -- mart_incident_extracts and two tests read it, and as a view each computed it again over
 -- every stored record (SCALE=1, 5.7 million records: about 100 s each, four times a run).
--- Incremental by organisation (macros/incident_incremental.sql, docs/incidents.md): an
+-- Incremental by organisation (macros/incremental_units.sql, docs/incidents.md): an
 -- organisation is rebuilt when its latest stored extract (raw.incident_extracts) is not
 -- the latest behind its rows here (the largest last_seen_submission of its events); the
 -- other organisations' rows stay as built. --full-refresh builds every organisation.
@@ -9,8 +9,8 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_stale_organisations(ref('stg_raw__incident_extracts'),
-        'max(submission_id)', 'max(last_seen_submission)') }}"
+    pre_hook="{{ delete_stale_units(ref('stg_raw__incident_extracts'),
+        'max(submission_id)', 'max(last_seen_submission)', ['org_code']) }}"
 ) }}
 
 -- One row per event (hashed key), as its latest revision says, with whether a later
@@ -23,7 +23,7 @@
 --   organisation (same layout) and event month, and does not hold it.
 with records as (
     select * from {{ ref('stg_raw__incident_records') }}
-    where {{ organisations_to_build(ref('stg_raw__incident_extracts')) }}
+    where {{ units_to_build(ref('stg_raw__incident_extracts'), ['org_code']) }}
 ),
 
 latest as (

@@ -1,6 +1,6 @@
 -- One row per patient safety event (internal tier): codes and dates only, the latest
 -- revision of every event no later extract deleted (int_incident__events).
--- Incremental by organisation (macros/incident_incremental.sql, docs/incidents.md): an
+-- Incremental by organisation (macros/incremental_units.sql, docs/incidents.md): an
 -- organisation is rebuilt when the latest extract behind its events upstream differs from
 -- the one behind its rows here (max(submission_id) of its events no extract deleted, on
 -- both sides: its latest extract's events are never deleted and carry that extract's id,
@@ -9,8 +9,8 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_stale_organisations(ref('int_incident__events'),
-        'max(submission_id)', 'max(submission_id)', 'not is_deleted') }}"
+    pre_hook="{{ delete_stale_units(ref('int_incident__events'),
+        'max(submission_id)', 'max(submission_id)', ['org_code'], 'not is_deleted') }}"
 ) }}
 
 select
@@ -48,4 +48,4 @@ select
 from {{ ref('int_incident__events') }}
 where
     not is_deleted
-    and {{ organisations_to_build(ref('int_incident__events')) }}
+    and {{ units_to_build(ref('int_incident__events'), ['org_code']) }}

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from incident_inputs import DATIX_HEADER, LFPSE_HEADER, datix_row, lfpse_row
+from support.incremental import assert_same_rows, mark, rebuilt_units
 from support.warehouse import dbt_build
 
 from pipelines.incidents.ingest import ingest_incidents
@@ -34,6 +38,12 @@ SELECT = [
 # The two models built incrementally, whose rows a run without the organisation's extract
 # must leave in place.
 INCREMENTAL = ("intermediate.int_incident__events", "marts.fct_incident")
+# The reporting lag, incremental by level, group and event month: a rebuilt unit shows by
+# its mean (nulled before the build; fct_incident_reporting_lag copies it whole).
+LAG = "intermediate.int_incident__reporting_lag"
+LAG_UNIT = ("level", "group_code", "period")
+LEVELS = ("organisation", "sector", "icb", "region")
+MARCH, APRIL = date(2024, 3, 1), date(2024, 4, 1)
 
 
 def _build(db: Path, scratch: Path, *args: str) -> None:
@@ -67,31 +77,33 @@ def assert_equals_full_refresh(db: Path, scratch: Path) -> None:
         assert relations == _incident_relations(rebuilt)
         assert {
             "intermediate.int_incident__events",
+            "intermediate.int_incident__reporting_lag",
             "marts.fct_incident_by_geography_monthly",
             "public.pub_incident_reporting_lag",
         } <= set(relations)
-        for rel in relations:
-            con.register("full_refresh", rebuilt.execute(f"select * from {rel}").arrow())
-            for a, b in ((rel, "full_refresh"), ("full_refresh", rel)):
-                extra = con.execute(
-                    f"select count(*) from (select * from {a} except all select * from {b})"
-                ).fetchone()[0]
-                assert extra == 0, f"{rel}: {extra} rows of {a} not in {b}"
-            con.unregister("full_refresh")
         assert con.execute("select count(*) from marts.fct_incident").fetchone()[0] > 0
+    assert_same_rows(db, full, relations)
     full.unlink()
 
 
-def _mark(db: Path) -> None:
+def _mark(db: Path) -> pl.DataFrame:
     """Mark every row of the incremental models (``patients`` made negative, reversibly:
-    nothing downstream reads it), so a rebuilt row shows as unmarked."""
+    nothing downstream reads it; the reporting lag's mean nulled), so a rebuilt row shows
+    as unmarked. Returns what :func:`_unmark` needs to undo the lag's marks."""
     with duckdb.connect(str(db)) as con:
         for rel in INCREMENTAL:
             con.execute(f"update {rel} set patients = -patients - 1")
+    return mark(db, LAG, "mean_lag_days", LAG_UNIT)
 
 
-def _unmark(db: Path) -> dict[str, dict[str, tuple[int, int]]]:
-    """Per model and organisation: (rows still marked, rows rebuilt); marks undone."""
+def _unmark(
+    db: Path, lag_marks: pl.DataFrame
+) -> tuple[dict[str, dict[str, tuple[int, int]]], set[tuple]]:
+    """Per model and organisation: (rows still marked, rows rebuilt), and the reporting
+    lag's rebuilt units; marks undone."""
+    lag = rebuilt_units(
+        db, LAG, "mean_lag_days", LAG_UNIT, lag_marks, copies=["marts.fct_incident_reporting_lag"]
+    )
     found: dict[str, dict[str, tuple[int, int]]] = {}
     with duckdb.connect(str(db)) as con:
         for rel in INCREMENTAL:
@@ -101,7 +113,7 @@ def _unmark(db: Path) -> dict[str, dict[str, tuple[int, int]]]:
             ).fetchall()
             found[rel] = {org: (marked, rebuilt) for org, marked, rebuilt in rows}
             con.execute(f"update {rel} set patients = -patients - 1 where patients < 0")
-    return found
+    return found, lag
 
 
 @pytest.fixture
@@ -139,6 +151,22 @@ def _run(db: Path, *, extracts: dict[str, list[str]] | None = None, returns: str
 
 def lfpse(ref: str, org: str = "RTD", **changes: str) -> str:
     return lfpse_row(Reference=ref, OccurredOrganisationCode=org, **changes)
+
+
+def _lag_units(db: Path, org: str, month: date, levels: Sequence[str] = LEVELS) -> set[tuple]:
+    """The reporting-lag units of ``month`` that ``org`` counts in, at ``levels``, where
+    the register now places it."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        icb, sector = con.execute(
+            "select icb_code, sector_code from marts.dim_organisation where org_code = ?", [org]
+        ).fetchone()
+    groups = {
+        "organisation": org,
+        "sector": f"{icb}:{sector}",
+        "icb": icb,
+        "region": "region",
+    }
+    return {(level, groups[level], month) for level in levels}
 
 
 def test_incremental_builds_equal_a_full_refresh_and_touch_only_what_changed(region):
@@ -181,12 +209,14 @@ def test_incremental_builds_equal_a_full_refresh_and_touch_only_what_changed(reg
             ]
         },
     )
-    _mark(db)
+    lag_marks = _mark(db)
     _build(db, scratch / "dbt")
-    touched = _unmark(db)
+    touched, lag = _unmark(db, lag_marks)
     for rel in INCREMENTAL:
         assert touched[rel]["RR7"] == (2, 0), rel  # RR7 brought nothing: kept as built
         assert touched[rel]["RTD"][0] == 0, rel  # RTD: every event recomputed
+    # RTD's March at each level it counts in; RR7's own March row kept.
+    assert lag == _lag_units(db, "RTD", MARCH)
     with duckdb.connect(str(db), read_only=True) as con:
         regraded = con.execute(
             "select harm_code, revision from marts.fct_incident where event_key = ?",
@@ -208,11 +238,16 @@ def test_incremental_builds_equal_a_full_refresh_and_touch_only_what_changed(reg
     with connect(db) as con:
         load_register(con, SAMPLES / "ods", local)
     _run(db, returns="RR7_2024-03.csv")
-    _mark(db)
+    lag_marks = _mark(db)
     _build(db, scratch / "dbt")
-    touched = _unmark(db)
+    touched, lag = _unmark(db, lag_marks)
     for rel in INCREMENTAL:
         assert all(rebuilt == 0 for _, rebuilt in touched[rel].values()), (rel, touched[rel])
+    # RR7's own row (its sector shows), the sector it left and the one it joined; its ICB
+    # and the region hold the same organisations and events: kept.
+    assert lag == _lag_units(db, "RR7", MARCH, ("organisation", "sector")) | {
+        ("sector", "QHM:acute_trust", MARCH)
+    }
     with duckdb.connect(str(db), read_only=True) as con:
         sectors = con.execute(
             "select distinct sector_code from marts.fct_incident_reporting_lag"
@@ -231,10 +266,11 @@ def test_incremental_builds_equal_a_full_refresh_and_touch_only_what_changed(reg
             ]
         },
     )
-    _mark(db)
+    lag_marks = _mark(db)
     _build(db, scratch / "dbt")
-    touched = _unmark(db)
+    touched, lag = _unmark(db, lag_marks)
     for rel in INCREMENTAL:
         assert touched[rel]["RR7"] == (0, 3), rel
         assert touched[rel]["RTD"][1] == 0, rel
+    assert lag == _lag_units(db, "RR7", APRIL)  # April's units only: March's kept
     assert_equals_full_refresh(db, scratch)

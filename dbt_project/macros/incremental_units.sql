@@ -33,10 +33,7 @@
                 select {{ key_list }}, {{ seen_here }} as seen
                 from {{ this }}
                 group by {{ key_list }}
-            ) as h on
-            {%- for key in keys %}
-                u.{{ key }} = h.{{ key }}{{ ' and' if not loop.last }}
-            {%- endfor %}
+            ) as h on {{ keys_equal('u', 'h', keys) }}
             where u.seen is distinct from h.seen
         )
     {% endif %}
@@ -57,4 +54,25 @@
     {%- else -%}
         true
     {%- endif %}
+{%- endmacro %}
+
+{# The same for a model kept by fingerprints: `inputs` holds one row per unit (its `keys`
+   and inputs_hash, a fingerprint of everything the unit's rows are computed from) and the
+   model's rows carry the inputs_hash they were built from. #}
+{% macro delete_stale_fingerprints(inputs, keys) -%}
+    {{ delete_stale_units(inputs, 'max(inputs_hash)', 'max(inputs_hash)', keys) }}
+{%- endmacro %}
+
+{# The units such a model builds, with the fingerprint to store beside their rows. #}
+{% macro fingerprints_to_build(inputs, keys) -%}
+    select {{ keys | join(', ') }}, inputs_hash
+    from {{ inputs }}
+    where {{ units_to_build(inputs, keys) }}
+{%- endmacro %}
+
+{# `left` and `right` name the same unit: their `keys` are equal. #}
+{% macro keys_equal(left, right, keys) -%}
+    {%- for key in keys -%}
+        {{ left }}.{{ key }} = {{ right }}.{{ key }}{{ ' and ' if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}

@@ -7,8 +7,8 @@
     incremental_strategy='append',
     on_schema_change='fail',
     tags=['after_spc'],
-    pre_hook="{{ delete_stale_units(ref('int_programme_impact__inputs'),
-        'max(inputs_hash)', 'max(inputs_hash)', ['level', 'series_key', 'measure_code']) }}"
+    pre_hook="{{ delete_stale_fingerprints(ref('int_programme_impact__inputs'),
+        ['level', 'series_key', 'measure_code']) }}"
 ) }}
 -- Internal tier, one row per SPC series: the impact method (macros/impact.sql,
 -- docs/programme-impact.md section 4) once for fct_programme_impact (its columns) and
@@ -21,9 +21,7 @@
 -- One organisation's new month rebuilds its own series and its sector's, ICB's and the
 -- region's. --full-refresh builds every series.
 with to_build as (
-    select level, series_key, measure_code, inputs_hash
-    from {{ ref('int_programme_impact__inputs') }}
-    where {{ units_to_build(ref('int_programme_impact__inputs'), series_keys) }}
+    {{ fingerprints_to_build(ref('int_programme_impact__inputs'), series_keys) }}
 ),
 
 spc as (
@@ -67,13 +65,5 @@ select
     unexplained.unexplained_runs,
     to_build.inputs_hash
 from impact
-inner join to_build
-    on
-    impact.level = to_build.level
-    and impact.series_key = to_build.series_key
-    and impact.measure_code = to_build.measure_code
-left join unexplained
-    on
-    impact.level = unexplained.level
-    and impact.series_key = unexplained.series_key
-    and impact.measure_code = unexplained.measure_code
+inner join to_build on {{ keys_equal('impact', 'to_build', series_keys) }}
+left join unexplained on {{ keys_equal('impact', 'unexplained', series_keys) }}

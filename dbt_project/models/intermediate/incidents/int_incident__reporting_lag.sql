@@ -3,8 +3,8 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_stale_units(ref('int_incident__reporting_lag_inputs'),
-        'max(inputs_hash)', 'max(inputs_hash)', ['level', 'group_code', 'period']) }}"
+    pre_hook="{{ delete_stale_fingerprints(ref('int_incident__reporting_lag_inputs'),
+        ['level', 'group_code', 'period']) }}"
 ) }}
 -- Median reporting lag (docs/incidents.md, "Median reporting lag"): days from event to
 -- report over the patient safety incidents of an organisation, sector (within its ICB),
@@ -17,9 +17,7 @@
 -- built from (inputs_hash); only the events of the months with a unit to build are read.
 -- fct_incident_reporting_lag is these rows with the contract's columns.
 with to_build as (
-    select level, group_code, period, inputs_hash
-    from {{ ref('int_incident__reporting_lag_inputs') }}
-    where {{ units_to_build(ref('int_incident__reporting_lag_inputs'), unit_keys) }}
+    {{ fingerprints_to_build(ref('int_incident__reporting_lag_inputs'), unit_keys) }}
 ),
 
 events as (
@@ -37,12 +35,10 @@ events as (
 ),
 
 levels as (
+    -- g: level, group_code, group_icb_code, group_sector_code
     select
         events.*,
-        g.level,
-        g.group_code,
-        g.group_icb_code,
-        g.group_sector_code
+        g.*
     from events
     {{ geography_levels('events', organisation=true) }}
 ),
@@ -69,8 +65,4 @@ select
     figures.*,
     to_build.inputs_hash
 from figures
-inner join to_build
-    on
-    figures.level = to_build.level
-    and figures.group_code = to_build.group_code
-    and figures.period = to_build.period
+inner join to_build on {{ keys_equal('figures', 'to_build', unit_keys) }}

@@ -18,3 +18,12 @@ cross join lateral (
     ('region', 'region', null, null)
 ) as g (level, group_code, group_icb_code, group_sector_code)
 {%- endmacro %}
+
+{# The columns naming a roll-up's group, from what geography_levels adds: level, group_code,
+   icb_code and sector_code (the group's ICB and sector, null above them). #}
+{% macro geography_group_columns() -%}
+    level,
+    group_code,
+    group_icb_code as icb_code,
+    group_sector_code as sector_code
+{%- endmacro %}

@@ -45,10 +45,7 @@ levels as (
 
 figures as (
     select
-        level,
-        group_code,
-        group_icb_code as icb_code,
-        group_sector_code as sector_code,
+        {{ geography_group_columns() }},
         period,
         cast(count(distinct org_code) as bigint) as organisations,
         cast(count(*) as bigint) as incidents,

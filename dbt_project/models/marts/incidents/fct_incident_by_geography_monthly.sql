@@ -22,10 +22,7 @@ levels as (
 )
 
 select
-    level,
-    group_code,
-    group_icb_code as icb_code,
-    group_sector_code as sector_code,
+    {{ geography_group_columns() }},
     period,
     event_type,
     category,

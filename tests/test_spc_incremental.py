@@ -17,7 +17,9 @@ import pipelines.defs.spc as spc_module
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import (
     SERIES_COLS,
+    build_fct_spc,
     refresh_spc,
+    series_chunks,
     spc_points,
     spc_row_problems,
     write_series_change,
@@ -314,3 +316,66 @@ def test_the_asset_recomputes_nothing_on_a_second_run_with_the_same_data(
         0,
     )
     assert second["dagster/row_count"] == first["dagster/row_count"] > 0
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 40, 10**9])
+def test_a_measure_computed_in_parts_of_whole_series_is_the_measure_computed_whole(
+    built, monkeypatch, chunk_rows
+):
+    """At SCALE=5 a care-home measure has 5.5 million fact rows, and the method's arrays
+    over it took the step to 14 GB: a measure is given to the method in parts of whole
+    series (``spc_chunk_rows``). Each series' figures come from that series alone, so the
+    parts give exactly the measure's rows computed whole (``build_fct_spc``, which never
+    splits), and no part holds part of a series."""
+    real = spc_module.spc_for_measure
+    parts: list[pl.DataFrame] = []
+
+    def recording(facts, measure, **kwargs):
+        parts.append(facts.select(KEYS).unique())
+        return real(facts, measure, **kwargs)
+
+    monkeypatch.setattr(spc_module, "spc_for_measure", recording)
+    assert refresh_spc(built, full=True, spc_chunk_rows=chunk_rows).full
+    monkeypatch.undo()
+    whole = build_fct_spc(built).sort([*KEYS, "period"])
+    stored = built.execute("select * from marts.spc_points").pl().sort([*KEYS, "period"])
+    assert_frame_equal(stored, whole, check_exact=True)
+    series = [row for part in parts for row in part.iter_rows()]
+    assert len(series) == len(set(series)) == 58  # each series in exactly one part
+    measures = whole["measure_code"].n_unique()
+    if chunk_rows == 1:
+        assert len(parts) == 58  # one series a part
+    elif chunk_rows == 10**9:
+        assert len(parts) == measures  # a measure a part, as before
+    else:
+        assert measures < len(parts) < 58
+
+
+def test_series_chunks_cut_only_between_series():
+    """The parts, in order, are the frame; a series is never cut, even one longer than the
+    bound; and a frame within the bound is one part."""
+    frame = pl.DataFrame(
+        [
+            {
+                "measure_code": "M",
+                "level": level,
+                "tier": "internal",
+                "series_key": f"S{k}",
+                "period": p,
+            }
+            for level in ("icb", "organisation")
+            for k in range(1, 8)
+            for p in range(k)
+        ]
+    )
+    for rows, sizes in (
+        (1, [1, 2, 3, 4, 5, 6, 7] * 2),
+        (5, [3, 3, 4, 5, 6, 7] * 2),
+        (10, [10, 5, 6, 10, 7, 5, 6, 7]),
+        (56, [56]),
+    ):
+        parts = list(series_chunks(frame, rows))
+        assert [p.height for p in parts] == sizes
+        assert_frame_equal(pl.concat(parts), frame)
+        seen = [row for p in parts for row in p.select(KEYS).unique().iter_rows()]
+        assert len(seen) == len(set(seen)) == 14

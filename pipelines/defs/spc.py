@@ -497,6 +497,34 @@ def spc_for_measure(
     )
 
 
+#: Fact rows given to the SPC method at once at most (whole series; a longer series alone).
+#: The method's working arrays and its result are several times its input: at SCALE=5 a
+#: care-home measure has 5.5 million fact rows, and computing it whole took the step to
+#: 14 GB (docs/benchmark.md).
+SPC_CHUNK_ROWS = 250_000
+
+
+def series_chunks(facts: pl.DataFrame, rows: int = SPC_CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+    """``facts`` (one measure's, ordered by series as :func:`_facts_sql` returns them) in
+    consecutive parts of whole series, each of at most ``rows`` rows (a longer series alone).
+
+    Why whole series: every figure of the method (limits, runs, Laney's sigma) is computed
+    within one series and its segments, so a series split across parts would be wrong and a
+    measure split between series is not: the parts' results, concatenated, are the
+    measure's result (tests/test_spc_incremental.py)."""
+    if facts.height <= rows:
+        yield facts
+        return
+    lengths = facts.select(pl.struct(list(SERIES_COLS)).rle().struct.field("len"))
+    start = filled = 0
+    for size in lengths.to_series():
+        if filled and filled + size > rows:
+            yield facts.slice(start, filled)
+            start, filled = start + filled, 0
+        filled += size
+    yield facts.slice(start, filled)
+
+
 def iter_fct_spc(
     con: duckdb.DuckDBPyConnection, schema: str = "marts", public_schema: str | None = "public"
 ) -> Iterator[pl.DataFrame]:
@@ -889,6 +917,7 @@ def refresh_spc(
     full: bool = False,
     insert_batch_rows: int = INSERT_BATCH_ROWS,
     read_batch_rows: int = READ_BATCH_ROWS,
+    spc_chunk_rows: int = SPC_CHUNK_ROWS,
 ) -> SpcRefresh:
     """Bring ``spc_points`` and ``spc_series_changes`` up to date with the facts,
     recomputing only the series whose fingerprint changed.
@@ -899,8 +928,9 @@ def refresh_spc(
     transaction with the new state, so readers see the old tables or the new, and a failed
     run leaves state and tables agreeing. The result equals a full rebuild's row for row
     (tests/test_spc_incremental.py). ``full`` (or a state that cannot be trusted) rebuilds
-    every table from nothing. ``insert_batch_rows`` and ``read_batch_rows`` bound the rows
-    held at once (:data:`INSERT_BATCH_ROWS`, :data:`READ_BATCH_ROWS`).
+    every table from nothing. ``insert_batch_rows``, ``read_batch_rows`` and
+    ``spc_chunk_rows`` bound the rows held at once (:data:`INSERT_BATCH_ROWS`,
+    :data:`READ_BATCH_ROWS`, :data:`SPC_CHUNK_ROWS`).
     """
     tables = SpcTables.of(schema)
     measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
@@ -959,16 +989,17 @@ def refresh_spc(
             ):
                 sql = _facts_sql(schema, public_schema, only, len(codes))
                 for code, facts in _iter_measure_facts(reader, sql, codes):
-                    buffered.append(
-                        spc_for_measure(
-                            facts,
-                            measures[code],
-                            series_change=change_by_measure.get((code,), empty_change),
+                    for part in series_chunks(facts, spc_chunk_rows):
+                        buffered.append(
+                            spc_for_measure(
+                                part,
+                                measures[code],
+                                series_change=change_by_measure.get((code,), empty_change),
+                            )
                         )
-                    )
-                    if sum(f.height for f in buffered) >= insert_batch_rows:
-                        written += insert(buffered)
-                        buffered = []
+                        if sum(f.height for f in buffered) >= insert_batch_rows:
+                            written += insert(buffered)
+                            buffered = []
             if buffered:
                 written += insert(buffered)
             new_change = series_change.join(changed, on=keys, how="semi").sort(

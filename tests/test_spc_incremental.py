@@ -17,6 +17,7 @@ import pipelines.defs.spc as spc_module
 from pipelines.defs.resources import WorkingFileRun
 from pipelines.defs.spc import (
     SERIES_COLS,
+    SpcTables,
     build_fct_spc,
     refresh_spc,
     series_chunks,
@@ -53,6 +54,15 @@ def built(warehouse):  # noqa: F811
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     return {name: con.execute(f"select * from {name}").pl().sort(o) for name, o in TABLES.items()}
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    [(n,)] = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return n == 1
 
 
 def _series(frame: pl.DataFrame) -> set[tuple[str, ...]]:
@@ -255,8 +265,14 @@ def test_a_failed_run_leaves_tables_and_state_as_they_were(built, monkeypatch):
         refresh_spc(built, insert_batch_rows=1, read_batch_rows=1)
     for name, frame in _tables(built).items():
         assert_frame_equal(frame, before[name], check_exact=True)
+    # The rows computed before the failure were staged, committed, and dropped again.
+    assert not _table_exists(built, SpcTables.of().staged)
     monkeypatch.undo()
+    # A process killed while staging leaves the staging table behind: the next refresh
+    # replaces it, and none of its rows reach the SPC tables.
+    built.execute(f"create table {SpcTables.of().staged} as select * from marts.spc_points")
     recomputed = _series(refresh_spc(built).recomputed_series)
+    assert not _table_exists(built, SpcTables.of().staged)
     # Every series but the five public WAIT ones: their denominators (1 to 3, doubled) are
     # suppressed before and after, so their public rows did not change.
     unchanged = {

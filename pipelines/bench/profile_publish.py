@@ -10,7 +10,10 @@ The board-report PDFs are rendered after the swap, as the ``board_report_pdfs`` 
 does, and timed apart (``pdfs_after_swap_s``). With ``--again`` the working file is
 published a second time into the same folder (nothing changed: what a run that carries
 everything costs, carried disclosure verdicts included), and that publication is the one
-profiled.
+profiled. With ``--previous SNAPSHOT`` (a folder under the benchmark's
+``run/var/published/snapshots``) that snapshot is hard-linked in as the current one first, so
+the profiled publication carries from it exactly as the benchmark's did: give the snapshot of
+(b) to profile what stage (c) cost.
 
 Run after a benchmark at that scale:
 ``python -m pipelines.bench.profile_publish --scale 1.0 [--out var/bench] [--again]``.
@@ -25,6 +28,7 @@ import json
 import os
 import pstats
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -51,12 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--again", action="store_true", help="profile a second publication")
+    parser.add_argument(
+        "--previous", type=Path, help="a benchmark snapshot to carry from (hard-linked in)"
+    )
     args = parser.parse_args(argv)
     root = args.out.resolve() / f"scale-{args.scale:g}"
     working = root / "run" / "var" / "warehouse" / "working.duckdb"
     folder = root / "profile_publish"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    if args.previous is not None:
+        _seed_previous(args.previous.resolve(), folder / "published")
     os.environ.update(
         {
             # The benchmark's working file holds all of England (run.pipeline_env).
@@ -147,6 +156,15 @@ def main(argv: list[str] | None = None) -> None:
     }
     (folder / "publish_parts.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def _seed_previous(snapshot: Path, published: Path) -> None:
+    """Hard-link ``snapshot`` in as ``published``'s current snapshot (``cp -al`` keeps each
+    file's inode and times, so the carry rules see it exactly as the benchmark left it)."""
+    snapshots = published / "snapshots"
+    snapshots.mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(snapshot), str(snapshots / snapshot.name)], check=True)
+    (published / "current").symlink_to(Path("snapshots") / snapshot.name)
 
 
 def _bytes_by_folder(root: Path, files: list[Path]) -> dict[str, int]:

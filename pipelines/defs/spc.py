@@ -797,6 +797,10 @@ class SpcTables:
     spc: str
     series_change: str
     state: str
+    #: Where the recomputed rows are written first, committed batch by batch, before one
+    #: transaction moves them into ``spc`` (:func:`refresh_spc`); dropped when the refresh
+    #: ends, replaced by the next refresh if a process died before that.
+    staged: str
 
     @classmethod
     def of(cls, schema: str = "marts") -> "SpcTables":
@@ -804,6 +808,7 @@ class SpcTables:
             spc=f"{schema}.{SPC_POINTS_TABLE}",
             series_change=f"{schema}.{SPC_SERIES_CHANGES_TABLE}",
             state=f"{schema}.{SPC_STATE_TABLE}",
+            staged=f"{schema}.{SPC_POINTS_TABLE}__staged",
         )
 
     def owned(self) -> list[str]:
@@ -923,14 +928,18 @@ def refresh_spc(
     recomputing only the series whose fingerprint changed.
 
     Fingerprints (:func:`series_fingerprints`) are compared with the state table; the
-    changed series' facts are read in one query and computed measure by measure; each table
-    gets one delete (the changed and vanished series) and its inserts, all in one
-    transaction with the new state, so readers see the old tables or the new, and a failed
-    run leaves state and tables agreeing. The result equals a full rebuild's row for row
-    (tests/test_spc_incremental.py). ``full`` (or a state that cannot be trusted) rebuilds
-    every table from nothing. ``insert_batch_rows``, ``read_batch_rows`` and
-    ``spc_chunk_rows`` bound the rows held at once (:data:`INSERT_BATCH_ROWS`,
-    :data:`READ_BATCH_ROWS`, :data:`SPC_CHUNK_ROWS`).
+    changed series' facts are read in one query and computed measure by measure into a
+    staging table (``SpcTables.staged``), committed insert by insert; then each table gets
+    one delete (the changed and vanished series) and one insert, all in one transaction
+    with the new state, so readers see the old tables or the new, and a failed run leaves
+    state and tables agreeing. Why stage: DuckDB holds a transaction's uncommitted appends
+    outside its memory limit, so the whole rebuild written inside the one transaction took
+    the process from 2.7 to 10.4 GB at SCALE=5 (22 million rows); staged, the transaction
+    moves rows already on disk (docs/benchmark.md, "SCALE=5 in one go"). The result equals
+    a full rebuild's row for row (tests/test_spc_incremental.py). ``full`` (or a state
+    that cannot be trusted) rebuilds every table from nothing. ``insert_batch_rows``,
+    ``read_batch_rows`` and ``spc_chunk_rows`` bound the rows held at once
+    (:data:`INSERT_BATCH_ROWS`, :data:`READ_BATCH_ROWS`, :data:`SPC_CHUNK_ROWS`).
     """
     tables = SpcTables.of(schema)
     measures = {m.code: m for m in catalogue_settings(con, schema, public_schema)}
@@ -945,18 +954,111 @@ def refresh_spc(
         changed = fingerprints.join(stored, on=[*keys, "fingerprint"], how="anti").select(keys)
         removed = stored.join(fingerprints, on=keys, how="anti").select(keys)
     stale = pl.concat([changed, removed])
-    change_by_measure = series_change.join(changed, on=keys, how="semi").partition_by(
-        "measure_code", as_dict=True
+    for table in [*tables.owned(), tables.staged]:
+        con.execute(f"create schema if not exists {table.rsplit('.', 1)[0]}")
+    con.execute(f"create or replace table {tables.staged} ({_schema_sql(FCT_SPC_SCHEMA)})")
+    try:
+        written = _stage_spc_rows(
+            con,
+            tables.staged,
+            fingerprints.join(changed, on=keys, how="semi"),
+            changed if stored is not None else None,
+            measures,
+            series_change.join(changed, on=keys, how="semi").partition_by(
+                "measure_code", as_dict=True
+            ),
+            schema,
+            public_schema,
+            insert_batch_rows=insert_batch_rows,
+            read_batch_rows=read_batch_rows,
+            spc_chunk_rows=spc_chunk_rows,
+        )
+        _swap_in(con, tables, stored is None, stale, changed, series_change, fingerprints)
+    finally:
+        con.execute(f"drop table if exists {tables.staged}")
+    return SpcRefresh(
+        full=stored is None,
+        reason=reason,
+        series=fingerprints.height,
+        recomputed_series=changed,
+        removed_series=removed,
+        spc_rows_written=written,
     )
-    empty_change = pl.DataFrame(schema=SERIES_CHANGE_SCHEMA)
 
+
+def _stage_spc_rows(
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    series: pl.DataFrame,
+    only: pl.DataFrame | None,
+    measures: dict[str, MeasureSpc],
+    change_by_measure: dict[tuple[Any, ...], pl.DataFrame],
+    schema: str,
+    public_schema: str | None,
+    *,
+    insert_batch_rows: int,
+    read_batch_rows: int,
+    spc_chunk_rows: int,
+) -> int:
+    """Compute the SPC rows of ``series`` (fingerprint rows; ``only``: the series to read,
+    None for every one) and append them to ``staged``, each insert committed on its own;
+    return the rows written."""
+    empty_change = pl.DataFrame(schema=SERIES_CHANGE_SCHEMA)
     written = 0
+    buffered: list[pl.DataFrame] = []
+
+    def insert(frames: list[pl.DataFrame]) -> int:
+        frame = pl.concat(frames)
+        con.register("fct_spc_incoming", frame.to_arrow())
+        try:
+            con.execute(f"insert into {staged} select * from fct_spc_incoming")
+        finally:
+            con.unregister("fct_spc_incoming")
+        return frame.height
+
     reader = con.cursor()
+    try:
+        if only is not None:
+            reader.register("spc_changed", only.to_arrow())
+        for codes in _read_batches(series, read_batch_rows):
+            sql = _facts_sql(
+                schema, public_schema, "spc_changed" if only is not None else None, len(codes)
+            )
+            for code, facts in _iter_measure_facts(reader, sql, codes):
+                for part in series_chunks(facts, spc_chunk_rows):
+                    buffered.append(
+                        spc_for_measure(
+                            part,
+                            measures[code],
+                            series_change=change_by_measure.get((code,), empty_change),
+                        )
+                    )
+                    if sum(f.height for f in buffered) >= insert_batch_rows:
+                        written += insert(buffered)
+                        buffered = []
+        if buffered:
+            written += insert(buffered)
+    finally:
+        reader.close()
+    return written
+
+
+def _swap_in(
+    con: duckdb.DuckDBPyConnection,
+    tables: SpcTables,
+    rebuild: bool,
+    stale: pl.DataFrame,
+    changed: pl.DataFrame,
+    series_change: pl.DataFrame,
+    fingerprints: pl.DataFrame,
+) -> None:
+    """One transaction: the stale series' rows out of the SPC tables (every row, when
+    ``rebuild``), the staged rows and the changed series' changes in, the new state, and
+    every owned table signed; or nothing, if any of it fails."""
+    keys = list(SERIES_COLS)
     con.execute("begin transaction")
     try:
-        for table in tables.owned():
-            con.execute(f"create schema if not exists {table.rsplit('.', 1)[0]}")
-        if stored is None:
+        if rebuild:
             con.execute(f"create or replace table {tables.spc} ({_schema_sql(FCT_SPC_SCHEMA)})")
             con.execute(
                 f"create or replace table {tables.series_change}"
@@ -969,39 +1071,8 @@ def refresh_spc(
                 con.execute(f"delete from {table} t using spc_stale s where {match}")
             con.unregister("spc_stale")
 
-        def insert(frames: list[pl.DataFrame]) -> int:
-            frame = pl.concat(frames)
-            con.register("fct_spc_incoming", frame.to_arrow())
-            try:
-                con.execute(f"insert into {tables.spc} select * from fct_spc_incoming")
-            finally:
-                con.unregister("fct_spc_incoming")
-            return frame.height
-
         if changed.height:
-            only = None
-            if stored is not None:
-                reader.register("spc_changed", changed.to_arrow())
-                only = "spc_changed"
-            buffered: list[pl.DataFrame] = []
-            for codes in _read_batches(
-                fingerprints.join(changed, on=keys, how="semi"), read_batch_rows
-            ):
-                sql = _facts_sql(schema, public_schema, only, len(codes))
-                for code, facts in _iter_measure_facts(reader, sql, codes):
-                    for part in series_chunks(facts, spc_chunk_rows):
-                        buffered.append(
-                            spc_for_measure(
-                                part,
-                                measures[code],
-                                series_change=change_by_measure.get((code,), empty_change),
-                            )
-                        )
-                        if sum(f.height for f in buffered) >= insert_batch_rows:
-                            written += insert(buffered)
-                            buffered = []
-            if buffered:
-                written += insert(buffered)
+            con.execute(f"insert into {tables.spc} select * from {tables.staged}")
             new_change = series_change.join(changed, on=keys, how="semi").sort(
                 *keys, "change_month", "change_id"
             )
@@ -1018,16 +1089,6 @@ def refresh_spc(
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        reader.close()
-    return SpcRefresh(
-        full=stored is None,
-        reason=reason,
-        series=fingerprints.height,
-        recomputed_series=changed,
-        removed_series=removed,
-        spc_rows_written=written,
-    )
 
 
 def spc_row_problems(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ from pipelines.settings import PROJECT_ROOT
 from pipelines.warehouse import working_connection
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import duckdb
     import pandas as pd
     from great_expectations.core import ExpectationSuite, ExpectationValidationResult
@@ -138,10 +140,20 @@ class AuditResult:
         return [r for r in self.results if not r["success"]]
 
 
+#: Fact rows validated at once at most (whole months; a larger month alone). GX validates
+#: pandas frames of Python objects, several times the rows' size: all 20 million fact rows
+#: of SCALE=5 at once took the step to 8.2 GB (docs/benchmark.md). Every suite's
+#: expectations are per row, per key that includes the month, or sums and sets over
+#: months, so validating month ranges one after another and adding their results up
+#: (:func:`_merge_results`) gives the verdicts of validating them together.
+CHUNK_ROWS = 2_000_000
+
+
 def run_expectations(
     working_db: Path,
     data_docs_dir: Path | None = None,
     periods: tuple[date, date] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> AuditResult:
     """Run every committed suite on the marts in ``working_db``; build Data Docs if asked.
 
@@ -151,7 +163,10 @@ def run_expectations(
     opened read-only, under the project's writer lock so that a concurrent run makes the
     audit wait rather than fail, and is closed before validation starts. ``data_docs_dir``
     receives a static HTML site (``index.html``); files already there with the same names
-    are overwritten, so give each run its own folder.
+    are overwritten, so give each run its own folder. The months are validated in ranges
+    of at most ``chunk_rows`` fact rows (:data:`CHUNK_ROWS`), each one GX run of every
+    period-grained suite (Data Docs shows one validation per range), and the results
+    merged into one per expectation.
     """
     window = _month_window(periods)
     if not working_db.exists():
@@ -163,7 +178,8 @@ def run_expectations(
     from great_expectations.core.run_identifier import RunIdentifier
 
     run_name = "all-months" if window is None else f"{window[0]:%Y-%m}..{window[1]:%Y-%m}"
-    results: list[dict[str, Any]] = []
+    by_suite: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in BATCHES}
+    rows_validated = dict.fromkeys(BATCHES, 0)
     with tempfile.TemporaryDirectory(prefix="gx-audit-") as tmp:
         context = _open_context(Path(tmp), data_docs_dir)
         suites = {suite.name: suite for suite in context.suites.all()}
@@ -173,38 +189,146 @@ def run_expectations(
                 f"marts gx_audit reads {sorted(BATCHES)}"
             )
             raise AuditConfigurationError(msg)
-        with working_connection(working_db, read_only=True) as con:
-            frames = {
-                name: _read_batch(con, batch, _referenced_columns(suites[name]), window)
-                for name, batch in BATCHES.items()
-            }
-            parameters = _suite_parameters(con, window)
-
         source = context.data_sources.add_pandas(DATA_SOURCE)
-        run_id = RunIdentifier(run_name=run_name)
+        validations = {}
         for name in BATCHES:
             definition = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(
                 BATCH_DEFINITION
             )
-            validation = context.validation_definitions.add(
+            validations[name] = context.validation_definitions.add(
                 gx.ValidationDefinition(name=name, data=definition, suite=suites[name])
             )
-            outcome = validation.run(
-                batch_parameters={"dataframe": frames[name]},
-                expectation_parameters=parameters.get(name, {}),
-                result_format=RESULT_FORMAT,
-                run_id=run_id,
-            )
-            results.extend(_summarise(name, r) for r in outcome.results)
+        with working_connection(working_db, read_only=True) as con:
+            chunks = _chunk_windows(con, window, chunk_rows)
+        parameters_of = _parameter_keys(suites.values())
+        for number, chunk in enumerate(chunks):
+            # Suites not by period (the register) are validated once, with the first range.
+            names = [n for n, b in BATCHES.items() if b.by_period or number == 0]
+            with working_connection(working_db, read_only=True) as con:
+                frames = {
+                    name: _read_batch(con, BATCHES[name], _referenced_columns(suites[name]), chunk)
+                    for name in names
+                }
+                parameters = _suite_parameters(con, chunk)
+            part = run_name if len(chunks) == 1 else f"{run_name} part {number + 1}"
+            run_id = RunIdentifier(run_name=part)
+            for name in names:
+                outcome = validations[name].run(
+                    batch_parameters={"dataframe": frames[name]},
+                    expectation_parameters=parameters.get(name, {}),
+                    result_format=RESULT_FORMAT,
+                    run_id=run_id,
+                )
+                by_suite[name].append([_summarise(name, r) for r in outcome.results])
+                if len(chunks) > 1:
+                    for summary, r in zip(by_suite[name][-1], outcome.results, strict=True):
+                        config = r.expectation_config
+                        summary["_parameters"] = sorted(
+                            parameters_of.get(config.id, ()) if config is not None else ()
+                        )
+                rows_validated[name] += len(frames[name])
+            del frames
         if data_docs_dir is not None:
             context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    results = [
+        _merge_results(list(parts))
+        for name in BATCHES
+        for parts in zip(*by_suite[name], strict=True)
+    ]
     return AuditResult(
         passed=all(r["success"] for r in results if r["severity"] == "critical"),
         results=results,
         data_docs_index=data_docs_dir / "index.html" if data_docs_dir is not None else None,
         periods=window,
-        rows_validated={name: len(frame) for name, frame in frames.items()},
+        rows_validated=rows_validated,
     )
+
+
+def _chunk_windows(
+    con: duckdb.DuckDBPyConnection, window: tuple[date, date] | None, rows: int
+) -> list[tuple[date, date] | None]:
+    """``window`` (None: every month) as consecutive month ranges of at most ``rows`` fact
+    rows each (a larger month alone); the first and last ranges keep ``window``'s own
+    bounds (open ones for None), so together they cover exactly what ``window`` does."""
+    conditions, params = _where("f", window)
+    months = con.execute(
+        "select period, count(*) from marts.fct_measure_monthly as f"
+        f"{_sql_where(conditions)} group by period order by period",
+        params,
+    ).fetchall()
+    if sum(n for _, n in months) <= rows:
+        return [window]
+    starts: list[date] = []
+    filled = 0
+    for period, n in months:
+        if not starts or filled + n > rows:
+            starts.append(period)
+            filled = 0
+        filled += n
+    low, high = window if window is not None else (date.min, date.max)
+    ends = [start - timedelta(days=1) for start in starts[1:]] + [high]
+    return [
+        (low if i == 0 else start, end)
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def _parameter_keys(suites: Iterable[ExpectationSuite]) -> dict[str | None, set[str]]:
+    """Per expectation id, the arguments the run fills in (``$PARAMETER``): a range's
+    expected row count or months, which add up over ranges where literal bounds do not."""
+    return {
+        expectation.id: {
+            key
+            for key, value in expectation.configuration.kwargs.items()
+            if isinstance(value, dict) and "$PARAMETER" in value
+        }
+        for suite in suites
+        for expectation in suite.expectations
+    }
+
+
+def _add_up(values: list[Any], otherwise: Any = None, numbers: tuple[type, ...] = (int,)) -> Any:
+    """``numbers`` summed, lists united in order; anything else: ``otherwise`` (None: the
+    first value). Observed values add up as counts (ints); filled-in parameters as any
+    number (GX hands a sum's bounds back as floats)."""
+    if all(isinstance(v, numbers) and not isinstance(v, bool) for v in values):
+        return sum(values)
+    if all(isinstance(v, list) for v in values):
+        return list(dict.fromkeys(item for value in values for item in value))
+    return values[0] if otherwise is None else otherwise
+
+
+def _merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One expectation's results over consecutive month ranges, as one result: it failed if
+    it failed in any range; counts and observed values add up (:func:`_add_up`), and so do
+    the expected values the run filled in; the first failing range gives the rest."""
+    if len(parts) == 1:
+        return {key: value for key, value in parts[0].items() if key != "_parameters"}
+    failing = [p for p in parts if not p["success"]]
+    merged = dict(failing[0] if failing else parts[0])
+    parameters = merged.pop("_parameters", [])
+    merged["expected"] = {
+        key: _add_up([p["expected"][key] for p in parts], numbers=(int, float))
+        if key in parameters
+        else value
+        for key, value in merged["expected"].items()
+    }
+    merged["success"] = not failing
+    counts = [p["unexpected_count"] for p in parts if p["unexpected_count"] is not None]
+    merged["unexpected_count"] = sum(counts) if counts else None
+    for key in ("partial_unexpected_list", "missing_values"):
+        lists = [p[key] for p in parts if p[key] is not None]
+        merged[key] = (
+            [v for values in lists for v in values][: RESULT_FORMAT["partial_unexpected_count"]]
+            if lists
+            else None
+        )
+    merged["observed_value"] = _add_up(
+        [p["observed_value"] for p in parts], otherwise=merged["observed_value"]
+    )
+    exceptions = dict.fromkeys(p["exception"] for p in parts if p["exception"])
+    merged["exception"] = "; ".join(exceptions) or None
+    return merged
 
 
 def _month_window(periods: tuple[date, date] | None) -> tuple[date, date] | None:

@@ -409,6 +409,48 @@ def test_months_without_data_validate_nothing_and_pass(working_db):
     assert coverage["expected"]["value_set"] == []
 
 
+# --- months validated in ranges (bounded memory at national scale) --------------------------
+
+
+def _fact_rows(working_db: Path, where: str = "true") -> int:
+    with duckdb.connect(str(working_db), read_only=True) as con:
+        [(rows,)] = con.execute(f"select count(*) from marts.{FACT} where {where}").fetchall()
+    return rows
+
+
+def test_months_validated_in_ranges_give_the_results_of_one_validation(sample_audit, working_db):
+    chunked = run_expectations(working_db, chunk_rows=_fact_rows(working_db) // 5)
+    assert chunked.results == sample_audit.results
+    assert chunked.rows_validated == sample_audit.rows_validated
+    window = (date(2023, 9, 1), date(2024, 8, 1))
+    whole = run_expectations(working_db, periods=window)
+    assert run_expectations(working_db, periods=window, chunk_rows=1).results == whole.results
+
+
+def test_failures_in_different_ranges_add_up(working_db, tmp_path):
+    early, late = (
+        fact_row("RTD", "NEWS2_ON_TIME", "2023-06-01"),
+        fact_row("RTD", "NEWS2_ON_TIME", "2024-12-01"),
+    )
+    broken = tampered(
+        working_db,
+        tmp_path,
+        *(f"update marts.{FACT} set numerator = denominator + 1 where {w}" for w in (early, late)),
+        *(f"delete from marts.{t} where period = '{MONTH}'" for t in [FACT, *ROLLUPS]),
+    )
+    whole = run_expectations(broken)
+    chunked = run_expectations(broken, chunk_rows=_fact_rows(broken) // 4)
+    for result in (whole, chunked):
+        assert not result.passed
+        pair = outcome(result, FACT, PAIR, "denominator, numerator", "is_proportion == True")
+        assert not pair["success"] and pair["unexpected_count"] == 2
+        coverage = outcome(result, FACT, "expect_column_distinct_values_to_contain_set")
+        assert not coverage["success"] and coverage["missing_values"] == ["2024-06"]
+        count = outcome(result, FACT, "expect_table_row_count_to_equal")
+        assert not count["success"] and count["observed_value"] == _fact_rows(broken)
+    assert chunked.results == whole.results
+
+
 # --- configuration -------------------------------------------------------------------------
 
 

@@ -362,7 +362,10 @@ def test_a_measure_computed_in_parts_of_whole_series_is_the_measure_computed_who
     if chunk_rows == 1:
         assert len(parts) == 58  # one series a part
     elif chunk_rows == 10**9:
-        assert len(parts) == measures  # a measure a part, as before
+        # A measure a part, but for the last series of each Arrow batch, held back in case
+        # it goes on in the next batch and given to the method as a part of its own.
+        assert measures <= len(parts) <= 2 * measures
+        assert all(part["measure_code"].n_unique() == 1 for part in parts)
     else:
         assert measures < len(parts) < 58
 

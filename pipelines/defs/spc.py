@@ -414,6 +414,46 @@ def _iter_measure_facts(
         yield current, pl.concat(pending)  # type: ignore[misc]
 
 
+def _iter_series_parts(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[str] | None,
+    rows: int,
+    batch_rows: int = 1_000_000,
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Stream ``sql`` (ordered by series) and yield (measure, part): consecutive whole
+    series of one measure, at most ``rows`` rows (a longer series alone).
+
+    Unlike :func:`_iter_measure_facts`, a measure is never held whole (at SCALE=5 a
+    care-home measure is 5.7 million rows): only the last series of each Arrow batch is
+    held back, since it may go on in the next. ``con`` must not run anything else until
+    the iterator is exhausted (use a cursor).
+    """
+    reader = con.execute(sql, params).to_arrow_reader(batch_rows)
+    held: pl.DataFrame | None = None
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        if held is not None:
+            frame = pl.concat([held, frame])
+        if frame.height == 0:
+            continue
+        ids = frame.select(pl.struct(list(SERIES_COLS)).rle_id()).to_series()
+        cut = int((ids < ids[-1]).sum())
+        held = frame.slice(cut)
+        yield from _measure_parts(frame.slice(0, cut), rows)
+    if held is not None:
+        yield from _measure_parts(held, rows)
+
+
+def _measure_parts(frame: pl.DataFrame, rows: int) -> Iterator[tuple[str, pl.DataFrame]]:
+    if frame.height == 0:
+        return
+    for part in frame.partition_by("measure_code", maintain_order=True):
+        for chunk in series_chunks(part, rows):
+            yield chunk["measure_code"][0], chunk
+
+
 def measure_series_changes(
     facts: pl.DataFrame, changes: dict[str, pl.DataFrame] | None
 ) -> pl.DataFrame:
@@ -1024,18 +1064,17 @@ def _stage_spc_rows(
             sql = _facts_sql(
                 schema, public_schema, "spc_changed" if only is not None else None, len(codes)
             )
-            for code, facts in _iter_measure_facts(reader, sql, codes):
-                for part in series_chunks(facts, spc_chunk_rows):
-                    buffered.append(
-                        spc_for_measure(
-                            part,
-                            measures[code],
-                            series_change=change_by_measure.get((code,), empty_change),
-                        )
+            for code, part in _iter_series_parts(reader, sql, codes, spc_chunk_rows):
+                buffered.append(
+                    spc_for_measure(
+                        part,
+                        measures[code],
+                        series_change=change_by_measure.get((code,), empty_change),
                     )
-                    if sum(f.height for f in buffered) >= insert_batch_rows:
-                        written += insert(buffered)
-                        buffered = []
+                )
+                if sum(f.height for f in buffered) >= insert_batch_rows:
+                    written += insert(buffered)
+                    buffered = []
         if buffered:
             written += insert(buffered)
     finally:

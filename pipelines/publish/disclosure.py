@@ -39,15 +39,16 @@ Thresholds come from the deployment's configuration, as the models' dbt vars do 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+from lxml import etree
 
 from pipelines.settings import PUBLIC_MIN_COUNT, Settings, load_settings
 from pipelines.warehouse import open_duckdb
@@ -910,31 +911,46 @@ class _SiteFigures:
     headers: set[str]
 
 
-class _SitePage(HTMLParser):
+class _SitePage:
     """Collects a page's figures (chart point attributes, data-table cells under their
-    column headers) and all its text and attribute values (for identifiers)."""
+    column headers) and all its text, attribute values and comments (for identifiers).
+
+    An lxml parser target: libxml2's HTML parser tokenises in C and calls these methods
+    per tag and text run. Python's ``html.parser`` tokenises with regular expressions in
+    Python: 333 of the 398 s the SCALE=5 publication spent scanning its 17 public measure
+    pages (12-34 MB each), and about 7x the time of this one on such a page
+    (docs/benchmark.md, "The disclosure scan's parser"). libxml2 also closes what a page
+    leaves open (a ``<td>`` without ``</td>`` still ends as a cell) as a browser would,
+    and hands over comments, which a browser does not show but the page's source does."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.result = _SiteFigures([], [], set())
         self._in_head = False
         self._cell: list[str] | None = None
         self._header: list[str] = []
         self._row: list[str] = []
+        self._text: list[str] = []
+        # (position, column) of the header's count-like or forbidden columns
+        self._figure_columns: list[tuple[int, str]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
+    def _flush(self) -> None:
+        """One text run as one string: libxml2 hands ``caf&eacute;`` over in pieces, and
+        the identifier search must see the words whole."""
+        if self._text:
+            self.result.texts.append("".join(self._text))
+            self._text = []
+
+    def start(self, tag: str, attrs: Mapping[str, str]) -> None:
+        self._flush()
+        for name, value in attrs.items():
             value = value or ""
             self.result.texts.append(value)
-            column = SITE_ATTRIBUTES.get(name)
-            if column is None and name.startswith("data-"):
-                candidate = _column_name(name[5:])
-                if is_count_column(candidate) or is_forbidden_column(candidate):
-                    column = candidate
+            column = _attribute_column(name)
             if column is not None:
                 self.result.figures.append((column, value))
         if tag == "table":
             self._header = []
+            self._figure_columns = []
         elif tag == "thead":
             self._in_head = True
         elif tag == "tr":
@@ -942,24 +958,63 @@ class _SitePage(HTMLParser):
         elif tag in ("th", "td"):
             self._cell = []
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
+        self._flush()
         if tag in ("th", "td") and self._cell is not None:
             text = " ".join("".join(self._cell).split())
             (self._header if self._in_head else self._row).append(text)
             self._cell = None
         elif tag == "thead":
             self._in_head = False
-            self.result.headers |= {_column_name(h) for h in self._header}
+            columns = [_column_name(h) for h in self._header]
+            self.result.headers |= set(columns)
+            self._figure_columns = [
+                (i, column)
+                for i, column in enumerate(columns)
+                if is_count_column(column) or is_forbidden_column(column)
+            ]
         elif tag == "tr" and not self._in_head:
-            for label, cell in zip(self._header, self._row, strict=False):
-                column = _column_name(label)
-                if is_count_column(column) or is_forbidden_column(column):
-                    self.result.figures.append((column, cell))
+            row = self._row
+            self.result.figures += [(c, row[i]) for i, c in self._figure_columns if i < len(row)]
 
-    def handle_data(self, data: str) -> None:
-        self.result.texts.append(data)
+    def data(self, data: str) -> None:
+        self._text.append(data)
         if self._cell is not None:
             self._cell.append(data)
+
+    def comment(self, text: str) -> None:
+        self._flush()
+        self.result.texts.append(text)
+
+    def close(self) -> _SiteFigures:
+        self._flush()
+        return self.result
+
+
+@functools.cache
+def _attribute_column(name: str) -> str | None:
+    """The table column an attribute's value is a figure of (``data-n`` -> numerator, a
+    count-like or forbidden ``data-*`` name), or None. Cached: a national page repeats a
+    handful of attribute names millions of times."""
+    column = SITE_ATTRIBUTES.get(name)
+    if column is None and name.startswith("data-"):
+        candidate = _column_name(name[5:])
+        if is_count_column(candidate) or is_forbidden_column(candidate):
+            column = candidate
+    return column
+
+
+def _page_figures(content: bytes) -> _SiteFigures:
+    """The figures and texts of an HTML or SVG file's bytes (UTF-8), by :class:`_SitePage`.
+    ``huge_tree``: a national measure page's text runs and depth pass libxml2's default
+    safety limits."""
+    page = _SitePage()
+    if not content.strip():
+        return page.result
+    parser = etree.HTMLParser(target=page, encoding="utf-8", huge_tree=True)
+    parser.feed(content)
+    figures: _SiteFigures = parser.close()
+    return figures
 
 
 def _json_figures(value: object, column: str | None, out: _SiteFigures) -> None:
@@ -1177,10 +1232,7 @@ def _file_problems(
         except json.JSONDecodeError as error:
             return [f"{label}: unreadable JSON ({error})"]
     elif suffix in (".html", ".htm", ".svg"):
-        page = _SitePage()
-        page.feed(text)
-        page.close()
-        figures = page.result
+        figures = _page_figures(text.encode("utf-8"))
     else:  # scripts and styles: no figures, but no identifiers either
         figures = _SiteFigures([], [text], set())
     return _figure_problems(label, figures, rules) + _identifier_problems(

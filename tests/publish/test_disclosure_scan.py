@@ -457,6 +457,15 @@ def test_a_safe_site_passes(tmp_path):
             "<table><thead><tr><th>Organisations</th></tr></thead></table>",
             "organisations would identify",
         ),
+        # Cells a browser closes itself are cells: Python's html.parser saw none here.
+        (
+            "120",
+            "<table><thead><tr><th>Month<th>Numerator</tr></thead><tr><td>Mar<td>4</table>",
+            "numerator: 1 published count(s) in 1..7 (must be suppressed), e.g. ['4']",
+        ),
+        # Not shown by a browser, but in the page's source for anyone to read.
+        ("120", "<!-- checked against The Densham Surgery -->", "['the densham surgery']"),
+        ("120", "<p>THE&#32;DENSHAM&nbsp;SURGERY</p>", "['the densham surgery']"),
     ],
     ids=[
         "small",
@@ -468,6 +477,9 @@ def test_a_safe_site_passes(tmp_path):
         "org-count-text",
         "org-count-attribute",
         "org-count-column",
+        "cells-left-open",
+        "name-in-a-comment",
+        "name-with-character-references",
     ],
 )
 def test_each_site_rule_names_its_problem(tmp_path, n, extra, expected):

@@ -918,7 +918,7 @@ class _SitePage:
     An lxml parser target: libxml2's HTML parser tokenises in C and calls these methods
     per tag and text run. Python's ``html.parser`` tokenises with regular expressions in
     Python: 333 of the 398 s the SCALE=5 publication spent scanning its 17 public measure
-    pages (12-34 MB each), and about 7x the time of this one on such a page
+    pages (12-34 MB each), and about 4x the time of this one on such a page
     (docs/benchmark.md, "The disclosure scan's parser"). libxml2 also closes what a page
     leaves open (a ``<td>`` without ``</td>`` still ends as a cell) as a browser would,
     and hands over comments, which a browser does not show but the page's source does."""

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from pipelines.settings import Settings
 
 
+#: An order-independent digest of a set of rows ``r`` (a relation's alias, so ``hash(r)``
+#: hashes each whole row): their count, the sum of one 64-bit hash of each row (as a
+#: 128-bit integer: no overflow) and the XOR of another. Carried organisation pages
+#: (``pipelines/dashboard/carry.py``) and carried published tables
+#: (``pipelines/publish/snapshot.py``) are both recognised by it.
+ROWS_DIGEST = "count(*), sum(hash(r)::hugeint), bit_xor(hash(r, 'salt'))"
+
+
 def quarantine_table(table: str) -> str:
     """DDL of a source's quarantine table. Every source's refused rows have the same
     columns (those of ``raw.quarantine``), so they read alike wherever they are shown:

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 
 from pipelines.dashboard.sources import series_changes_relation
+from pipelines.warehouse import ROWS_DIGEST
 
 HERE = Path(__file__).parent
 #: Modules outside the dashboard package whose code shapes a page's text.
@@ -91,11 +92,6 @@ def measure_digest(measure: Any) -> str:
     )
 
 
-#: An order-independent digest of a set of rows ``r``: their count, the sum of one 64-bit
-#: hash of each whole row (as a 128-bit integer: no overflow) and the XOR of another.
-_ROWS_DIGEST = "count(*), sum(hash(r)::hugeint), bit_xor(hash(r, 'salt'))"
-
-
 def organisation_page_digests(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -126,7 +122,7 @@ def organisation_page_digests(
                        and owners.series_key = spc.series_key
             left join {names} as names on names.code = spc.org_code
             where spc.level = 'organisation')
-        select measure_code, page_icb, {_ROWS_DIGEST} from r group by all
+        select measure_code, page_icb, {ROWS_DIGEST} from r group by all
         """
     ).fetchall()
     for code, icb, *digest in rows:
@@ -144,7 +140,7 @@ def organisation_page_digests(
                 join owners on owners.measure_code = c.measure_code
                            and owners.series_key = c.series_key
                 where c.level = 'organisation')
-            select measure_code, page_icb, {_ROWS_DIGEST} from r group by all
+            select measure_code, page_icb, {ROWS_DIGEST} from r group by all
             """
         ).fetchall()
         for code, icb, *digest in rows:

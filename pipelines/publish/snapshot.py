@@ -35,7 +35,7 @@ import duckdb
 
 from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START, file_sha256
 from pipelines.settings import PROJECT_ROOT
-from pipelines.warehouse import open_duckdb
+from pipelines.warehouse import ROWS_DIGEST, open_duckdb
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 MANIFEST_FILE = "manifest.json"
@@ -158,14 +158,11 @@ class PreviousSnapshot:
             return None
         return cls(folder, manifest, written_ns)
 
-    def carry(self, relative: str, target: Path, *, recipe: str | None = None) -> dict | None:
-        """Hard-link ``relative`` from this snapshot to ``target`` (copying across file
-        systems) and return its manifest entry, or None if it cannot be trusted; with a
-        ``recipe``, only if the file was made from the same recipe."""
+    def untouched(self, relative: str) -> Path | None:
+        """``relative``'s path in this snapshot if the manifest recorded it and it still
+        has the recorded size and was not modified after the manifest; otherwise None."""
         meta = self.manifest.get("files", {}).get(relative)
         if meta is None:
-            return None
-        if recipe is not None and self.manifest.get("exports", {}).get(relative) != recipe:
             return None
         source = self.folder / relative
         try:
@@ -174,7 +171,19 @@ class PreviousSnapshot:
             return None
         if stat.st_size != meta["bytes"] or stat.st_mtime_ns > self.written_ns:
             return None
+        return source
+
+    def carry(self, relative: str, target: Path, *, recipe: str | None = None) -> dict | None:
+        """Hard-link ``relative`` from this snapshot to ``target`` (copying across file
+        systems) and return its manifest entry, or None if it cannot be trusted; with a
+        ``recipe``, only if the file was made from the same recipe."""
+        if recipe is not None and self.manifest.get("exports", {}).get(relative) != recipe:
+            return None
+        source = self.untouched(relative)
+        if source is None:
+            return None
         link_or_copy(source, target)
+        meta = self.manifest["files"][relative]
         return {"bytes": meta["bytes"], "sha256": meta["sha256"]}
 
     def linked(self, relative: str, path: Path) -> dict | None:
@@ -220,6 +229,41 @@ class TierBuild:
     files: dict[str, dict] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
     carried: list[str] = field(default_factory=list)
+    #: each table's recipe (:func:`_table_recipe`), by its name in the snapshot
+    tables: dict[str, str] = field(default_factory=dict)
+    #: tables copied from the previous snapshot's tier file rather than sorted again
+    carried_tables: list[str] = field(default_factory=list)
+
+
+PARQUET_OPTIONS = "format parquet, compression zstd"
+
+
+def _table_recipe(con: duckdb.DuckDBPyConnection, name: str, source: str) -> tuple[str, int]:
+    """What a published table's bytes follow from, as a digest, and its row count: the
+    source's columns and types, the export order, the rows (their count and two sums of
+    one hash per row, so the rows' physical order does not matter and one changed value
+    changes it: :data:`pipelines.warehouse.ROWS_DIGEST`, the digest carried organisation
+    pages are recognised by), the Parquet options and the DuckDB version. One scan of the
+    source, where sorting, writing and hashing a table costs several."""
+    schema, table = source.split(".", 1)
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_catalog = 'working' and table_schema = ? and table_name = ?"
+        " order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    [(count, *digest)] = con.execute(f"select {ROWS_DIGEST} from working.{source} as r").fetchall()
+    names = [c for c, _ in columns]
+    text = "\n".join(
+        [
+            repr(columns),
+            _order_by(name, names),
+            f"{count} rows, digest {digest}",
+            PARQUET_OPTIONS,
+            f"duckdb {duckdb.__version__}",
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest(), count
 
 
 def build_tier(
@@ -251,23 +295,36 @@ def build_tier(
         # set here because byte-identical exports depend on it).
         con.execute("set preserve_insertion_order = true")
         con.execute(f"attach '{working_db}' as working (read_only)")
+        previous_file = (
+            previous.untouched(f"{prefix}{WAREHOUSE_FILE}") if previous is not None else None
+        )
+        if previous_file is not None:
+            con.execute(f"attach '{previous_file}' as previous (read_only)")
         for name, source in sorted(tables.items()):
-            columns = [
-                d[0] for d in con.execute(f"select * from working.{source} limit 0").description
-            ]
-            con.execute(
-                f"create table main.{name} as select * from working.{source}"
-                f" order by {_order_by(name, columns)}"
-            )
-            built.counts[name] = con.execute(f"select count(*) from main.{name}").fetchone()[0]
+            recipe, built.counts[name] = _table_recipe(con, name, source)
+            built.tables[f"{prefix}{name}"] = recipe
             parquet = tier_dir / "parquet" / f"{name}.parquet"
-            con.execute(f"copy main.{name} to '{parquet}' (format parquet, compression zstd)")
             relative = f"{prefix}parquet/{name}.parquet"
-            entry = {"bytes": parquet.stat().st_size, "sha256": _sha256(parquet)}
-            same = previous is not None and (
-                previous.manifest.get("files", {}).get(relative) == entry
-            )
-            carried = previous.carry(relative, parquet) if same and previous else None
+            entry = None
+            if previous_file is not None and previous is not None:
+                entry = _carry_table(con, previous, f"{prefix}{name}", recipe, relative, parquet)
+            if entry is not None:
+                built.carried_tables.append(f"{prefix}{name}")
+                carried: dict | None = entry
+            else:
+                columns = [
+                    d[0] for d in con.execute(f"select * from working.{source} limit 0").description
+                ]
+                con.execute(
+                    f"create table main.{name} as select * from working.{source}"
+                    f" order by {_order_by(name, columns)}"
+                )
+                con.execute(f"copy main.{name} to '{parquet}' ({PARQUET_OPTIONS})")
+                entry = {"bytes": parquet.stat().st_size, "sha256": _sha256(parquet)}
+                same = previous is not None and (
+                    previous.manifest.get("files", {}).get(relative) == entry
+                )
+                carried = previous.carry(relative, parquet) if same and previous else None
             built.files[relative] = carried or entry
             if carried:
                 built.carried.append(relative)
@@ -276,23 +333,56 @@ def build_tier(
             target = tier_dir / "csv" / f"{name}.csv"
             select = _csv_select(con, name)
             csv_relative = f"{prefix}csv/{name}.csv"
-            recipe = hashlib.sha256(
+            csv_recipe = hashlib.sha256(
                 f"{entry['sha256']}\n{select}\nduckdb {duckdb.__version__}".encode()
             ).hexdigest()
-            built.exports[csv_relative] = recipe
+            built.exports[csv_relative] = csv_recipe
             carried = (
-                previous.carry(csv_relative, target, recipe=recipe) if same and previous else None
+                previous.carry(csv_relative, target, recipe=csv_recipe)
+                if carried and previous
+                else None
             )
             if carried:
                 built.files[csv_relative] = carried
                 built.carried.append(csv_relative)
             else:
                 con.execute(f"copy ({select}) to '{target}' (format csv, header)")
+        if previous_file is not None:
+            con.execute("detach previous")
         con.execute("detach working")
         con.execute("checkpoint")
     finally:
         con.close()
     return built
+
+
+def _carry_table(
+    con: duckdb.DuckDBPyConnection,
+    previous: PreviousSnapshot,
+    table: str,
+    recipe: str,
+    relative: str,
+    parquet: Path,
+) -> dict | None:
+    """Carry an unchanged table: when the previous snapshot published ``table`` from the
+    same recipe, copy its rows from the previous tier file (attached as ``previous``;
+    already in export order, so not sorted again) and link its Parquet file; return that
+    file's manifest entry, or None (nothing linked) to build the table from the working
+    file. The rows are copied before anything is linked: a file linked in and then written
+    over would be the published file itself."""
+    if previous.manifest.get("tables", {}).get(table) != recipe:
+        return None
+    if previous.untouched(relative) is None:
+        return None
+    name = table.rsplit("/", 1)[-1]
+    try:
+        con.execute(f"create table main.{name} as select * from previous.main.{name}")
+    except duckdb.CatalogException:
+        return None
+    carried = previous.carry(relative, parquet)
+    if carried is None:  # changed since the check above: build it after all
+        con.execute(f"drop table main.{name}")
+    return carried
 
 
 class PublicationRefused(Exception):
@@ -394,6 +484,10 @@ def publish(
             "files": files,
             # How each CSV was made, so that the next snapshot can carry it unchanged.
             "exports": {name: r for b in built.values() for name, r in b.exports.items()},
+            # What each table's rows and files follow from, so that the next snapshot can
+            # carry an unchanged table without sorting and writing it again.
+            "tables": {name: r for b in built.values() for name, r in b.tables.items()},
+            "carried_tables": sorted(t for b in built.values() for t in b.carried_tables),
             "carried_files": len(carried),
             "checks": check_results,
             **extra,

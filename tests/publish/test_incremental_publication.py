@@ -201,6 +201,47 @@ def test_a_second_publication_carries_what_did_not_change(tmp_path):
     assert value == expected
 
 
+def test_an_unchanged_table_is_copied_from_the_previous_tier_file_not_sorted_again(tmp_path):
+    """A table whose recipe (columns, order, rows by count and hash sum, DuckDB version) is
+    the previous snapshot's is copied from the previous tier file, in its export order,
+    with its Parquet linked; a table with one changed value (same row count) is built from
+    the working file; and when the previous tier file was touched after its manifest, no
+    table is carried, though unchanged exports still are (by their checksums)."""
+    working = make_working(tmp_path / "working.duckdb")
+    published = tmp_path / "published"
+    first = publish(working, published, TIERS, run_id="first-run", check_results=[])
+    assert first.manifest["carried_tables"] == []
+    change_one_value(working)
+    second = publish(working, published, TIERS, run_id="second-run", check_results=[])
+    unchanged = ["dim_measure", "public/dim_measure", "public/pub_measure_by_icb_monthly"]
+    assert second.manifest["carried_tables"] == unchanged
+    assert second.manifest["tables"]["dim_measure"] == first.manifest["tables"]["dim_measure"]
+    assert second.manifest["tables"][CHANGED] != first.manifest["tables"][CHANGED]
+    assert verify_snapshot(second.snapshot_dir) == []
+    for folder, table, source in [
+        ("", "dim_measure", "marts.dim_measure"),
+        ("public/", "pub_measure_by_icb_monthly", "public.pub_measure_by_icb_monthly"),
+        ("", CHANGED, f"marts.{CHANGED}"),
+    ]:
+        with duckdb.connect(str(second.snapshot_dir / folder / "warehouse.duckdb")) as con:
+            published_rows = con.execute(f"select * from {table}").fetchall()  # stored order
+            con.execute(f"attach '{working}' as working (read_only)")
+            order = ", ".join(d[0] for d in con.execute(f"select * from {table}").description)
+            if table == CHANGED:
+                order = "period, measure_code, org_code, " + order
+            expected = con.execute(f"select * from working.{source} order by {order}").fetchall()
+        assert published_rows == expected, table
+
+    tier_file = second.snapshot_dir / "warehouse.duckdb"
+    os.utime(tier_file)  # newer than the manifest: not to be trusted
+    third = publish(working, published, TIERS, run_id="third-run", check_results=[])
+    assert third.manifest["carried_tables"] == [t for t in unchanged if t.startswith("public/")]
+    assert "parquet/dim_measure.parquet" in {
+        n for n in third.manifest["files"] if (third.snapshot_dir / n).stat().st_nlink > 1
+    }
+    assert verify_snapshot(third.snapshot_dir) == []
+
+
 def test_a_file_altered_after_publication_is_written_again_not_carried(tmp_path):
     """The checksum a carried file takes from the previous manifest is only trusted if the
     file still has the recorded size and was not modified after that manifest."""

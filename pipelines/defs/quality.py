@@ -15,6 +15,7 @@ import dagster as dg
 
 from pipelines.defs.check_text import markdown_table, plain
 from pipelines.defs.dbt import MART_KEYS
+from pipelines.memory import release_memory
 from pipelines.months import month_from_key
 from pipelines.settings import load_settings
 
@@ -88,6 +89,7 @@ def gx_expectations(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     out = quality_dir(context.run.run_id)
     months = _run_months(context.run.tags)
     result = run_expectations(settings.working_db, data_docs_dir=out / "data_docs", periods=months)
+    release_memory()  # GX's frames and cycles, before SPC runs in this process
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result.results, indent=1, default=str))
     failures = result.failures

@@ -70,6 +70,7 @@ from pipelines.impact.changes import (
     series_changes,
     series_places,
 )
+from pipelines.memory import release_memory
 from pipelines.settings import PROJECT_ROOT, load_settings
 from pipelines.spc import spc_by_series
 from pipelines.spc.constants import catalogue_direction, check_chart
@@ -1254,6 +1255,7 @@ def spc_points(context: dg.AssetExecutionContext, working_file_run: WorkingFileR
     the series' full history, so a late return for one month can move every point's limits
     and flags), and keeps the others' rows untouched (:func:`refresh_spc`)."""
     settings = load_settings()
+    release_memory()  # what earlier steps of this process freed (pipelines/memory.py)
     with working_connection(settings.working_db) as con:
         refresh = refresh_spc(con)
         [(rows, change_rows)] = con.execute(
@@ -1267,6 +1269,7 @@ def spc_points(context: dg.AssetExecutionContext, working_file_run: WorkingFileR
                    count(*) filter (where special_cause_flag)
             from marts.{SPC_POINTS_TABLE} group by all order by 1"""
         ).fetchall()
+    release_memory()  # SPC's frames, before the impact models and publication
     how = f"full rebuild ({refresh.reason})" if refresh.full else "incremental"
     context.log.info(
         f"spc_points: {how}: {refresh.recomputed} of {refresh.series} series recomputed"

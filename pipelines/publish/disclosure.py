@@ -917,11 +917,12 @@ class _SitePage:
 
     An lxml parser target: libxml2's HTML parser tokenises in C and calls these methods
     per tag and text run. Python's ``html.parser`` tokenises with regular expressions in
-    Python: 333 of the 398 s the SCALE=5 publication spent scanning its 17 public measure
-    pages (12-34 MB each), and about 4x the time of this one on such a page
-    (docs/benchmark.md, "The disclosure scan's parser"). libxml2 also closes what a page
-    leaves open (a ``<td>`` without ``</td>`` still ends as a cell) as a browser would,
-    and hands over comments, which a browser does not show but the page's source does."""
+    Python: 333 of the 398 s (under cProfile) the SCALE=5 publication spent scanning its
+    public measure pages (12-34 MB each); on that site's 25 pages, 88.1 s of CPU against
+    22.6 s for this one, with identical results (docs/benchmark.md, "The disclosure scan's
+    parser"). libxml2 also closes what a page leaves open (a ``<td>`` without ``</td>``
+    still ends as a cell) as a browser would, and hands over comments, which a browser
+    does not show but the page's source does."""
 
     def __init__(self) -> None:
         self.result = _SiteFigures([], [], set())

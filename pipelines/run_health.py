@@ -66,6 +66,17 @@ def process_start_time(pid: int) -> float | None:
     return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
+def process_state(pid: int) -> str | None:
+    """The state letter ``/proc/<pid>/stat`` gives (``R``, ``S``, ``D``, ``Z`` for a zombie,
+    ...), or None where there is no ``/proc`` or the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] if fields else None
+
+
 def process_alive(pid: int, *, not_started_after: float | None = None) -> bool:
     """Whether ``pid`` is still the process that started a run at ``not_started_after``.
 
@@ -77,6 +88,11 @@ def process_alive(pid: int, *, not_started_after: float | None = None) -> bool:
         return False
     except PermissionError:
         pass  # alive, another user's
+    if process_state(pid) in ("Z", "X"):
+        # Killed but not yet reaped (its parent, the command line, was killed with it, and
+        # whoever inherits it has not waited for it yet): it runs nothing any more, so its
+        # run is dead. A run started a second after ``kill -9`` met exactly this.
+        return False
     if not_started_after is not None:
         started = process_start_time(pid)
         if started is not None and started > not_started_after + 2:

@@ -73,3 +73,24 @@ def test_a_killed_demo_does_not_block_the_next(tmp_path):
     [reason] = log[0][2]
     assert "died without finishing: its process (pid" in reason
     assert (root / "var" / "published" / "current" / "manifest.json").exists()
+
+
+def test_a_killed_process_not_yet_reaped_is_not_alive():
+    """A zombie (exited, its parent not having waited for it) still answers ``kill(pid,
+    0)``, but runs nothing: the run it started is dead, and its writer slot can be freed."""
+    from pipelines.run_health import process_alive, process_state
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert process_alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process_state(child.pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process_state(child.pid) == "Z"
+        os.kill(child.pid, 0)  # still there for the kernel
+        assert not process_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not process_alive(child.pid)

@@ -109,6 +109,12 @@ def test_pipeline_runs_succeeded_with_per_step_figures(bench):
             if step != "(orchestration)":
                 assert {"cpu_s", "peak_tree_rss_mib", "status"} <= set(figures), (name, step)
         assert stage["dbt_slowest"], f"{name}: no dbt timings found"
+        # Where the publication's time went, from the step's own metadata.
+        phases = steps["published_snapshot"]["phases"]
+        assert {"extras / site internal", "audit / disclosure", "checksums"} <= set(phases)
+        assert "table fct_measure_monthly" in phases and "table public/dim_measure" in phases
+        within = sum(f["wall_s"] for n, f in phases.items() if " / " not in n)
+        assert within <= steps["published_snapshot"]["wall_s"], name
 
 
 def test_every_query_has_a_median(bench):
@@ -171,6 +177,7 @@ def test_markdown_lists_every_stage_and_is_printed(bench):
     for target in bench["results"]["targets"].values():
         assert target["target"] in markdown
     assert markdown.splitlines()[0] in bench["stdout"]
+    assert "phase extras / site internal" in markdown or "shorter phases" in markdown
 
 
 def test_counts_match_what_the_generator_wrote(bench):

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.bench.measure import Usage
+from pipelines.publish.phases import PHASES_METADATA
 
 STEP_EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -23,11 +24,13 @@ STEP_EVENTS = {
     dg.DagsterEventType.RUN_START,
     dg.DagsterEventType.RUN_SUCCESS,
     dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
 }
 
 
 def latest_run_steps(dagster_home: Path) -> dict:
-    """The most recent run in ``dagster_home``: status, start/end, and each step's window."""
+    """The most recent run in ``dagster_home``: status, start/end, and each step's window
+    (with the phases a step reported in its metadata: ``published_snapshot``'s)."""
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
         runs = instance.get_runs(limit=1)
@@ -45,6 +48,11 @@ def latest_run_steps(dagster_home: Path) -> dict:
                 run_start = entry.timestamp
             elif kind in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE):
                 run_end = entry.timestamp
+            elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                metadata = event.step_materialization_data.materialization.metadata
+                phases = metadata.get(PHASES_METADATA)
+                if phases is not None and entry.step_key:
+                    steps.setdefault(entry.step_key, {})["phases"] = phases.value
             elif entry.step_key:
                 step = steps.setdefault(entry.step_key, {})
                 if kind == dg.DagsterEventType.STEP_START:
@@ -77,6 +85,7 @@ def step_table(run: dict, usage: Usage) -> dict[str, dict]:
             "wall_s": round(wall, 3),
             **usage.window(step["start"], step["end"]),
             "status": step.get("status", "unknown"),
+            **({"phases": step["phases"]} if "phases" in step else {}),
         }
     outside = usage.wall_s - in_steps
     table["(orchestration)"] = {

@@ -61,6 +61,28 @@ def _stage_notes(name: str, stage: dict) -> str:
     return "; ".join(notes)
 
 
+#: Phases shorter than this are left out of the table (a run has one per published table).
+PHASE_SHOWN_S = 1.0
+
+
+def _phase_lines(phases: dict[str, dict]) -> list[str]:
+    """A step's phases (``published_snapshot``'s, pipelines/publish/phases.py) of at least
+    :data:`PHASE_SHOWN_S` wall seconds, under the step, with how many were left out."""
+    shown = {n: f for n, f in phases.items() if f.get("wall_s", 0.0) >= PHASE_SHOWN_S}
+    lines = [
+        f"| &nbsp;&nbsp;&nbsp;&nbsp;phase {name} | {_num(f.get('wall_s'))} | "
+        f"{_num(f.get('cpu_s'))} | | | CPU of the step's own process |"
+        for name, f in shown.items()
+    ]
+    if len(shown) < len(phases):
+        rest = [f.get("wall_s", 0.0) for n, f in phases.items() if n not in shown]
+        lines.append(
+            f"| &nbsp;&nbsp;&nbsp;&nbsp;{len(rest)} shorter phases | {_num(sum(rest))} | | | | "
+            f"each under {PHASE_SHOWN_S:.0f} s |"
+        )
+    return lines
+
+
 def _load(stage: dict) -> str:
     load = stage.get("loadavg")
     return f"{load['start'][0]:.2f} -> {load['end'][0]:.2f}" if load else "-"
@@ -190,6 +212,7 @@ def markdown(results: dict) -> str:
                 f"{_num(figures.get('cpu_s'))} | {_num(figures.get('peak_tree_rss_mib'), 0)} | | "
                 f"{figures.get('status', figures.get('note', ''))} |"
             )
+            lines += _phase_lines(figures.get("phases", {}))
         for query, figures in stage.get("queries", {}).items():
             lines.append(
                 f"| &nbsp;&nbsp;query `{query}` | {figures['median_ms'] / 1000:.4f} | | | | "

@@ -42,6 +42,7 @@ from pipelines.publish.docs import (
     load_manifest_docs,
 )
 from pipelines.publish.pdfs import PENDING_KEY, VERDICTS_KEY, PdfOutcome, publish_pending_pdfs
+from pipelines.publish.phases import PHASES_METADATA, Phases
 from pipelines.publish.shrink import shrink_problems
 from pipelines.publish.snapshot import (
     MANIFEST_FILE,
@@ -225,11 +226,13 @@ def disclosure_audit(
     return [f"public tier: {p}" for p in problems]
 
 
-def derived_outputs(run_id: str, *, defer_pdfs: bool = False):
+def derived_outputs(run_id: str, *, defer_pdfs: bool = False, phases: Phases | None = None):
     """Board reports, dashboards and the quality report, built into the snapshot before its
     audit and checksums, so they are published (and verified) with the data they describe.
     With ``defer_pdfs`` the board reports' PDFs to render are not rendered here but named
-    in the manifest (``pending_pdfs``) for :func:`publish_report_pdfs` after the swap."""
+    in the manifest (``pending_pdfs``) for :func:`publish_report_pdfs` after the swap.
+    ``phases`` times each output (``extras / <output>``)."""
+    phases = phases or Phases()
 
     def build(snapshot: Path) -> dict:
         # Board reports first, so each site's home page links to its tier's reports. Each
@@ -250,43 +253,47 @@ def derived_outputs(run_id: str, *, defer_pdfs: bool = False):
         # Every table and column described (dbt yml, through the manifest) in both tiers'
         # files, and dbt's docs site beside the internal tier: before the sites, which
         # link to it (pipelines/publish/docs.py).
-        docs = load_manifest_docs(settings)
-        comments = {
-            tier: comment_tables(folder / WAREHOUSE_FILE, docs)
-            for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
-        }
-        generate_dbt_docs(settings, snapshot / DBT_DOCS_FILE)
+        with phases("extras / table comments"):
+            docs = load_manifest_docs(settings)
+            comments = {
+                tier: comment_tables(folder / WAREHOUSE_FILE, docs)
+                for tier, folder in (("internal", snapshot), ("public", snapshot / "public"))
+            }
+        with phases("extras / dbt docs"):
+            generate_dbt_docs(settings, snapshot / DBT_DOCS_FILE)
         pending: list[Path] | None = [] if defer_pdfs else None
-        reports = {
-            tier: build_reports(
-                folder / WAREHOUSE_FILE,
-                folder / "reports",
-                tier,
-                region_name=settings.region_name,
-                published_at=published_at,
-                run_id=run_id,
-                pdf=settings.board_report_pdf,
-                workers=settings.report_workers,
-                previous=carried_reports(prefix),
-                pending_pdfs=pending,
-            )
-            for tier, folder, prefix in (
-                ("internal", snapshot, "reports"),
-                ("public", snapshot / "public", "public/reports"),
-            )
-        }
+        reports = {}
+        for tier, folder, prefix in (
+            ("internal", snapshot, "reports"),
+            ("public", snapshot / "public", "public/reports"),
+        ):
+            with phases(f"extras / board reports {tier}"):
+                reports[tier] = build_reports(
+                    folder / WAREHOUSE_FILE,
+                    folder / "reports",
+                    tier,
+                    region_name=settings.region_name,
+                    published_at=published_at,
+                    run_id=run_id,
+                    pdf=settings.board_report_pdf,
+                    workers=settings.report_workers,
+                    previous=carried_reports(prefix),
+                    pending_pdfs=pending,
+                )
         # Organisation pages whose inputs are the current snapshot's are carried from it
         # (pipelines/dashboard/carry.py); every page's fingerprint goes into the manifest.
         pages = carried_pages(previous, "site")
-        sites = {
-            "internal": build_site(
+        with phases("extras / site internal"):
+            internal_site = build_site(
                 snapshot / WAREHOUSE_FILE, snapshot / "site", "internal", carry=pages
-            ),
-            "public": build_site(
+            )
+        with phases("extras / site public"):
+            public_site = build_site(
                 snapshot / "public" / WAREHOUSE_FILE, snapshot / "public" / "site", "public"
-            ),
-        }
-        quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
+            )
+        sites = {"internal": internal_site, "public": public_site}
+        with phases("extras / quality report"):
+            quality = quality_report(quality_dir(run_id), snapshot / "data_docs")
         return {
             "dbt_docs": DBT_DOCS_FILE,
             "comments": comments,
@@ -491,13 +498,16 @@ def published_snapshot(
     # Filled by the audit, which runs after the extras are built and before the manifest is
     # written from them: the same dict object reaches the manifest.
     verdicts: dict = {}
+    phases = Phases()
 
     def audit(snapshot: Path) -> list[str]:
-        shrunk = shrink_audit(snapshot, settings.published_current, settings.max_shrink_share)
+        with phases("audit / shrink"):
+            shrunk = shrink_audit(snapshot, settings.published_current, settings.max_shrink_share)
         if allow_shrink:
             allowed.extend(f"allowed by --allow-shrink: {p}" for p in shrunk)
             shrunk = []
-        return disclosure_audit(snapshot, previous=previous, verdicts=verdicts) + shrunk
+        with phases("audit / disclosure"):
+            return disclosure_audit(snapshot, previous=previous, verdicts=verdicts) + shrunk
 
     with writer_lock(settings.working_db):
         try:
@@ -513,13 +523,14 @@ def published_snapshot(
                 keep=settings.snapshots_to_keep,
                 audit=audit,
                 internal_csv=settings.internal_csv,
+                phases=phases,
                 extras=lambda snapshot: {
                     "deployment": {
                         "profile": settings.profile,
                         "region_name": settings.region_name,
                         "region_icbs": list(settings.region_icbs),
                     },
-                    **derived_outputs(run_id, defer_pdfs=True)(snapshot),
+                    **derived_outputs(run_id, defer_pdfs=True, phases=phases)(snapshot),
                     VERDICTS_KEY: verdicts,
                 },
             )
@@ -535,6 +546,8 @@ def published_snapshot(
                 + "; ".join(refused.problems[:5]),
                 metadata={"problems": refused.problems[:100]},
             ) from None
+        for line in phases.lines():
+            context.log.info(f"publication phase {line}")
         log_publication(
             settings.working_db,
             {
@@ -551,6 +564,8 @@ def published_snapshot(
             "current": dg.MetadataValue.path(str(settings.published_current)),
             "row_counts": publication.manifest["row_counts"],
             "checks_passed": sum(c["passed"] for c in checks),
+            # Where the step's time went (pipelines/publish/phases.py); make bench prints it.
+            PHASES_METADATA: dg.MetadataValue.json(publication.phases),
         }
     )
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.publish.disclosure import PLAIN_NUMBER, SQL_FORMULA_START, file_sha256
+from pipelines.publish.phases import Phases
 from pipelines.settings import PROJECT_ROOT
 from pipelines.warehouse import ROWS_DIGEST, open_duckdb
 
@@ -45,6 +46,8 @@ MANIFEST_FILE = "manifest.json"
 class Publication:
     snapshot_dir: Path
     manifest: dict
+    #: Wall and CPU seconds of each phase of building it (:class:`Phases`).
+    phases: dict = field(default_factory=dict)
 
 
 def code_version() -> str:
@@ -274,6 +277,7 @@ def build_tier(
     csv: bool = True,
     previous: PreviousSnapshot | None = None,
     prefix: str = "",
+    phases: Phases | None = None,
 ) -> TierBuild:
     """Copy ``tables`` ({published name: qualified name in the working file}) into a new
     DuckDB file, sorted (``EXPORT_ORDER``), and export each as Parquet and, with ``csv``, as
@@ -284,7 +288,9 @@ def build_tier(
     hashed (small and quick), and when its SHA-256 is the previous one's the previous file
     is linked in its place; the CSV, far larger and slower to write, is then not written at
     all if the previous one came from the same Parquet bytes and the same CSV query.
-    ``prefix`` is the tier's folder in the snapshot, for manifest names."""
+    ``prefix`` is the tier's folder in the snapshot, for manifest names; ``phases`` times
+    each table (its rows, Parquet and CSV) under ``table <prefix><name>``."""
+    phases = phases or Phases()
     (tier_dir / "parquet").mkdir(parents=True)
     if csv:
         (tier_dir / "csv").mkdir()
@@ -301,59 +307,81 @@ def build_tier(
         if previous_file is not None:
             con.execute(f"attach '{previous_file}' as previous (read_only)")
         for name, source in sorted(tables.items()):
-            recipe, built.counts[name] = _table_recipe(con, name, source)
-            built.tables[f"{prefix}{name}"] = recipe
-            parquet = tier_dir / "parquet" / f"{name}.parquet"
-            relative = f"{prefix}parquet/{name}.parquet"
-            entry = None
-            if previous_file is not None and previous is not None:
-                entry = _carry_table(con, previous, f"{prefix}{name}", recipe, relative, parquet)
-            if entry is not None:
-                built.carried_tables.append(f"{prefix}{name}")
-                carried: dict | None = entry
-            else:
-                columns = [
-                    d[0] for d in con.execute(f"select * from working.{source} limit 0").description
-                ]
-                con.execute(
-                    f"create table main.{name} as select * from working.{source}"
-                    f" order by {_order_by(name, columns)}"
+            with phases(f"table {prefix}{name}"):
+                _build_table(
+                    con,
+                    built,
+                    name,
+                    source,
+                    tier_dir=tier_dir,
+                    csv=csv,
+                    previous=previous,
+                    previous_file=previous_file,
+                    prefix=prefix,
                 )
-                con.execute(f"copy main.{name} to '{parquet}' ({PARQUET_OPTIONS})")
-                entry = {"bytes": parquet.stat().st_size, "sha256": _sha256(parquet)}
-                same = previous is not None and (
-                    previous.manifest.get("files", {}).get(relative) == entry
-                )
-                carried = previous.carry(relative, parquet) if same and previous else None
-            built.files[relative] = carried or entry
-            if carried:
-                built.carried.append(relative)
-            if not csv:
-                continue
-            target = tier_dir / "csv" / f"{name}.csv"
-            select = _csv_select(con, name)
-            csv_relative = f"{prefix}csv/{name}.csv"
-            csv_recipe = hashlib.sha256(
-                f"{entry['sha256']}\n{select}\nduckdb {duckdb.__version__}".encode()
-            ).hexdigest()
-            built.exports[csv_relative] = csv_recipe
-            carried = (
-                previous.carry(csv_relative, target, recipe=csv_recipe)
-                if carried and previous
-                else None
-            )
-            if carried:
-                built.files[csv_relative] = carried
-                built.carried.append(csv_relative)
-            else:
-                con.execute(f"copy ({select}) to '{target}' (format csv, header)")
         if previous_file is not None:
             con.execute("detach previous")
         con.execute("detach working")
-        con.execute("checkpoint")
+        with phases(f"checkpoint {prefix}{WAREHOUSE_FILE}"):
+            con.execute("checkpoint")
     finally:
         con.close()
     return built
+
+
+def _build_table(
+    con: duckdb.DuckDBPyConnection,
+    built: TierBuild,
+    name: str,
+    source: str,
+    *,
+    tier_dir: Path,
+    csv: bool,
+    previous: PreviousSnapshot | None,
+    previous_file: Path | None,
+    prefix: str,
+) -> None:
+    """One table of :func:`build_tier`: carried, or copied sorted; then its exports."""
+    recipe, built.counts[name] = _table_recipe(con, name, source)
+    built.tables[f"{prefix}{name}"] = recipe
+    parquet = tier_dir / "parquet" / f"{name}.parquet"
+    relative = f"{prefix}parquet/{name}.parquet"
+    entry = None
+    if previous_file is not None and previous is not None:
+        entry = _carry_table(con, previous, f"{prefix}{name}", recipe, relative, parquet)
+    if entry is not None:
+        built.carried_tables.append(f"{prefix}{name}")
+        carried: dict | None = entry
+    else:
+        columns = [d[0] for d in con.execute(f"select * from working.{source} limit 0").description]
+        con.execute(
+            f"create table main.{name} as select * from working.{source}"
+            f" order by {_order_by(name, columns)}"
+        )
+        con.execute(f"copy main.{name} to '{parquet}' ({PARQUET_OPTIONS})")
+        entry = {"bytes": parquet.stat().st_size, "sha256": _sha256(parquet)}
+        same = previous is not None and (previous.manifest.get("files", {}).get(relative) == entry)
+        carried = previous.carry(relative, parquet) if same and previous else None
+    built.files[relative] = carried or entry
+    if carried:
+        built.carried.append(relative)
+    if not csv:
+        return
+    target = tier_dir / "csv" / f"{name}.csv"
+    select = _csv_select(con, name)
+    csv_relative = f"{prefix}csv/{name}.csv"
+    csv_recipe = hashlib.sha256(
+        f"{entry['sha256']}\n{select}\nduckdb {duckdb.__version__}".encode()
+    ).hexdigest()
+    built.exports[csv_relative] = csv_recipe
+    carried = (
+        previous.carry(csv_relative, target, recipe=csv_recipe) if carried and previous else None
+    )
+    if carried:
+        built.files[csv_relative] = carried
+        built.carried.append(csv_relative)
+    else:
+        con.execute(f"copy ({select}) to '{target}' (format csv, header)")
 
 
 def _carry_table(
@@ -429,6 +457,7 @@ def publish(
     audit: Callable[[Path], list[str]] | None = None,
     extras: Callable[[Path], dict] | None = None,
     internal_csv: bool = False,
+    phases: Phases | None = None,
 ) -> Publication:
     """Build a snapshot in a hidden folder, audit it, then rename it into place and swap
     ``current``.
@@ -443,7 +472,12 @@ def publish(
     ``internal_csv``. Whatever is byte-identical to a file of the current snapshot is
     carried from it (hard-linked, its checksum reused) rather than written and hashed again:
     see :func:`build_tier` and :func:`_record_files`.
+
+    ``phases`` (one is made when not given) records each part's wall and CPU seconds: every
+    table, ``extras``, ``audit``, ``checksums`` and ``fsync``; they come back on the
+    :class:`Publication`.
     """
+    phases = phases or Phases()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshot_id = f"{stamp}_{run_id[:8]}"
     snapshots = published_dir / "snapshots"
@@ -463,17 +497,21 @@ def publish(
                 csv=tier != "internal" or internal_csv,
                 previous=previous,
                 prefix=f"{_tier_folder(tier)}/" if _tier_folder(tier) else "",
+                phases=phases,
             )
             for tier, tables in tiers.items()
         }
         counts = {tier: b.counts for tier, b in built.items()}
         crash_point("tiers_built")
-        extra = extras(building) if extras else {}
-        problems = audit(building) if audit else []
+        with phases("extras"):
+            extra = extras(building) if extras else {}
+        with phases("audit"):
+            problems = audit(building) if audit else []
         if problems:
             raise PublicationRefused(problems)
         known = {name: meta for b in built.values() for name, meta in b.files.items()}
-        files, carried = _record_files(building, known, previous)
+        with phases("checksums"):
+            files, carried = _record_files(building, known, previous)
         carried += [name for b in built.values() for name in b.carried]
         manifest = {
             "snapshot_id": snapshot_id,
@@ -493,7 +531,8 @@ def publish(
             **extra,
         }
         (building / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        _fsync_tree(building)
+        with phases("fsync"):
+            _fsync_tree(building)
     except (OSError, duckdb.IOException) as error:
         # A full disk (ENOSPC), a quota, a permission: nothing is published, and the reason
         # names the error itself. The half-built folder goes first, so the space it held is
@@ -525,7 +564,7 @@ def publish(
         os.close(fd)
     crash_point("link_swapped")
     prune(published_dir, keep=keep)
-    return Publication(final, manifest)
+    return Publication(final, manifest, phases.seconds)
 
 
 def _record_files(

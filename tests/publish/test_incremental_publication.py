@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -240,6 +241,43 @@ def test_an_unchanged_table_is_copied_from_the_previous_tier_file_not_sorted_aga
         n for n in third.manifest["files"] if (third.snapshot_dir / n).stat().st_nlink > 1
     }
     assert verify_snapshot(third.snapshot_dir) == []
+
+
+def test_a_publication_says_where_its_time_went(tmp_path):
+    """Every table of every tier, the extras, the audit, the checksums and the fsync are
+    timed (wall and CPU) and come back on the publication, in the order they ran: what
+    ``published_snapshot`` logs and ``make bench`` prints under the step."""
+    working = make_working(tmp_path / "working.duckdb")
+
+    def extras(snapshot: Path) -> dict:
+        time.sleep(0.3)  # waiting costs wall time, not CPU
+        return {}
+
+    publication = publish(
+        working,
+        tmp_path / "published",
+        TIERS,
+        run_id="timed-run",
+        check_results=[],
+        extras=extras,
+        audit=lambda snapshot: [],
+    )
+    phases = publication.phases
+    assert list(phases) == [
+        "table dim_measure",
+        "table fct_measure_monthly",
+        "checkpoint warehouse.duckdb",
+        "table public/dim_measure",
+        "table public/pub_measure_by_icb_monthly",
+        "checkpoint public/warehouse.duckdb",
+        "extras",
+        "audit",
+        "checksums",
+        "fsync",
+    ]
+    assert phases["extras"]["wall_s"] >= 0.3
+    assert phases["extras"]["cpu_s"] < 0.2
+    assert all(f["wall_s"] >= 0 and f["cpu_s"] >= 0 for f in phases.values())
 
 
 def test_a_file_altered_after_publication_is_written_again_not_carried(tmp_path):

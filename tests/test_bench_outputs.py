@@ -112,6 +112,7 @@ def test_pipeline_runs_succeeded_with_per_step_figures(bench):
         # Where the publication's time went, from the step's own metadata.
         phases = steps["published_snapshot"]["phases"]
         assert {"extras / site internal", "audit / disclosure", "checksums"} <= set(phases)
+        assert {"audit / disclosure / tables", "audit / disclosure / site"} <= set(phases)
         assert "table fct_measure_monthly" in phases and "table public/dim_measure" in phases
         within = sum(f["wall_s"] for n, f in phases.items() if " / " not in n)
         assert within <= steps["published_snapshot"]["wall_s"], name

@@ -187,6 +187,7 @@ def disclosure_audit(
     *,
     previous: PreviousSnapshot | None = None,
     verdicts: dict | None = None,
+    phases: Phases | None = None,
 ) -> list[str]:
     """Every public-tier output, as written, must pass the disclosure scan: the tables, the
     exports and the public site. The scan counts each public cell's contributing
@@ -197,13 +198,19 @@ def disclosure_audit(
     Carried verdicts: a site or report file whose checksum is the one it had when it
     passed in the ``previous`` snapshot, under the same rules and register
     (:func:`scan_context`), is not read again; ``verdicts``, if given, is filled with this
-    scan's (``context`` and ``passed``: snapshot name -> SHA-256) for the manifest."""
+    scan's (``context`` and ``passed``: snapshot name -> SHA-256) for the manifest.
+    ``phases`` times each part (``audit / disclosure / <part>``)."""
+    phases = phases or Phases()
     public = snapshot / "public"
     internal = snapshot / WAREHOUSE_FILE
     facts = OrganisationFacts(database=internal, schema="main")
-    with open_duckdb(public / WAREHOUSE_FILE, read_only=True) as con:
+    with (
+        phases("audit / disclosure / tables"),
+        open_duckdb(public / WAREHOUSE_FILE, read_only=True) as con,
+    ):
         problems = scan_public_tier(con, facts=facts)
-    problems += scan_csv_and_parquet(public, facts=facts)
+    with phases("audit / disclosure / exports"):
+        problems += scan_csv_and_parquet(public, facts=facts)
     organisations = scanned_organisations(snapshot)
     context = scan_context(rules_from_settings(), organisations)
     before = (previous.manifest.get(VERDICTS_KEY) or {}) if previous else {}
@@ -213,13 +220,14 @@ def disclosure_audit(
     # relative to public/; manifest names to the snapshot.
     for folder in ("site", "reports"):
         found: dict[str, str] = {}
-        problems += scan_site(
-            public / folder,
-            organisations=organisations,
-            facts=facts,
-            passed_before={k.removeprefix("public/"): v for k, v in known.items()},
-            passed=found,
-        )
+        with phases(f"audit / disclosure / {folder}"):
+            problems += scan_site(
+                public / folder,
+                organisations=organisations,
+                facts=facts,
+                passed_before={k.removeprefix("public/"): v for k, v in known.items()},
+                passed=found,
+            )
         passed |= {f"public/{label}": checksum for label, checksum in found.items()}
     if verdicts is not None:
         verdicts.update({"context": context, "passed": dict(sorted(passed.items()))})
@@ -507,7 +515,8 @@ def published_snapshot(
             allowed.extend(f"allowed by --allow-shrink: {p}" for p in shrunk)
             shrunk = []
         with phases("audit / disclosure"):
-            return disclosure_audit(snapshot, previous=previous, verdicts=verdicts) + shrunk
+            found = disclosure_audit(snapshot, previous=previous, verdicts=verdicts, phases=phases)
+        return found + shrunk
 
     with writer_lock(settings.working_db):
         try:

@@ -740,11 +740,14 @@ FACT_POINT_COLUMNS: tuple[str, ...] = (
 )
 #: Rows inserted into ``fct_spc`` per statement at most: a run that recomputes a few series
 #: writes them in one insert; a full rebuild at national scale is not held in memory whole.
-INSERT_BATCH_ROWS = 1_000_000
+#: With READ_BATCH_ROWS this sets the full rebuild's peak at SCALE=5, the pipeline's
+#: largest: 1M and 2M took 5,450 MiB, 500k and 1M 5,128 MiB for about 8% more time
+#: (docs/benchmark.md, "SCALE=5: the memory target met").
+INSERT_BATCH_ROWS = 500_000
 #: Fact rows per read at most (whole measures; a larger measure is read alone): a run that
 #: recomputes a few series reads them in one query; a full rebuild at national scale does
 #: not sort every fact row in memory at once.
-READ_BATCH_ROWS = 2_000_000
+READ_BATCH_ROWS = 1_000_000
 _METHOD_FILES = ("spc/*.py", "impact/changes.py", "defs/spc.py")
 
 
